@@ -1,0 +1,95 @@
+import { z } from "zod";
+import { errors, AccountEntity, RelationshipEntity } from "../http/entities.js";
+import { notFound } from "../http/errors.js";
+import { booleanLike, defineRoute } from "../http/route.js";
+import { blocks, mutes } from "../db/schema/index.js";
+import { relationship, setRelation, updateLocalAccount } from "./account.service.js";
+import { findAccount, findLocalAccountByUsername, renderAccount } from "./account.view.js";
+
+const idParams = z.object({ id: z.string() });
+const tags = ["accounts"];
+
+const relationRoute = (action: "block" | "unblock" | "mute" | "unmute") =>
+  defineRoute({
+    method: "post",
+    path: `/api/v1/accounts/:id/${action}`,
+    summary: `${action[0].toUpperCase()}${action.slice(1)} an account`,
+    tags,
+    auth: "user",
+    params: idParams,
+    responses: { 200: { description: "Relationship", schema: RelationshipEntity }, ...errors },
+    async handle({ deps, account, params }) {
+      const target = await findAccount(deps.db, params.id);
+      if (!target || target.id === account.id) throw notFound();
+      const table = action.endsWith("block") ? blocks : mutes;
+      await setRelation(deps.db, table, account.id, target.id, !action.startsWith("un"));
+      return relationship(deps.db, account.id, target.id);
+    },
+  });
+
+export const accountRoutes = [
+  defineRoute({
+    method: "get",
+    path: "/api/v1/accounts/verify_credentials",
+    summary: "The token's own account",
+    tags,
+    auth: "user",
+    responses: { 200: { description: "Account", schema: AccountEntity }, 401: errors[401] },
+    handle: async ({ deps, account }) => renderAccount(account, deps.config.publicUrl),
+  }),
+  defineRoute({
+    method: "patch",
+    path: "/api/v1/accounts/update_credentials",
+    summary: "Change display name or chat acceptance",
+    tags,
+    auth: "user",
+    body: z.object({
+      display_name: z.string().max(100).optional(),
+      accepts_chat_messages: booleanLike.optional(),
+    }),
+    responses: { 200: { description: "Account", schema: AccountEntity }, ...errors },
+    async handle({ deps, account, body }) {
+      const updated = await updateLocalAccount(deps.db, account, {
+        displayName: body.display_name,
+        acceptsChatMessages: body.accepts_chat_messages,
+      });
+      return renderAccount(updated, deps.config.publicUrl);
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/v1/accounts/lookup",
+    summary: "Find an account by `acct`",
+    tags,
+    auth: "user",
+    query: z.object({ acct: z.string().min(1) }),
+    responses: { 200: { description: "Account", schema: AccountEntity }, ...errors },
+    async handle({ deps, query }) {
+      // Local names only for now: `name@host` and actor URLs resolve with federation (issue 3).
+      const local = new URL(deps.config.publicUrl).host;
+      const [name, host] = query.acct.replace(/^@/, "").split("@");
+      if (host !== undefined && host.toLowerCase() !== local) throw notFound();
+      const found = await findLocalAccountByUsername(deps.db, name);
+      if (!found) throw notFound();
+      return renderAccount(found, deps.config.publicUrl);
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/v1/accounts/:id",
+    summary: "An account",
+    tags,
+    auth: "user",
+    params: idParams,
+    responses: { 200: { description: "Account", schema: AccountEntity }, ...errors },
+    async handle({ deps, params }) {
+      const found = await findAccount(deps.db, params.id);
+      if (!found) throw notFound();
+      return renderAccount(found, deps.config.publicUrl);
+    },
+  }),
+  relationRoute("block"),
+  relationRoute("unblock"),
+  relationRoute("mute"),
+  relationRoute("unmute"),
+];

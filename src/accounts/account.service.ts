@@ -1,0 +1,111 @@
+import { and, eq, isNull } from "drizzle-orm";
+import type { Database, Executor } from "../db/database.js";
+import { accountKeys, accounts, blocks, mutes } from "../db/schema/index.js";
+import { generateAccountKeys } from "../federation/keys.js";
+import { ApiError, notFound } from "../http/errors.js";
+import { newId } from "../shared/ids.js";
+import type { AccountRow } from "./account.view.js";
+import { issueToken } from "./tokens.js";
+
+const USERNAME = /^[a-z0-9_]{1,30}$/i;
+
+export interface NewAccount {
+  username: string;
+  displayName?: string;
+  acceptsChatMessages?: boolean;
+}
+
+/** Creates a local account with its keys and a first token, in one transaction. */
+export async function createLocalAccount(
+  db: Database,
+  publicUrl: string,
+  input: NewAccount,
+): Promise<{ account: AccountRow; token: string }> {
+  if (!USERNAME.test(input.username)) throw new ApiError(422, "invalid_username");
+  // Key generation is slow (RSA); do it before taking any lock.
+  const keys = await generateAccountKeys();
+  const id = newId();
+  const uri = `${publicUrl}/users/${input.username}`;
+  try {
+    return await db.transaction(async (tx) => {
+      const [account] = await tx
+        .insert(accounts)
+        .values({
+          id,
+          username: input.username,
+          domain: null,
+          displayName: input.displayName ?? "",
+          uri,
+          url: uri,
+          inboxUrl: `${uri}/inbox`,
+          sharedInboxUrl: `${publicUrl}/inbox`,
+          acceptsChatMessages: input.acceptsChatMessages ?? true,
+        })
+        .returning();
+      await tx.insert(accountKeys).values(keys.map((key) => ({ accountId: id, ...key })));
+      const token = await issueToken(tx, id);
+      return { account, token };
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === "23505") throw new ApiError(409, "username_taken");
+    throw error;
+  }
+}
+
+export async function updateLocalAccount(
+  db: Executor,
+  account: AccountRow,
+  changes: { displayName?: string; acceptsChatMessages?: boolean },
+): Promise<AccountRow> {
+  const set: Partial<typeof accounts.$inferInsert> = { updatedAt: new Date() };
+  if (changes.displayName !== undefined) set.displayName = changes.displayName;
+  if (changes.acceptsChatMessages !== undefined) set.acceptsChatMessages = changes.acceptsChatMessages;
+  const [updated] = await db.update(accounts).set(set).where(eq(accounts.id, account.id)).returning();
+  return updated;
+}
+
+/** Deletes a local account; its chats, messages, refs and tokens go with it (foreign-key cascades). */
+export async function deleteLocalAccount(db: Executor, accountId: string): Promise<void> {
+  const deleted = await db
+    .delete(accounts)
+    .where(and(eq(accounts.id, accountId), isNull(accounts.domain)))
+    .returning({ id: accounts.id });
+  if (deleted.length === 0) throw notFound();
+}
+
+type RelationTable = typeof blocks | typeof mutes;
+
+export async function setRelation(db: Executor, table: RelationTable, accountId: string, targetId: string, on: boolean) {
+  if (on) {
+    await db.insert(table).values({ accountId, targetAccountId: targetId }).onConflictDoNothing();
+  } else {
+    await db.delete(table).where(and(eq(table.accountId, accountId), eq(table.targetAccountId, targetId)));
+  }
+}
+
+/** Mastodon's Relationship entity (only the parts a chat service knows). */
+export async function relationship(db: Executor, accountId: string, targetId: string) {
+  const has = async (table: RelationTable, from: string, to: string) =>
+    (await db.select().from(table).where(and(eq(table.accountId, from), eq(table.targetAccountId, to))).limit(1)).length > 0;
+  const [blocking, blockedBy, muting] = await Promise.all([
+    has(blocks, accountId, targetId),
+    has(blocks, targetId, accountId),
+    has(mutes, accountId, targetId),
+  ]);
+  return {
+    id: targetId,
+    following: false,
+    showing_reblogs: false,
+    notifying: false,
+    followed_by: false,
+    blocking,
+    blocked_by: blockedBy,
+    muting,
+    muting_notifications: muting,
+    requested: false,
+    requested_by: false,
+    domain_blocking: false,
+    endorsed: false,
+    note: "",
+  };
+}

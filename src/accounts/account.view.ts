@@ -1,0 +1,63 @@
+import { inArray } from "drizzle-orm";
+import type { Executor } from "../db/database.js";
+import { accounts } from "../db/schema/index.js";
+
+export type AccountRow = typeof accounts.$inferSelect;
+
+/** Served for accounts without an avatar: a 1×1 grey PNG, as a data-free static path. */
+export const MISSING_AVATAR_PATH = "/static/avatar-missing.png";
+
+export function acctOf(account: Pick<AccountRow, "username" | "domain">): string {
+  return account.domain ? `${account.username}@${account.domain}` : account.username;
+}
+
+/** Mastodon's Account entity plus Pleroma's `pleroma.accepts_chat_messages`. */
+export function renderAccount(account: AccountRow, publicUrl: string) {
+  const avatar = account.avatarUrl ?? `${publicUrl}${MISSING_AVATAR_PATH}`;
+  return {
+    id: account.id,
+    username: account.username,
+    acct: acctOf(account),
+    display_name: account.displayName,
+    locked: false,
+    bot: false,
+    discoverable: false,
+    group: false,
+    created_at: account.createdAt.toISOString(),
+    note: account.note,
+    url: account.url ?? account.uri,
+    uri: account.uri,
+    avatar,
+    avatar_static: avatar,
+    header: `${publicUrl}${MISSING_AVATAR_PATH}`,
+    header_static: `${publicUrl}${MISSING_AVATAR_PATH}`,
+    followers_count: 0,
+    following_count: 0,
+    statuses_count: 0,
+    last_status_at: null,
+    emojis: [],
+    fields: [],
+    pleroma: {
+      accepts_chat_messages: account.acceptsChatMessages,
+      is_local: account.domain === null,
+    },
+  };
+}
+
+export type AccountJson = ReturnType<typeof renderAccount>;
+
+export async function findAccount(db: Executor, id: string): Promise<AccountRow | undefined> {
+  return db.query.accounts.findFirst({ where: (a, { eq }) => eq(a.id, id) });
+}
+
+export async function findAccounts(db: Executor, ids: string[]): Promise<Map<string, AccountRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.select().from(accounts).where(inArray(accounts.id, [...new Set(ids)]));
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+export async function findLocalAccountByUsername(db: Executor, username: string): Promise<AccountRow | undefined> {
+  return db.query.accounts.findFirst({
+    where: (a, { and, isNull, sql }) => and(isNull(a.domain), sql`lower(${a.username}) = ${username.toLowerCase()}`),
+  });
+}

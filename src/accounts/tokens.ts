@@ -1,0 +1,34 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { eq } from "drizzle-orm";
+import type { Executor } from "../db/database.js";
+import { accessTokens, accounts } from "../db/schema/index.js";
+import { newId } from "../shared/ids.js";
+import type { AccountRow } from "./account.view.js";
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/** Issues a new bearer token; only its hash is stored. */
+export async function issueToken(db: Executor, accountId: string): Promise<string> {
+  const token = randomBytes(32).toString("base64url");
+  await db.insert(accessTokens).values({ id: newId(), accountId, tokenHash: hashToken(token) });
+  return token;
+}
+
+export async function accountForToken(db: Executor, token: string): Promise<AccountRow | undefined> {
+  const [row] = await db
+    .select({ account: accounts })
+    .from(accessTokens)
+    .innerJoin(accounts, eq(accounts.id, accessTokens.accountId))
+    .where(eq(accessTokens.tokenHash, hashToken(token)))
+    .limit(1);
+  return row?.account;
+}
+
+/** Constant-time comparison for the admin token. */
+export function tokensEqual(given: string, expected: string): boolean {
+  const a = Buffer.from(hashToken(given));
+  const b = Buffer.from(hashToken(expected));
+  return timingSafeEqual(a, b);
+}

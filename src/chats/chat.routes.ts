@@ -1,0 +1,217 @@
+import multer from "multer";
+import { z } from "zod";
+import type { AccountRow } from "../accounts/account.view.js";
+import { findAccount } from "../accounts/account.view.js";
+import type { Executor } from "../db/database.js";
+import { ChatEntity, ChatMessageEntity, errors } from "../http/entities.js";
+import { invalidField, notFound } from "../http/errors.js";
+import { pageQuery, setLinkHeader } from "../http/pagination.js";
+import { booleanLike, defineRoute } from "../http/route.js";
+import { isId } from "../shared/ids.js";
+import {
+  deleteMessage,
+  editMessage,
+  hideChat,
+  markChatRead,
+  markMessageRead,
+  openChat,
+  postMessage,
+} from "./chat.service.js";
+import { findChat, listChats, listMessages, renderChat, showChat } from "./chat.view.js";
+
+const tags = ["chats"];
+const chatParams = z.object({ id: z.string() });
+const messageParams = z.object({ id: z.string(), message_id: z.string() });
+const withMuted = z.object({ with_muted: booleanLike.default(false) });
+/** Form and multipart bodies carry only fields here; files arrive through /api/v1/media. */
+const formFields = multer({ limits: { fields: 20, fieldSize: 1_048_576, files: 0 } }).none();
+
+/** A chat of the requesting account; any other id (foreign, unknown, malformed) is a 404. */
+async function ownChat(db: Executor, account: AccountRow, chatId: string) {
+  const row = isId(chatId) ? await findChat(db, account.id, chatId) : undefined;
+  if (!row) throw notFound();
+  return row;
+}
+
+const ownMessageId = (id: string) => {
+  if (!isId(id)) throw notFound();
+  return id;
+};
+
+export const chatRoutes = [
+  defineRoute({
+    method: "post",
+    path: "/api/v1/pleroma/chats/by-account-id/:account_id",
+    summary: "Get or create the chat with an account",
+    tags,
+    auth: "user",
+    params: z.object({ account_id: z.string() }),
+    responses: { 200: { description: "Chat", schema: ChatEntity }, ...errors },
+    async handle({ deps, account, params }) {
+      const recipient = isId(params.account_id) ? await findAccount(deps.db, params.account_id) : undefined;
+      if (!recipient) throw notFound();
+      const chat = await openChat(deps.db, account.id, recipient.id);
+      return showChat(deps.db, account.id, chat.id, deps.config.publicUrl);
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/v1/pleroma/chats",
+    summary: "All chats, most recent first (unpaginated, one query)",
+    tags,
+    auth: "user",
+    query: withMuted,
+    responses: { 200: { description: "Chats", schema: z.array(ChatEntity) }, ...errors },
+    handle: ({ deps, account, query }) =>
+      listChats(deps.db, account.id, { withMuted: query.with_muted }, deps.config.publicUrl),
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/v2/pleroma/chats",
+    summary: "Chats, most recent first, paginated by (updated_at, id)",
+    tags,
+    auth: "user",
+    query: pageQuery.extend(withMuted.shape),
+    responses: { 200: { description: "Chats, with a Link header", schema: z.array(ChatEntity) }, ...errors },
+    async handle({ deps, account, query, req, res }) {
+      const cursor = (id?: string) => (id === undefined || isId(id) ? id : "0");
+      const list = await listChats(
+        deps.db,
+        account.id,
+        { withMuted: query.with_muted, maxId: cursor(query.max_id), minId: cursor(query.min_id), sinceId: cursor(query.since_id), limit: query.limit },
+        deps.config.publicUrl,
+      );
+      setLinkHeader(req, res, deps.config.publicUrl, list);
+      return list;
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/v1/pleroma/chats/:id",
+    summary: "A chat",
+    tags,
+    auth: "user",
+    params: chatParams,
+    responses: { 200: { description: "Chat", schema: ChatEntity }, ...errors },
+    handle: async ({ deps, account, params }) => renderChat(await ownChat(deps.db, account, params.id), deps.config.publicUrl),
+  }),
+  defineRoute({
+    method: "delete",
+    path: "/api/v1/pleroma/chats/:id",
+    summary: "Hide a chat until a new message arrives",
+    tags,
+    auth: "user",
+    params: chatParams,
+    responses: { 200: { description: "The hidden chat", schema: ChatEntity }, ...errors },
+    async handle({ deps, account, params }) {
+      const row = await ownChat(deps.db, account, params.id);
+      await hideChat(deps.db, row.chat);
+      return renderChat(row, deps.config.publicUrl);
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/v1/pleroma/chats/:id/messages",
+    summary: "Messages of a chat, newest first",
+    tags,
+    auth: "user",
+    params: chatParams,
+    query: pageQuery,
+    responses: { 200: { description: "Messages, with a Link header", schema: z.array(ChatMessageEntity) }, ...errors },
+    async handle({ deps, account, params, query, req, res }) {
+      const { chat } = await ownChat(deps.db, account, params.id);
+      const list = await listMessages(
+        deps.db,
+        chat,
+        { maxId: query.max_id, minId: query.min_id, sinceId: query.since_id, limit: query.limit },
+        deps.config.publicUrl,
+      );
+      setLinkHeader(req, res, deps.config.publicUrl, list);
+      return list;
+    },
+  }),
+  defineRoute({
+    method: "post",
+    path: "/api/v1/pleroma/chats/:id/messages",
+    summary: "Send a message (JSON, form or multipart body)",
+    tags,
+    auth: "user",
+    before: [formFields],
+    params: chatParams,
+    headers: z.object({ "idempotency-key": z.string().optional() }),
+    body: z.object({ content: z.string().optional(), media_id: z.string().optional() }),
+    responses: { 200: { description: "The message", schema: ChatMessageEntity }, ...errors },
+    async handle({ deps, account, params, body, req, res }) {
+      const row = await ownChat(deps.db, account, params.id);
+      const idempotencyKey = req.get("idempotency-key")?.trim() || undefined;
+      if (idempotencyKey && idempotencyKey.length > 256) throw invalidField("Idempotency-Key", "at most 256 characters");
+      const result = await postMessage(deps.db, deps.config, account, row.chat, row.recipient, {
+        content: body.content,
+        mediaId: body.media_id,
+        idempotencyKey,
+      });
+      if (idempotencyKey) res.set("Idempotency-Key", idempotencyKey);
+      if (result.replayed) res.set("Idempotent-Replayed", "true");
+      res.status(result.status);
+      return result.body;
+    },
+  }),
+  defineRoute({
+    method: "put",
+    path: "/api/v1/pleroma/chats/:id/messages/:message_id",
+    summary: "Edit your own message",
+    tags,
+    auth: "user",
+    before: [formFields],
+    params: messageParams,
+    body: z.object({ content: z.string() }),
+    responses: { 200: { description: "The edited message", schema: ChatMessageEntity }, 403: errors[422], ...errors },
+    async handle({ deps, account, params, body }) {
+      const { chat } = await ownChat(deps.db, account, params.id);
+      return editMessage(deps.db, deps.config, chat, ownMessageId(params.message_id), body.content);
+    },
+  }),
+  defineRoute({
+    method: "delete",
+    path: "/api/v1/pleroma/chats/:id/messages/:message_id",
+    summary: "Delete your message for everyone, or hide another's for you",
+    tags,
+    auth: "user",
+    params: messageParams,
+    responses: { 200: { description: "The message as it was", schema: ChatMessageEntity }, ...errors },
+    async handle({ deps, account, params }) {
+      const { chat } = await ownChat(deps.db, account, params.id);
+      return deleteMessage(deps.db, deps.config.publicUrl, chat, ownMessageId(params.message_id));
+    },
+  }),
+  defineRoute({
+    method: "post",
+    path: "/api/v1/pleroma/chats/:id/read",
+    summary: "Mark messages read up to last_read_id (all when absent)",
+    tags,
+    auth: "user",
+    before: [formFields],
+    params: chatParams,
+    body: z.object({ last_read_id: z.string().optional() }),
+    responses: { 200: { description: "Chat", schema: ChatEntity }, ...errors },
+    async handle({ deps, account, params, body }) {
+      const { chat } = await ownChat(deps.db, account, params.id);
+      if (body.last_read_id !== undefined && !isId(body.last_read_id)) throw notFound();
+      await markChatRead(deps.db, chat, body.last_read_id);
+      return showChat(deps.db, account.id, chat.id, deps.config.publicUrl);
+    },
+  }),
+  defineRoute({
+    method: "post",
+    path: "/api/v1/pleroma/chats/:id/messages/:message_id/read",
+    summary: "Mark one message read",
+    tags,
+    auth: "user",
+    params: messageParams,
+    responses: { 200: { description: "The message", schema: ChatMessageEntity }, ...errors },
+    async handle({ deps, account, params }) {
+      const { chat } = await ownChat(deps.db, account, params.id);
+      return markMessageRead(deps.db, deps.config.publicUrl, chat, ownMessageId(params.message_id));
+    },
+  }),
+];

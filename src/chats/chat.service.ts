@@ -1,0 +1,285 @@
+import { and, eq, inArray, lte, sql } from "drizzle-orm";
+import type { AccountRow } from "../accounts/account.view.js";
+import type { Database, Executor, Transaction } from "../db/database.js";
+import { chats, customEmojis, idempotencyKeys, media, messageRefs, messages, notifications } from "../db/schema/index.js";
+import { ApiError, notFound } from "../http/errors.js";
+import { newId } from "../shared/ids.js";
+import { type ChatMessageJson, findMessage, isBlocked, renderMessage } from "./chat.view.js";
+import { composeHtml, shortcodesIn } from "./compose.js";
+
+/** Writes of the chat domain. Every change of a counter happens in the transaction of its cause. */
+
+type ChatRow = typeof chats.$inferSelect;
+type MessageRow = typeof messages.$inferSelect;
+
+const IDEMPOTENCY_TTL = "1 hour";
+
+/** Pleroma's get-or-create: opening a chat does not bump it, but it shows a hidden chat again. */
+export async function openChat(db: Executor, ownerId: string, recipientId: string): Promise<ChatRow> {
+  const [chat] = await db
+    .insert(chats)
+    .values({ id: newId(), accountId: ownerId, recipientId })
+    .onConflictDoUpdate({ target: [chats.accountId, chats.recipientId], set: { hidden: false } })
+    .returning();
+  return chat;
+}
+
+export async function hideChat(db: Executor, chat: ChatRow): Promise<void> {
+  await db.update(chats).set({ hidden: true }).where(eq(chats.id, chat.id));
+}
+
+/**
+ * Gives one local participant their reference to a message: bumps (or creates) their chat, shows
+ * it again if hidden, counts it unread when they are not the author, and notifies them.
+ * Shared by local sends and (issue 3) the inbound worker.
+ */
+export async function addMessageToChat(
+  tx: Transaction,
+  message: MessageRow,
+  ownerId: string,
+  counterpartId: string,
+): Promise<{ chatId: string; refId: string }> {
+  const unread = message.authorId !== ownerId;
+  const refId = newId();
+  const [chat] = await tx
+    .insert(chats)
+    .values({ id: newId(), accountId: ownerId, recipientId: counterpartId, unread: unread ? 1 : 0, lastMessageRefId: refId })
+    .onConflictDoUpdate({
+      target: [chats.accountId, chats.recipientId],
+      set: {
+        updatedAt: sql`now()`,
+        hidden: false,
+        unread: sql`${chats.unread} + ${unread ? 1 : 0}`,
+        // Concurrent sends may commit out of id order: the last message is the highest reference id.
+        lastMessageRefId: sql`GREATEST(${chats.lastMessageRefId}, excluded.last_message_ref_id)`,
+      },
+    })
+    .returning({ id: chats.id });
+  await tx.insert(messageRefs).values({ id: refId, chatId: chat.id, messageId: message.id, unread });
+  if (unread) {
+    await tx
+      .insert(notifications)
+      .values({ id: newId(), accountId: ownerId, type: "pleroma:chat_mention", fromAccountId: message.authorId, messageRefId: refId });
+  }
+  return { chatId: chat.id, refId };
+}
+
+export interface PostMessageInput {
+  content?: string;
+  mediaId?: string;
+  idempotencyKey?: string;
+}
+
+interface Composed {
+  content: string | null;
+  source: string | null;
+  emojis: { shortcode: string; url: string; static_url: string; visible_in_picker: boolean }[];
+}
+
+async function compose(db: Executor, text: string | undefined, limit: number): Promise<Composed> {
+  const source = text ?? "";
+  if ([...source].length > limit) throw new ApiError(422, "content_too_long", { limit });
+  if (source.trim() === "") return { content: null, source: null, emojis: [] };
+  const codes = shortcodesIn(source);
+  const emojiRows = codes.length
+    ? await db.select().from(customEmojis).where(and(inArray(customEmojis.shortcode, codes), sql`${customEmojis.domain} IS NULL`))
+    : [];
+  return {
+    content: composeHtml(source),
+    source,
+    emojis: emojiRows.map((e) => ({ shortcode: e.shortcode, url: e.url, static_url: e.staticUrl, visible_in_picker: false })),
+  };
+}
+
+export interface PostResult {
+  status: number;
+  body: ChatMessageJson;
+  replayed: boolean;
+}
+
+/**
+ * Sends a message from a chat's owner to its counterpart. A local counterpart receives it in the
+ * same transaction: there is no moment where the sender sees a message the recipient cannot.
+ */
+export async function postMessage(
+  db: Database,
+  settings: { publicUrl: string; chatMessageLimit: number },
+  sender: AccountRow,
+  chat: ChatRow,
+  recipient: AccountRow,
+  input: PostMessageInput,
+): Promise<PostResult> {
+  const composed = await compose(db, input.content, settings.chatMessageLimit);
+  return db.transaction(async (tx) => {
+    if (input.idempotencyKey) {
+      const previous = await claimIdempotencyKey(tx, sender.id, input.idempotencyKey);
+      if (previous) return { status: previous.status, body: previous.body as ChatMessageJson, replayed: true };
+    }
+    let attachmentId: string | null = null;
+    if (input.mediaId) {
+      const [row] = await tx.select().from(media).where(eq(media.id, input.mediaId)).limit(1);
+      if (!row || row.accountId !== sender.id) throw new ApiError(400, "forbidden", { field: "media_id" });
+      attachmentId = row.id;
+    }
+    if (composed.content === null && attachmentId === null) throw new ApiError(400, "no_content");
+    if (recipient.domain !== null) {
+      // Federation arrives with issue 3; refuse plainly rather than drop the message.
+      throw new ApiError(422, "remote_delivery_unavailable");
+    }
+    if (recipient.acceptsChatMessages === false) throw new ApiError(422, "recipient_does_not_accept_chats");
+    if (await isBlocked(tx, recipient.id, sender.id)) throw new ApiError(422, "blocked");
+    if (await isBlocked(tx, sender.id, recipient.id)) throw new ApiError(422, "blocked");
+
+    const id = newId();
+    const [message] = await tx
+      .insert(messages)
+      .values({
+        id,
+        uri: `${settings.publicUrl}/objects/${id}`,
+        activityUri: `${settings.publicUrl}/activities/${id}`,
+        authorId: sender.id,
+        recipientId: recipient.id,
+        content: composed.content,
+        source: composed.source,
+        emojis: composed.emojis,
+        mediaId: attachmentId,
+        idempotencyKey: input.idempotencyKey ?? null,
+        local: true,
+        publishedAt: new Date(),
+      })
+      .returning();
+    const mine = await addMessageToChat(tx, message, sender.id, recipient.id);
+    if (recipient.id !== sender.id) await addMessageToChat(tx, message, recipient.id, sender.id);
+
+    const [ownChat] = await tx.select().from(chats).where(eq(chats.id, mine.chatId));
+    const row = await findMessage(tx, ownChat, mine.refId);
+    const body = renderMessage(row!, settings.publicUrl);
+    if (input.idempotencyKey) {
+      await tx
+        .update(idempotencyKeys)
+        .set({ status: 200, body })
+        .where(and(eq(idempotencyKeys.accountId, sender.id), eq(idempotencyKeys.key, input.idempotencyKey)));
+    }
+    return { status: 200, body, replayed: false };
+  });
+}
+
+/**
+ * Takes the key for this request, or returns the response stored by the first request that took
+ * it. The insert waits on a concurrent holder of the same key, so two racing requests never both
+ * create a message.
+ */
+async function claimIdempotencyKey(tx: Transaction, accountId: string, key: string) {
+  await tx.execute(
+    sql`DELETE FROM ${idempotencyKeys} WHERE account_id = ${accountId} AND key = ${key} AND created_at < now() - ${IDEMPOTENCY_TTL}::interval`,
+  );
+  const claimed = await tx
+    .insert(idempotencyKeys)
+    .values({ accountId, key, status: 0, body: {} })
+    .onConflictDoNothing()
+    .returning({ key: idempotencyKeys.key });
+  if (claimed.length > 0) return undefined;
+  const [previous] = await tx
+    .select()
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.accountId, accountId), eq(idempotencyKeys.key, key)));
+  return previous;
+}
+
+export async function purgeExpiredIdempotencyKeys(db: Executor): Promise<number> {
+  const rows = await db
+    .delete(idempotencyKeys)
+    .where(sql`${idempotencyKeys.createdAt} < now() - ${IDEMPOTENCY_TTL}::interval`)
+    .returning({ key: idempotencyKeys.key });
+  return rows.length;
+}
+
+/** Edits the author's own message in place; `edited_at` records it. */
+export async function editMessage(
+  db: Database,
+  settings: { publicUrl: string; chatMessageLimit: number },
+  chat: ChatRow,
+  refId: string,
+  content: string,
+) {
+  const composed = await compose(db, content, settings.chatMessageLimit);
+  return db.transaction(async (tx) => {
+    const row = await findMessage(tx, chat, refId);
+    if (!row) throw notFound();
+    if (row.message.authorId !== chat.accountId) throw new ApiError(403, "not_author");
+    if (composed.content === null && row.message.mediaId === null) throw new ApiError(400, "no_content");
+    await tx
+      .update(messages)
+      .set({ content: composed.content, source: composed.source, emojis: composed.emojis, editedAt: new Date() })
+      .where(eq(messages.id, row.message.id));
+    const updated = await findMessage(tx, chat, refId);
+    return renderMessage(updated!, settings.publicUrl);
+  });
+}
+
+/**
+ * Own message: deleted for every local participant (the object becomes a tombstone). Another's
+ * message: only this account's reference goes. Either way counters and last messages follow.
+ * Returns the message as it was before deletion, as Pleroma does.
+ */
+export async function deleteMessage(db: Database, publicUrl: string, chat: ChatRow, refId: string) {
+  return db.transaction(async (tx) => {
+    const row = await findMessage(tx, chat, refId);
+    if (!row) throw notFound();
+    const before = renderMessage(row, publicUrl);
+    const own = row.message.authorId === chat.accountId;
+    const removed = await tx
+      .delete(messageRefs)
+      .where(own ? eq(messageRefs.messageId, row.message.id) : eq(messageRefs.id, refId))
+      .returning({ chatId: messageRefs.chatId, unread: messageRefs.unread });
+    if (own) {
+      await tx
+        .update(messages)
+        .set({ deletedAt: new Date(), content: null, source: null, emojis: [], mediaId: null, remoteAttachment: null })
+        .where(eq(messages.id, row.message.id));
+    }
+    for (const ref of removed) await refreshChatAfterRemoval(tx, ref.chatId, ref.unread ? 1 : 0);
+    return before;
+  });
+}
+
+async function refreshChatAfterRemoval(tx: Transaction, chatId: string, unreadRemoved: number) {
+  await tx
+    .update(chats)
+    .set({
+      unread: sql`GREATEST(${chats.unread} - ${unreadRemoved}, 0)`,
+      lastMessageRefId: sql`(SELECT max(r.id) FROM ${messageRefs} r WHERE r.chat_id = ${chatId})`,
+    })
+    .where(eq(chats.id, chatId));
+}
+
+/** Marks messages up to `lastReadId` (all when absent) read; the counter drops by what changed. */
+export async function markChatRead(db: Database, chat: ChatRow, lastReadId?: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const conditions = [eq(messageRefs.chatId, chat.id), eq(messageRefs.unread, true)];
+    if (lastReadId) conditions.push(lte(messageRefs.id, lastReadId));
+    const changed = await tx.update(messageRefs).set({ unread: false }).where(and(...conditions)).returning({ id: messageRefs.id });
+    if (changed.length > 0) {
+      await tx
+        .update(chats)
+        .set({ unread: sql`GREATEST(${chats.unread} - ${changed.length}, 0)` })
+        .where(eq(chats.id, chat.id));
+    }
+  });
+}
+
+export async function markMessageRead(db: Database, publicUrl: string, chat: ChatRow, refId: string) {
+  return db.transaction(async (tx) => {
+    const changed = await tx
+      .update(messageRefs)
+      .set({ unread: false })
+      .where(and(eq(messageRefs.id, refId), eq(messageRefs.chatId, chat.id), eq(messageRefs.unread, true)))
+      .returning({ id: messageRefs.id });
+    if (changed.length > 0) {
+      await tx.update(chats).set({ unread: sql`GREATEST(${chats.unread} - 1, 0)` }).where(eq(chats.id, chat.id));
+    }
+    const row = await findMessage(tx, chat, refId);
+    if (!row) throw notFound();
+    return renderMessage(row, publicUrl);
+  });
+}

@@ -1,0 +1,182 @@
+import { aliasedTable, and, asc, desc, eq, gt, lt, notExists, sql, type SQL } from "drizzle-orm";
+import { type AccountRow, renderAccount } from "../accounts/account.view.js";
+import type { Executor } from "../db/database.js";
+import { accounts, blocks, chats, media, messageRefs, messages, mutes } from "../db/schema/index.js";
+
+/** Reads that render API JSON. Each list is one query, whatever its length (no N+1). */
+
+type ChatRow = typeof chats.$inferSelect;
+type RefRow = typeof messageRefs.$inferSelect;
+type MessageRow = typeof messages.$inferSelect;
+type MediaRow = typeof media.$inferSelect;
+
+export function renderAttachment(row: MediaRow, publicUrl: string) {
+  const url = `${publicUrl}/media/${row.path}`;
+  const kind = row.contentType.split("/")[0];
+  return {
+    id: row.id,
+    type: kind === "image" || kind === "video" || kind === "audio" ? kind : "unknown",
+    url,
+    remote_url: null,
+    preview_url: url,
+    text_url: url,
+    description: row.description,
+    blurhash: null,
+    meta: {},
+    pleroma: { mime_type: row.contentType },
+  };
+}
+
+export function renderMessage(
+  { ref, message, chat, attachment }: { ref: RefRow; message: MessageRow; chat: ChatRow; attachment: MediaRow | null },
+  publicUrl: string,
+) {
+  const ownMessage = message.authorId === chat.accountId;
+  return {
+    id: ref.id,
+    chat_id: ref.chatId,
+    account_id: message.authorId,
+    content: message.content,
+    created_at: message.publishedAt.toISOString(),
+    emojis: message.emojis as unknown[],
+    attachment: attachment ? renderAttachment(attachment, publicUrl) : (message.remoteAttachment ?? null),
+    card: null,
+    unread: ref.unread,
+    // Only the author sees their own key (Pleroma leaks it to the recipient for 2 minutes).
+    ...(ownMessage && message.idempotencyKey ? { idempotency_key: message.idempotencyKey } : {}),
+    ...(message.editedAt ? { edited_at: message.editedAt.toISOString() } : {}),
+  };
+}
+
+export type ChatMessageJson = ReturnType<typeof renderMessage>;
+
+export function renderChat(
+  row: { chat: ChatRow; recipient: AccountRow; lastRef: RefRow | null; lastMessage: MessageRow | null; lastMedia: MediaRow | null },
+  publicUrl: string,
+) {
+  return {
+    id: row.chat.id,
+    account: renderAccount(row.recipient, publicUrl),
+    unread: row.chat.unread,
+    last_message:
+      row.lastRef && row.lastMessage
+        ? renderMessage({ ref: row.lastRef, message: row.lastMessage, chat: row.chat, attachment: row.lastMedia }, publicUrl)
+        : null,
+    updated_at: row.chat.updatedAt.toISOString(),
+  };
+}
+
+export type ChatJson = ReturnType<typeof renderChat>;
+
+const lastRefs = aliasedTable(messageRefs, "last_ref");
+const lastMessages = aliasedTable(messages, "last_message");
+const lastMedia = aliasedTable(media, "last_media");
+
+function chatQuery(db: Executor) {
+  return db
+    .select({ chat: chats, recipient: accounts, lastRef: lastRefs, lastMessage: lastMessages, lastMedia })
+    .from(chats)
+    .innerJoin(accounts, eq(accounts.id, chats.recipientId))
+    .leftJoin(lastRefs, eq(lastRefs.id, chats.lastMessageRefId))
+    .leftJoin(lastMessages, eq(lastMessages.id, lastRefs.messageId))
+    .leftJoin(lastMedia, eq(lastMedia.id, lastMessages.mediaId));
+}
+
+export async function findChat(db: Executor, ownerId: string, chatId: string) {
+  const [row] = await chatQuery(db)
+    .where(and(eq(chats.id, chatId), eq(chats.accountId, ownerId)))
+    .limit(1);
+  return row;
+}
+
+export async function showChat(db: Executor, ownerId: string, chatId: string, publicUrl: string) {
+  const row = await findChat(db, ownerId, chatId);
+  return row && renderChat(row, publicUrl);
+}
+
+export interface ChatListOptions {
+  withMuted: boolean;
+  /** Keyset cursors: chat ids, compared by the (updated_at, id) sort key of that chat. */
+  maxId?: string;
+  minId?: string;
+  sinceId?: string;
+  limit?: number;
+}
+
+/**
+ * Chats of an account, most recently updated first. Blocked counterparts are always hidden, muted
+ * ones unless asked. v2 pages with a cursor that is the sort key itself, so a bumped chat is never
+ * skipped or repeated (Pleroma pages by creation id: pitfall P4).
+ */
+export async function listChats(db: Executor, ownerId: string, options: ChatListOptions, publicUrl: string) {
+  const conditions: SQL[] = [
+    eq(chats.accountId, ownerId),
+    eq(chats.hidden, false),
+    notExists(db.select().from(blocks).where(and(eq(blocks.accountId, ownerId), eq(blocks.targetAccountId, chats.recipientId)))),
+  ];
+  if (!options.withMuted) {
+    conditions.push(
+      notExists(db.select().from(mutes).where(and(eq(mutes.accountId, ownerId), eq(mutes.targetAccountId, chats.recipientId)))),
+    );
+  }
+  const keyOf = (id: string) => sql`(SELECT c.updated_at, c.id FROM chats c WHERE c.id = ${id} AND c.account_id = ${ownerId})`;
+  if (options.maxId) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) < ${keyOf(options.maxId)}`);
+  const after = options.minId ?? options.sinceId;
+  if (after) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) > ${keyOf(after)}`);
+  // min_id pages forward from the cursor: take the nearest rows, then return them newest first.
+  const ascending = options.minId !== undefined;
+  let query = chatQuery(db)
+    .where(and(...conditions))
+    .orderBy(...(ascending ? [asc(chats.updatedAt), asc(chats.id)] : [desc(chats.updatedAt), desc(chats.id)]))
+    .$dynamic();
+  if (options.limit !== undefined) query = query.limit(options.limit);
+  const rows = await query;
+  if (ascending) rows.reverse();
+  return rows.map((row) => renderChat(row, publicUrl));
+}
+
+export interface MessagePage {
+  maxId?: string;
+  minId?: string;
+  sinceId?: string;
+  limit: number;
+}
+
+/** Messages of a chat, newest first (reference ids sort by arrival). */
+export async function listMessages(db: Executor, chat: ChatRow, page: MessagePage, publicUrl: string) {
+  const conditions: SQL[] = [eq(messageRefs.chatId, chat.id)];
+  if (page.maxId) conditions.push(lt(messageRefs.id, page.maxId));
+  const after = page.minId ?? page.sinceId;
+  if (after) conditions.push(gt(messageRefs.id, after));
+  const ascending = page.minId !== undefined;
+  const rows = await db
+    .select({ ref: messageRefs, message: messages, attachment: media })
+    .from(messageRefs)
+    .innerJoin(messages, eq(messages.id, messageRefs.messageId))
+    .leftJoin(media, eq(media.id, messages.mediaId))
+    .where(and(...conditions))
+    .orderBy(ascending ? asc(messageRefs.id) : desc(messageRefs.id))
+    .limit(page.limit);
+  if (ascending) rows.reverse();
+  return rows.map((row) => renderMessage({ ...row, chat }, publicUrl));
+}
+
+export async function findMessage(db: Executor, chat: ChatRow, refId: string) {
+  const [row] = await db
+    .select({ ref: messageRefs, message: messages, attachment: media })
+    .from(messageRefs)
+    .innerJoin(messages, eq(messages.id, messageRefs.messageId))
+    .leftJoin(media, eq(media.id, messages.mediaId))
+    .where(and(eq(messageRefs.id, refId), eq(messageRefs.chatId, chat.id)))
+    .limit(1);
+  return row && { ...row, chat };
+}
+
+export async function isBlocked(db: Executor, accountId: string, targetId: string): Promise<boolean> {
+  const rows = await db
+    .select({ accountId: blocks.accountId })
+    .from(blocks)
+    .where(and(eq(blocks.accountId, accountId), eq(blocks.targetAccountId, targetId)))
+    .limit(1);
+  return rows.length > 0;
+}

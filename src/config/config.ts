@@ -1,0 +1,83 @@
+import { z } from "zod";
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const positiveInt = z.coerce.number().int().positive();
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  DATA_DIR: z.string().min(1).default("./.data"),
+  ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  ALLOW_PRIVATE_ADDRESS: bool.default(false),
+  CHAT_MESSAGE_LIMIT: positiveInt.default(5000),
+  REMOTE_MESSAGE_LIMIT: positiveInt.default(100_000),
+  INBOX_MAX_BYTES: positiveInt.default(262_144),
+  MEDIA_MAX_BYTES: positiveInt.default(16_777_216),
+  DELIVERY_CONCURRENCY: positiveInt.default(50),
+  DELIVERY_MAX_PER_HOST: positiveInt.default(8),
+  ROLE: z.enum(["all", "web", "worker"]).default("all"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Where the embedded PostgreSQL listens when DATABASE_URL is unset. */
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Origin of every ActivityPub id, without a trailing slash. */
+  publicUrl: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  dataDir: string;
+  adminToken: string | undefined;
+  allowPrivateAddress: boolean;
+  chatMessageLimit: number;
+  remoteMessageLimit: number;
+  inboxMaxBytes: number;
+  mediaMaxBytes: number;
+  deliveryConcurrency: number;
+  deliveryMaxPerHost: number;
+  role: "all" | "web" | "worker";
+  logLevel: string;
+  embeddedPgPort: number;
+}
+
+export class ConfigError extends Error {}
+
+/** Reads and validates the environment; throws one ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as in most .env conventions.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new ConfigError(`Invalid configuration: ${name}=${JSON.stringify(cleaned[name])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const publicUrl = new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).origin;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dataDir: e.DATA_DIR,
+    adminToken: e.ADMIN_TOKEN,
+    allowPrivateAddress: e.ALLOW_PRIVATE_ADDRESS,
+    chatMessageLimit: e.CHAT_MESSAGE_LIMIT,
+    remoteMessageLimit: e.REMOTE_MESSAGE_LIMIT,
+    inboxMaxBytes: e.INBOX_MAX_BYTES,
+    mediaMaxBytes: e.MEDIA_MAX_BYTES,
+    deliveryConcurrency: e.DELIVERY_CONCURRENCY,
+    deliveryMaxPerHost: e.DELIVERY_MAX_PER_HOST,
+    role: e.ROLE,
+    logLevel: e.LOG_LEVEL,
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+  };
+}

@@ -1,0 +1,54 @@
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
+import { fileURLToPath } from "node:url";
+import postgres from "postgres";
+import * as schema from "./schema/index.js";
+
+export type Database = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
+export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
+/** Anything that can run a query: the pool or an open transaction. */
+export type Executor = Database | Transaction;
+
+const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url));
+/** Arbitrary constant shared by every Parley process: serialises migrations. */
+const MIGRATION_LOCK_KEY = 72_017_334;
+
+export function connect(databaseUrl: string, options: { max?: number } = {}): Database {
+  const client = postgres(databaseUrl, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connection: { application_name: "parley" },
+  });
+  return drizzle(client, { schema }) as Database;
+}
+
+/** Creates the database named in the URL when it does not exist yet. */
+export async function ensureDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.slice(1));
+  if (!name) throw new Error("DATABASE_URL names no database");
+  url.pathname = "/postgres";
+  const admin = postgres(url.href, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await admin`SELECT 1 AS found FROM pg_database WHERE datname = ${name}`;
+    if (row) return;
+    await admin.unsafe(`CREATE DATABASE "${name.replaceAll('"', '""')}"`).catch((error: { code?: string }) => {
+      // 42P04: another process created it between our check and our CREATE.
+      if (error.code !== "42P04" && error.code !== "23505") throw error;
+    });
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Applies pending drizzle-kit migrations under an advisory lock, so concurrent starts do not collide. */
+export async function migrateDatabase(databaseUrl: string): Promise<void> {
+  const client = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    await client`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    await migrate(drizzle(client), { migrationsFolder });
+    await client`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
+  } finally {
+    await client.end();
+  }
+}

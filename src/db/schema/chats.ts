@@ -1,0 +1,103 @@
+import { sql } from "drizzle-orm";
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { accounts } from "./accounts.js";
+import { media } from "./media.js";
+
+/** One row per (local owner, counterpart): each side of a conversation has its own chat, as in Pleroma. */
+export const chats = pgTable(
+  "chats",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    recipientId: text("recipient_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** Kept in the same transaction as the references it counts; never COUNT(*) on read. */
+    unread: integer("unread").notNull().default(0),
+    lastMessageRefId: text("last_message_ref_id"),
+    hidden: boolean("hidden").notNull().default(false),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("chats_account_recipient_idx").on(t.accountId, t.recipientId),
+    index("chats_account_updated_idx").on(t.accountId, t.updatedAt.desc(), t.id.desc()),
+    index("chats_recipient_idx").on(t.recipientId),
+  ],
+);
+
+/** A ChatMessage object, local or remote. Shared by both participants' references. */
+export const messages = pgTable(
+  "messages",
+  {
+    id: text("id").primaryKey(),
+    /** ActivityPub object id. */
+    uri: text("uri").notNull(),
+    activityUri: text("activity_uri"),
+    authorId: text("author_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    recipientId: text("recipient_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** Sanitized HTML; null for attachment-only messages and tombstones. */
+    content: text("content"),
+    /** The author's plain text, for local messages. */
+    source: text("source"),
+    /** [{shortcode, url, static_url}] */
+    emojis: jsonb("emojis").notNull().default(sql`'[]'::jsonb`),
+    mediaId: text("media_id").references(() => media.id, { onDelete: "set null" }),
+    /** Remote attachment as received (Mastodon MediaAttachment shape). */
+    remoteAttachment: jsonb("remote_attachment"),
+    idempotencyKey: text("idempotency_key"),
+    local: boolean("local").notNull(),
+    publishedAt: timestamp("published_at", { withTimezone: true }).notNull(),
+    editedAt: timestamp("edited_at", { withTimezone: true }),
+    deletedAt: timestamp("deleted_at", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("messages_uri_idx").on(t.uri),
+    uniqueIndex("messages_activity_uri_idx").on(t.activityUri),
+    index("messages_author_idx").on(t.authorId),
+    index("messages_recipient_idx").on(t.recipientId),
+  ],
+);
+
+/** What one local account sees of a message. Its id is the id the API calls the ChatMessage id. */
+export const messageRefs = pgTable(
+  "message_refs",
+  {
+    id: text("id").primaryKey(),
+    chatId: text("chat_id")
+      .notNull()
+      .references(() => chats.id, { onDelete: "cascade" }),
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    unread: boolean("unread").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("message_refs_message_chat_idx").on(t.messageId, t.chatId),
+    index("message_refs_chat_id_idx").on(t.chatId, t.id.desc()),
+    index("message_refs_unread_idx").on(t.chatId, t.id).where(sql`${t.unread}`),
+  ],
+);
+
+/** Account-scoped Idempotency-Key records: a replay returns the first response. Kept one hour. */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    status: integer("status").notNull(),
+    body: jsonb("body").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
+);

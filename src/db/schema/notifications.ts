@@ -1,0 +1,21 @@
+import { boolean, index, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import { accounts } from "./accounts.js";
+import { messageRefs } from "./chats.js";
+
+export const notifications = pgTable(
+  "notifications",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    type: text("type", { enum: ["pleroma:chat_mention"] }).notNull(),
+    fromAccountId: text("from_account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    messageRefId: text("message_ref_id").references(() => messageRefs.id, { onDelete: "cascade" }),
+    seen: boolean("seen").notNull().default(false),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("notifications_account_id_idx").on(t.accountId, t.id.desc())],
+);

@@ -1,0 +1,116 @@
+import express, { type ErrorRequestHandler, type Express } from "express";
+import { sql } from "drizzle-orm";
+import { randomUUID } from "node:crypto";
+import { pinoHttp } from "pino-http";
+import { accountRoutes } from "../accounts/account.routes.js";
+import { MISSING_AVATAR_PATH } from "../accounts/account.view.js";
+import { adminRoutes } from "../accounts/admin.routes.js";
+import { chatRoutes } from "../chats/chat.routes.js";
+import { federationBridge } from "../federation/bridge.js";
+import type { ParleyFederation } from "../federation/federation.js";
+import { instanceRoutes } from "../instance/instance.routes.js";
+import type { Deps } from "../shared/deps.js";
+import { ApiError } from "./errors.js";
+import { mountApiDocs } from "./openapi.js";
+import { type AnyRoute, mountRoutes } from "./route.js";
+
+export const apiRoutes: AnyRoute[] = [...adminRoutes, ...accountRoutes, ...chatRoutes, ...instanceRoutes];
+
+// 1×1 transparent PNG.
+const MISSING_AVATAR = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+export function buildApp(deps: Deps, federation: ParleyFederation): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  // PUBLIC_URL is the origin; behind a proxy, X-Forwarded-* say how the request reached us.
+  app.set("trust proxy", true);
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const id = (req.headers["x-request-id"] as string | undefined)?.slice(0, 128) || randomUUID();
+        res.setHeader("X-Request-Id", id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "info"),
+      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
+      quietReqLogger: true,
+    }),
+  );
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    const check = async (probe: () => Promise<unknown>) =>
+      probe().then(
+        () => "ok",
+        (error: Error) => error.message || "down",
+      );
+    const [database, queue] = await Promise.all([
+      check(() => deps.db.execute(sql`SELECT 1`)),
+      check(() => deps.queues.backend.ping()),
+    ]);
+    const ready = database === "ok" && queue === "ok";
+    if (!ready) res.set("Retry-After", "5");
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "unavailable", database, queue: { backend: deps.queues.backend.kind, status: queue } });
+  });
+  app.get(MISSING_AVATAR_PATH, (_req, res) => {
+    res.type("image/png").set("Cache-Control", "public, max-age=86400").send(MISSING_AVATAR);
+  });
+
+  // Fedify first: it must see the raw body of inbox POSTs (a body parser would consume it).
+  // Only the paths Fedify owns go through it (it logs every 404 it sees).
+  app.use(["/.well-known/webfinger", "/users", "/inbox", "/objects", "/activities"], federationBridge(federation, deps.db));
+
+  const api = express.Router();
+  // Browser clients read Link for pagination.
+  api.use((_req, res, next) => {
+    res.set("Access-Control-Allow-Origin", "*");
+    res.set("Access-Control-Expose-Headers", "Link, Idempotency-Key, Idempotent-Replayed, X-Request-Id");
+    next();
+  });
+  api.options(/.*/, (_req, res) => {
+    res.set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key");
+    res.set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
+    res.status(204).end();
+  });
+  api.use(express.json({ limit: "1mb" }));
+  api.use(express.urlencoded({ extended: false, limit: "1mb" }));
+  mountRoutes(api, deps, apiRoutes);
+  mountApiDocs(api, apiRoutes, deps.config.publicUrl);
+  app.use(api);
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: "not_found" });
+  });
+  app.use(errorHandler);
+  return app;
+}
+
+/** Every error leaves as `{"error": code}`; only the unexpected is a 500, and it is logged. */
+const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
+  if (res.headersSent) return;
+  if (error instanceof ApiError) {
+    res.set(error.headers).status(error.status).json(error);
+    return;
+  }
+  const status = (error as { status?: number; statusCode?: number }).status ?? (error as { statusCode?: number }).statusCode;
+  if (status === 413 || error?.type === "entity.too.large") {
+    res.status(413).json({ error: "payload_too_large" });
+    return;
+  }
+  if (error?.type === "entity.parse.failed") {
+    res.status(400).json({ error: "invalid_json", message: "the request body is not valid JSON" });
+    return;
+  }
+  if (error?.name === "MulterError" || (typeof status === "number" && status >= 400 && status < 500)) {
+    res.status(400).json({ error: "invalid_request", message: String(error.message) });
+    return;
+  }
+  req.log.error({ err: error }, "unhandled error");
+  res.status(500).json({ error: "internal_error" });
+};

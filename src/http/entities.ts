@@ -1,0 +1,78 @@
+import { z } from "zod";
+
+/** Response entities, for the OpenAPI document. Requests are validated by each route's own schemas. */
+
+export const ErrorEntity = z
+  .object({ error: z.string(), field: z.string().optional(), message: z.string().optional() })
+  .meta({ id: "Error" });
+
+export const EmojiEntity = z
+  .object({ shortcode: z.string(), url: z.string(), static_url: z.string(), visible_in_picker: z.boolean() })
+  .meta({ id: "CustomEmoji" });
+
+export const AccountEntity = z
+  .object({
+    id: z.string(),
+    username: z.string(),
+    acct: z.string().meta({ description: "`name` for local accounts, `name@host[:port]` for remote ones" }),
+    display_name: z.string(),
+    locked: z.boolean(),
+    bot: z.boolean(),
+    created_at: z.string(),
+    note: z.string(),
+    url: z.string(),
+    avatar: z.string(),
+    avatar_static: z.string(),
+    emojis: z.array(EmojiEntity),
+    fields: z.array(z.unknown()),
+    pleroma: z.object({ accepts_chat_messages: z.boolean().nullable(), is_local: z.boolean() }),
+  })
+  .meta({ id: "Account" });
+
+export const RelationshipEntity = z
+  .object({ id: z.string(), blocking: z.boolean(), blocked_by: z.boolean(), muting: z.boolean() })
+  .meta({ id: "Relationship" });
+
+export const AttachmentEntity = z
+  .object({
+    id: z.string(),
+    type: z.enum(["image", "video", "audio", "unknown"]),
+    url: z.string(),
+    remote_url: z.string().nullable(),
+    preview_url: z.string().nullable(),
+    description: z.string().nullable(),
+  })
+  .meta({ id: "MediaAttachment" });
+
+export const ChatMessageEntity = z
+  .object({
+    id: z.string().meta({ description: "Per-participant reference id" }),
+    chat_id: z.string(),
+    account_id: z.string().meta({ description: "The author's account id" }),
+    content: z.string().nullable(),
+    created_at: z.string(),
+    emojis: z.array(EmojiEntity),
+    attachment: AttachmentEntity.nullable(),
+    card: z.null(),
+    unread: z.boolean(),
+    idempotency_key: z.string().optional().meta({ description: "Only in the author's view" }),
+    edited_at: z.string().optional(),
+  })
+  .meta({ id: "ChatMessage" });
+
+export const ChatEntity = z
+  .object({
+    id: z.string(),
+    account: AccountEntity,
+    unread: z.number().int(),
+    last_message: ChatMessageEntity.nullable(),
+    updated_at: z.string(),
+  })
+  .meta({ id: "Chat" });
+
+export const errors = {
+  400: { description: "Bad parameter (the field is named)", schema: ErrorEntity },
+  401: { description: "Missing or bad token", schema: ErrorEntity },
+  404: { description: "Not found, or not yours", schema: ErrorEntity },
+  422: { description: "Refused", schema: ErrorEntity },
+};

@@ -1,0 +1,40 @@
+import type { Request, Response } from "express";
+import { z } from "zod";
+
+export const DEFAULT_LIMIT = 20;
+export const MAX_LIMIT = 40;
+
+/** Mastodon pagination parameters; `limit` above 40 is clamped (as Pleroma does), below 1 refused. */
+export const pageQuery = z.object({
+  max_id: z.string().min(1).optional(),
+  min_id: z.string().min(1).optional(),
+  since_id: z.string().min(1).optional(),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(DEFAULT_LIMIT)
+    .transform((n) => Math.min(n, MAX_LIMIT)),
+});
+
+/**
+ * `Link` with `next` (older: max_id = last id) and `prev` (newer: min_id = first id). Other query
+ * parameters are kept; the cursors of the current request are not, so both links work on every
+ * page (Pleroma's prev link keeps max_id from page 2 on: pitfall P5).
+ */
+export function setLinkHeader(req: Request, res: Response, publicUrl: string, items: { id: string }[]): void {
+  if (items.length === 0) return;
+  const link = (cursor: "max_id" | "min_id", id: string) => {
+    const url = new URL(req.path, publicUrl);
+    for (const [key, value] of Object.entries(req.query)) {
+      if (key === "max_id" || key === "min_id" || key === "since_id") continue;
+      for (const v of [value].flat()) if (typeof v === "string") url.searchParams.append(key, v);
+    }
+    url.searchParams.set(cursor, id);
+    return url.href;
+  };
+  res.set(
+    "Link",
+    `<${link("max_id", items[items.length - 1].id)}>; rel="next", <${link("min_id", items[0].id)}>; rel="prev"`,
+  );
+}

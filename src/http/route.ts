@@ -1,0 +1,113 @@
+import type { NextFunction, Request, RequestHandler, Response, Router } from "express";
+import { z } from "zod";
+import type { AccountRow } from "../accounts/account.view.js";
+import { accountForToken, tokensEqual } from "../accounts/tokens.js";
+import type { Deps } from "../shared/deps.js";
+import { ApiError, invalidField, unauthorized } from "./errors.js";
+
+/**
+ * One declaration per endpoint: the same zod schemas validate the request and generate the
+ * OpenAPI document (src/http/openapi.ts), so the two cannot drift apart.
+ */
+type Shape = z.ZodObject<z.ZodRawShape>;
+type Auth = "user" | "admin" | "none";
+
+export interface RouteContext<P extends Shape, Q extends Shape, B extends Shape, A extends Auth> {
+  deps: Deps;
+  req: Request;
+  res: Response;
+  params: z.infer<P>;
+  query: z.infer<Q>;
+  body: z.infer<B>;
+  account: A extends "user" ? AccountRow : undefined;
+}
+
+export interface RouteDefinition<P extends Shape, Q extends Shape, B extends Shape, A extends Auth> {
+  method: "get" | "post" | "put" | "patch" | "delete";
+  /** Express path (`:id` segments). */
+  path: string;
+  summary: string;
+  tags: string[];
+  auth: A;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Request headers worth documenting (e.g. Idempotency-Key). */
+  headers?: Shape;
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /** Extra middleware (e.g. multipart parsing) run before validation. */
+  before?: RequestHandler[];
+  /** Returns the JSON body (status 200 unless the handler set another) or nothing when it answered itself. */
+  handle(ctx: RouteContext<P, Q, B, A>): Promise<unknown>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyRoute = RouteDefinition<any, any, any, Auth>;
+
+export function defineRoute<
+  A extends Auth,
+  P extends Shape = z.ZodObject<{}>,
+  Q extends Shape = z.ZodObject<{}>,
+  B extends Shape = z.ZodObject<{}>,
+>(route: RouteDefinition<P, Q, B, A>): AnyRoute {
+  return route as AnyRoute;
+}
+
+function parse<S extends Shape>(schema: S | undefined, input: unknown): z.infer<S> {
+  if (!schema) return {} as z.infer<S>;
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw invalidField(issue.path.join(".") || "body", issue.message);
+}
+
+export function bearerToken(req: Request): string | undefined {
+  const header = req.get("authorization");
+  const match = header?.match(/^Bearer\s+(\S+)$/i);
+  return match?.[1];
+}
+
+async function authenticate(deps: Deps, req: Request, auth: Auth): Promise<AccountRow | undefined> {
+  if (auth === "none") return undefined;
+  const token = bearerToken(req);
+  if (!token) throw unauthorized("missing_token");
+  if (auth === "admin") {
+    if (!tokensEqual(token, deps.adminToken)) throw unauthorized();
+    return undefined;
+  }
+  const account = await accountForToken(deps.db, token);
+  if (!account) throw unauthorized();
+  return account;
+}
+
+export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): void {
+  for (const route of routes) {
+    const handler = async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const account = await authenticate(deps, req, route.auth);
+        const ctx = {
+          deps,
+          req,
+          res,
+          account,
+          params: parse(route.params, req.params),
+          query: parse(route.query, req.query),
+          body: parse(route.body, req.body),
+        };
+        const result = await route.handle(ctx as never);
+        if (!res.headersSent) res.json(result);
+      } catch (error) {
+        next(error);
+      }
+    };
+    router[route.method](route.path, ...(route.before ?? []), handler);
+  }
+}
+
+/** Query/body boolean as clients send it: true/false/1/0 (strings from forms and query strings). */
+export const booleanLike = z.preprocess(
+  (v) => (v === "true" || v === "1" || v === 1 ? true : v === "false" || v === "0" || v === 0 ? false : v),
+  z.boolean(),
+);
+
+export { ApiError };

@@ -1,0 +1,83 @@
+import * as bullmq from "bullmq";
+import { Redis } from "ioredis";
+import type { Logger } from "../shared/logger.js";
+
+/**
+ * The queue backend: BullMQ on Redis when REDIS_URL is set, else BullMQ's PostgreSQL backend
+ * (schema `bullmq` in our own database), so `npm start` needs nothing but PostgreSQL.
+ */
+export interface QueueBackend {
+  kind: "redis" | "postgres";
+  Queue: typeof bullmq.Queue;
+  Worker: typeof bullmq.Worker;
+  /** Fresh connection options for each Queue/Worker. */
+  connection(): bullmq.ConnectionOptions;
+  prefix: string | undefined;
+  /** Throws when the backend does not answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function queueBackend(options: { redisUrl?: string; databaseUrl: string; prefix?: string }): QueueBackend {
+  if (options.redisUrl) {
+    const redisUrl = options.redisUrl;
+    const probe = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
+    probe.on("error", () => {});
+    return {
+      kind: "redis",
+      Queue: bullmq.Queue,
+      Worker: bullmq.Worker,
+      // BullMQ accepts an ioredis instance; workers need maxRetriesPerRequest null.
+      connection: () => new Redis(redisUrl, { maxRetriesPerRequest: null }),
+      prefix: options.prefix,
+      async ping() {
+        if (probe.status === "wait") await probe.connect();
+        await probe.ping();
+      },
+      close: async () => {
+        probe.disconnect();
+      },
+    };
+  }
+  const pg = bullmq.withBackend(bullmq.createPostgresBackend);
+  return {
+    kind: "postgres",
+    // Cast once here: withBackend's classes carry a different connection type (reference/stack.md §11.1).
+    Queue: pg.Queue as unknown as typeof bullmq.Queue,
+    Worker: pg.Worker as unknown as typeof bullmq.Worker,
+    connection: () => ({ connectionString: options.databaseUrl, migrate: true, max: 3 }) as unknown as bullmq.ConnectionOptions,
+    prefix: options.prefix,
+    // The PostgreSQL backend lives in our database: the database check covers it.
+    ping: async () => {},
+    close: async () => {},
+  };
+}
+
+export const QUEUE_NAMES = { housekeeping: "housekeeping" } as const;
+
+export interface Queues {
+  backend: QueueBackend;
+  housekeeping: bullmq.Queue;
+  all(): bullmq.Queue[];
+  close(): Promise<void>;
+}
+
+export async function openQueues(backend: QueueBackend, logger: Logger): Promise<Queues> {
+  const make = (name: string) => {
+    const queue = new backend.Queue(name, { connection: backend.connection(), prefix: backend.prefix });
+    queue.on("error", (error) => logger.error({ err: error, queue: name }, "queue error"));
+    return queue;
+  };
+  const housekeeping = make(QUEUE_NAMES.housekeeping);
+  await housekeeping.waitUntilReady();
+  const list = [housekeeping];
+  return {
+    backend,
+    housekeeping,
+    all: () => list,
+    async close() {
+      await Promise.all(list.map((queue) => queue.close()));
+      await backend.close();
+    },
+  };
+}

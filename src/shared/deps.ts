@@ -1,0 +1,13 @@
+import type { Config } from "../config/config.js";
+import type { Database } from "../db/database.js";
+import type { Queues } from "../queues/queues.js";
+import type { Logger } from "./logger.js";
+
+/** What every module needs from the running process; built once in src/main.ts (or by a test). */
+export interface Deps {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  queues: Queues;
+  adminToken: string;
+}
