@@ -1,5 +1,5 @@
 import { and, eq, isNull } from "drizzle-orm";
-import type { Database, Executor } from "../db/database.js";
+import { type Database, type Executor, pgErrorCode } from "../db/database.js";
 import { accountKeys, accounts, blocks, mutes } from "../db/schema/index.js";
 import { generateAccountKeys } from "../federation/keys.js";
 import { ApiError, notFound } from "../http/errors.js";
@@ -47,7 +47,7 @@ export async function createLocalAccount(
       return { account, token };
     });
   } catch (error) {
-    if ((error as { code?: string }).code === "23505") throw new ApiError(409, "username_taken");
+    if (pgErrorCode(error) === "23505") throw new ApiError(409, "username_taken");
     throw error;
   }
 }

@@ -52,3 +52,9 @@ export async function migrateDatabase(databaseUrl: string): Promise<void> {
     await client.end();
   }
 }
+
+/** The PostgreSQL error code of a failed query (drizzle wraps the driver's error in `cause`). */
+export function pgErrorCode(error: unknown): string | undefined {
+  const e = error as { code?: string; cause?: { code?: string } };
+  return e?.code ?? e?.cause?.code;
+}
