@@ -1,0 +1,56 @@
+import { composeHtml, sanitizeRemoteHtml, shortcodesIn } from "../src/chats/compose.js";
+import { isId, newId } from "../src/shared/ids.js";
+
+describe("local compose (Pleroma's CommonAPI rules)", () => {
+  it("escapes HTML", () => {
+    expect(composeHtml(`<script>alert("x")</script> & 'q'`)).toBe(
+      "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;",
+    );
+  });
+
+  it("turns newlines into <br/>", () => {
+    expect(composeHtml("uguu\nuguuu\r\nend")).toBe("uguu<br/>uguuu<br/>end");
+  });
+
+  it("links http(s) URLs with rel=ugc and escapes them", () => {
+    expect(composeHtml("see https://example.com/a?b=1&c=2 now")).toBe(
+      'see <a href="https://example.com/a?b=1&amp;c=2" rel="ugc">https://example.com/a?b=1&amp;c=2</a> now',
+    );
+  });
+
+  it("does not link e-mail addresses or javascript: text", () => {
+    expect(composeHtml("mail a@b.co or javascript:alert(1)")).not.toContain("<a");
+  });
+
+  it("keeps :shortcode: text and lists the shortcodes once", () => {
+    expect(composeHtml("hi :blob: :blob:")).toBe("hi :blob: :blob:");
+    expect(shortcodesIn("hi :blob: :cat_2: :blob: : x:")).toEqual(["blob", "cat_2"]);
+  });
+});
+
+describe("remote HTML sanitizing", () => {
+  it("drops scripts with their text, and event attributes", () => {
+    const clean = sanitizeRemoteHtml(`<p onclick="x()">hi<script>alert(1)</script></p><img src=x onerror=alert(1)>`);
+    expect(clean).toBe("<p>hi</p>");
+  });
+
+  it("keeps mentions, h-card spans, links and emoji images", () => {
+    const html =
+      '<span class="h-card"><a class="u-url mention" href="https://a.example/users/bob">@bob</a></span> ' +
+      '<img class="emoji" src="https://a.example/e.png" alt=":e:"> <a href="https://x.example">x</a>';
+    expect(sanitizeRemoteHtml(html)).toBe(html.replace("<img class=\"emoji\" src=\"https://a.example/e.png\" alt=\":e:\">", '<img class="emoji" src="https://a.example/e.png" alt=":e:" />'));
+  });
+
+  it("removes javascript: links and non-emoji images", () => {
+    expect(sanitizeRemoteHtml('<a href="javascript:alert(1)">x</a><img src="https://t.example/p.png">')).toBe("<a>x</a>");
+  });
+});
+
+describe("ids", () => {
+  it("sort by creation", () => {
+    const ids = Array.from({ length: 1000 }, () => newId());
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids.every(isId)).toBe(true);
+    expect(isId("../../etc")).toBe(false);
+  });
+});
