@@ -6,7 +6,7 @@ import path from "node:path";
 import { startWorkers, type Workers } from "../workers/index.js";
 import type { Config } from "./config/config.js";
 import { connect, ensureDatabase, migrateDatabase } from "./db/database.js";
-import { type EmbeddedDatabase, startEmbeddedPostgres } from "./db/embedded.js";
+import type { EmbeddedDatabase } from "./db/embedded.js";
 import { buildFederation } from "./federation/federation.js";
 import { buildApp } from "./http/app.js";
 import { openQueues, queueBackend } from "./queues/queues.js";
@@ -47,6 +47,8 @@ export async function startParley(config: Config, logger: Logger, options: Start
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
+    // Loaded only when used: production images may omit its PostgreSQL binaries.
+    const { startEmbeddedPostgres } = await import("./db/embedded.js");
     embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort);
     databaseUrl = embedded.url;
     logger.info({ dataDir: config.dataDir, port: config.embeddedPgPort }, "embedded PostgreSQL started");
