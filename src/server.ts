@@ -53,6 +53,21 @@ export async function startParley(config: Config, logger: Logger, options: Start
     databaseUrl = embedded.url;
     logger.info({ dataDir: config.dataDir, port: config.embeddedPgPort }, "embedded PostgreSQL started");
   }
+  try {
+    return await startRoles(config, logger, databaseUrl, embedded, options);
+  } catch (error) {
+    await embedded?.stop().catch(() => {});
+    throw error;
+  }
+}
+
+async function startRoles(
+  config: Config,
+  logger: Logger,
+  databaseUrl: string,
+  embedded: EmbeddedDatabase | undefined,
+  options: StartOptions,
+): Promise<Parley> {
   await ensureDatabase(databaseUrl);
   await migrateDatabase(databaseUrl);
   const db = connect(databaseUrl);
