@@ -126,3 +126,35 @@ describe("user API", () => {
     expect((await a.post(`/api/v1/accounts/${alice.account.id}/block`)).status).toBe(404);
   });
 });
+
+describe("admin domain blocks", () => {
+  it("adds, lists, shows and lifts a block", async () => {
+    const admin = api(parley.url, parley.adminToken);
+    const created = await admin.post("/api/v1/admin/domain_blocks", { domain: "Spam.Example:8443" });
+    expect(created.status).toBe(200);
+    expect(created.body).toMatchObject({ domain: "spam.example:8443", severity: "suspend" });
+    expect((await admin.get("/api/v1/admin/domain_blocks")).body.map((b: { domain: string }) => b.domain)).toContain("spam.example:8443");
+    expect((await admin.get(`/api/v1/admin/domain_blocks/${created.body.id}`)).body.id).toBe(created.body.id);
+
+    const again = await admin.post("/api/v1/admin/domain_blocks", { domain: "spam.example:8443" });
+    expect(again.status).toBe(422);
+    expect(again.body).toMatchObject({ error: "domain_already_blocked", field: "domain" });
+
+    expect((await admin.delete(`/api/v1/admin/domain_blocks/${created.body.id}`)).status).toBe(200);
+    expect((await admin.get(`/api/v1/admin/domain_blocks/${created.body.id}`)).status).toBe(404);
+    expect((await admin.delete(`/api/v1/admin/domain_blocks/${created.body.id}`)).status).toBe(404);
+  });
+
+  it("refuses what is not a host name, naming the field", async () => {
+    for (const domain of ["", "http://x.example", "a b", "x.example/path"]) {
+      const response = await api(parley.url, parley.adminToken).post("/api/v1/admin/domain_blocks", { domain });
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ error: "invalid_request", field: "domain" });
+    }
+  });
+
+  it("is admin-only", async () => {
+    const { token } = await createAccount(parley, "dbuser");
+    expect((await api(parley.url, token).get("/api/v1/admin/domain_blocks")).status).toBe(401);
+  });
+});
