@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AccountRow } from "../accounts/account.view.js";
 import { findAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
-import { ChatEntity, ChatMessageEntity, errors } from "../http/entities.js";
+import { ChatEntity, ChatMessageEntity, ErrorEntity, errors } from "../http/entities.js";
 import { invalidField, notFound } from "../http/errors.js";
 import { pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
@@ -17,7 +17,7 @@ import {
   openChat,
   postMessage,
 } from "./chat.service.js";
-import { findChat, listChats, listMessages, renderChat, showChat } from "./chat.view.js";
+import { findChat, listChatPage, listChats, listMessages, renderChat, showChat } from "./chat.view.js";
 
 const tags = ["chats"];
 const chatParams = z.object({ id: z.string() });
@@ -74,15 +74,14 @@ export const chatRoutes = [
     query: pageQuery.extend(withMuted.shape),
     responses: { 200: { description: "Chats, with a Link header", schema: z.array(ChatEntity) }, ...errors },
     async handle({ deps, account, query, req, res }) {
-      const cursor = (id?: string) => (id === undefined || isId(id) ? id : "0");
-      const list = await listChats(
+      const page = await listChatPage(
         deps.db,
         account.id,
-        { withMuted: query.with_muted, maxId: cursor(query.max_id), minId: cursor(query.min_id), sinceId: cursor(query.since_id), limit: query.limit },
+        { withMuted: query.with_muted, maxId: query.max_id, minId: query.min_id, sinceId: query.since_id, limit: query.limit },
         deps.config.publicUrl,
       );
-      setLinkHeader(req, res, deps.config.publicUrl, list);
-      return list;
+      setLinkHeader(req, res, deps.config.publicUrl, page.chats, page.cursors);
+      return page.chats;
     },
   }),
   defineRoute({
@@ -139,15 +138,16 @@ export const chatRoutes = [
     before: [formFields],
     params: chatParams,
     headers: z.object({ "idempotency-key": z.string().optional() }),
-    body: z.object({ content: z.string().optional(), media_id: z.string().optional() }),
+    // null is "absent" (clients send `"content": null` with a media_id).
+    body: z.object({ content: z.string().nullish(), media_id: z.string().nullish() }),
     responses: { 200: { description: "The message", schema: ChatMessageEntity }, ...errors },
     async handle({ deps, account, params, body, req, res }) {
       const row = await ownChat(deps.db, account, params.id);
       const idempotencyKey = req.get("idempotency-key")?.trim() || undefined;
       if (idempotencyKey && idempotencyKey.length > 256) throw invalidField("Idempotency-Key", "at most 256 characters");
       const result = await postMessage(deps.db, deps.config, account, row.chat, row.recipient, {
-        content: body.content,
-        mediaId: body.media_id,
+        content: body.content ?? undefined,
+        mediaId: body.media_id ?? undefined,
         idempotencyKey,
       });
       if (idempotencyKey) res.set("Idempotency-Key", idempotencyKey);
@@ -164,11 +164,11 @@ export const chatRoutes = [
     auth: "user",
     before: [formFields],
     params: messageParams,
-    body: z.object({ content: z.string() }),
-    responses: { 200: { description: "The edited message", schema: ChatMessageEntity }, 403: errors[422], ...errors },
+    body: z.object({ content: z.string().nullish() }),
+    responses: { 200: { description: "The edited message", schema: ChatMessageEntity }, 403: { description: "Not the author (`not_author`)", schema: ErrorEntity }, ...errors },
     async handle({ deps, account, params, body }) {
       const { chat } = await ownChat(deps.db, account, params.id);
-      return editMessage(deps.db, deps.config, chat, ownMessageId(params.message_id), body.content);
+      return editMessage(deps.db, deps.config, chat, ownMessageId(params.message_id), body.content ?? "");
     },
   }),
   defineRoute({

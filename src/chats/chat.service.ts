@@ -109,12 +109,17 @@ export async function postMessage(
   recipient: AccountRow,
   input: PostMessageInput,
 ): Promise<PostResult> {
-  const composed = await compose(db, input.content, settings.chatMessageLimit);
   return db.transaction(async (tx) => {
     if (input.idempotencyKey) {
       const previous = await claimIdempotencyKey(tx, sender.id, input.idempotencyKey);
-      if (previous) return { status: previous.status, body: previous.body as ChatMessageJson, replayed: true };
+      if (previous) {
+        // Stored as JSON text: jsonb reorders keys, and a replay must be the identical response.
+        const stored = typeof previous.body === "string" ? JSON.parse(previous.body) : previous.body;
+        return { status: previous.status, body: stored as ChatMessageJson, replayed: true };
+      }
     }
+    // After the key: a replay answers the first response whatever its body (as Pleroma's plug does).
+    const composed = await compose(tx, input.content, settings.chatMessageLimit);
     let attachmentId: string | null = null;
     if (input.mediaId) {
       const [row] = await tx.select().from(media).where(eq(media.id, input.mediaId)).limit(1);
@@ -148,8 +153,14 @@ export async function postMessage(
         publishedAt: new Date(),
       })
       .returning();
-    const mine = await addMessageToChat(tx, message, sender.id, recipient.id);
-    if (recipient.id !== sender.id) await addMessageToChat(tx, message, recipient.id, sender.id);
+    // Both participants' chats are locked in account-id order, whoever sends: two people
+    // writing to each other at the same moment would otherwise deadlock.
+    let mine: { chatId: string; refId: string } | undefined;
+    for (const ownerId of [...new Set([sender.id, recipient.id])].sort()) {
+      const added = await addMessageToChat(tx, message, ownerId, ownerId === sender.id ? recipient.id : sender.id);
+      if (ownerId === sender.id) mine = added;
+    }
+    if (!mine) throw new Error("the sender's chat was not written");
 
     const [ownChat] = await tx.select().from(chats).where(eq(chats.id, mine.chatId));
     const row = await findMessage(tx, ownChat, mine.refId);
@@ -157,7 +168,7 @@ export async function postMessage(
     if (input.idempotencyKey) {
       await tx
         .update(idempotencyKeys)
-        .set({ status: 200, body })
+        .set({ status: 200, body: JSON.stringify(body) })
         .where(and(eq(idempotencyKeys.accountId, sender.id), eq(idempotencyKeys.key, input.idempotencyKey)));
     }
     return { status: 200, body, replayed: false };
@@ -202,11 +213,11 @@ export async function editMessage(
   refId: string,
   content: string,
 ) {
-  const composed = await compose(db, content, settings.chatMessageLimit);
   return db.transaction(async (tx) => {
     const row = await findMessage(tx, chat, refId);
     if (!row) throw notFound();
     if (row.message.authorId !== chat.accountId) throw new ApiError(403, "not_author");
+    const composed = await compose(tx, content, settings.chatMessageLimit);
     if (composed.content === null && row.message.mediaId === null) throw new ApiError(400, "no_content");
     await tx
       .update(messages)
@@ -238,7 +249,15 @@ export async function deleteMessage(db: Database, publicUrl: string, chat: ChatR
         .set({ deletedAt: new Date(), content: null, source: null, emojis: [], mediaId: null, remoteAttachment: null })
         .where(eq(messages.id, row.message.id));
     }
-    for (const ref of removed) await refreshChatAfterRemoval(tx, ref.chatId, ref.unread ? 1 : 0);
+    // Chats are locked in account-id order, as a send locks them (no deadlock with a concurrent send).
+    const unreadByChat = new Map(removed.map((ref) => [ref.chatId, ref.unread ? 1 : 0]));
+    const locked = await tx
+      .select({ id: chats.id })
+      .from(chats)
+      .where(inArray(chats.id, [...unreadByChat.keys()]))
+      .orderBy(chats.accountId)
+      .for("update");
+    for (const { id } of locked) await refreshChatAfterRemoval(tx, id, unreadByChat.get(id) ?? 0);
     return before;
   });
 }

@@ -74,7 +74,15 @@ const lastMedia = aliasedTable(media, "last_media");
 
 function chatQuery(db: Executor) {
   return db
-    .select({ chat: chats, recipient: accounts, lastRef: lastRefs, lastMessage: lastMessages, lastMedia })
+    .select({
+      chat: chats,
+      recipient: accounts,
+      lastRef: lastRefs,
+      lastMessage: lastMessages,
+      lastMedia,
+      /** The v2 pagination cursor (see SORT_KEY_CURSOR), exact to the microsecond (a JS Date keeps ms). */
+      cursor: sql<string>`(extract(epoch from ${chats.updatedAt}) * 1000000)::bigint::text || '_' || ${chats.id}`,
+    })
     .from(chats)
     .innerJoin(accounts, eq(accounts.id, chats.recipientId))
     .leftJoin(lastRefs, eq(lastRefs.id, chats.lastMessageRefId))
@@ -96,11 +104,25 @@ export async function showChat(db: Executor, ownerId: string, chatId: string, pu
 
 export interface ChatListOptions {
   withMuted: boolean;
-  /** Keyset cursors: chat ids, compared by the (updated_at, id) sort key of that chat. */
+  /** Keyset cursors: a cursor from a Link header, or a chat id (compared by that chat's current sort key). */
   maxId?: string;
   minId?: string;
   sinceId?: string;
   limit?: number;
+}
+
+/** `<updated_at in µs since the epoch>_<chat id>`: the sort key itself, as the v2 Link header carries it. */
+const SORT_KEY_CURSOR = /^(\d{1,17})_([0-9a-hjkmnp-tv-z]{26})$/;
+
+/**
+ * The `(updated_at, id)` a cursor stands for. A cursor from a Link header carries the key itself, so
+ * it stays put when its chat is bumped meanwhile; a bare chat id (clients that build cursors from the
+ * last chat) means that chat's key now. Anything else matches nothing.
+ */
+function cursorKey(ownerId: string, cursor: string): SQL {
+  const key = SORT_KEY_CURSOR.exec(cursor);
+  if (key) return sql`(timestamptz 'epoch' + ${key[1]}::bigint * interval '1 microsecond', ${key[2]}::text)`;
+  return sql`(SELECT c.updated_at, c.id FROM chats c WHERE c.id = ${cursor} AND c.account_id = ${ownerId})`;
 }
 
 /**
@@ -108,7 +130,7 @@ export interface ChatListOptions {
  * ones unless asked. v2 pages with a cursor that is the sort key itself, so a bumped chat is never
  * skipped or repeated (Pleroma pages by creation id: pitfall P4).
  */
-export async function listChats(db: Executor, ownerId: string, options: ChatListOptions, publicUrl: string) {
+export async function listChatPage(db: Executor, ownerId: string, options: ChatListOptions, publicUrl: string) {
   const conditions: SQL[] = [
     eq(chats.accountId, ownerId),
     eq(chats.hidden, false),
@@ -119,10 +141,9 @@ export async function listChats(db: Executor, ownerId: string, options: ChatList
       notExists(db.select().from(mutes).where(and(eq(mutes.accountId, ownerId), eq(mutes.targetAccountId, chats.recipientId)))),
     );
   }
-  const keyOf = (id: string) => sql`(SELECT c.updated_at, c.id FROM chats c WHERE c.id = ${id} AND c.account_id = ${ownerId})`;
-  if (options.maxId) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) < ${keyOf(options.maxId)}`);
+  if (options.maxId) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) < ${cursorKey(ownerId, options.maxId)}`);
   const after = options.minId ?? options.sinceId;
-  if (after) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) > ${keyOf(after)}`);
+  if (after) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) > ${cursorKey(ownerId, after)}`);
   // min_id pages forward from the cursor: take the nearest rows, then return them newest first.
   const ascending = options.minId !== undefined;
   let query = chatQuery(db)
@@ -132,7 +153,12 @@ export async function listChats(db: Executor, ownerId: string, options: ChatList
   if (options.limit !== undefined) query = query.limit(options.limit);
   const rows = await query;
   if (ascending) rows.reverse();
-  return rows.map((row) => renderChat(row, publicUrl));
+  return { chats: rows.map((row) => renderChat(row, publicUrl)), cursors: rows.map((row) => row.cursor) };
+}
+
+/** Chats of an account (see listChatPage), without the cursors. */
+export async function listChats(db: Executor, ownerId: string, options: ChatListOptions, publicUrl: string) {
+  return (await listChatPage(db, ownerId, options, publicUrl)).chats;
 }
 
 export interface MessagePage {

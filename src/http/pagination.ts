@@ -22,7 +22,14 @@ export const pageQuery = z.object({
  * parameters are kept; the cursors of the current request are not, so both links work on every
  * page (Pleroma's prev link keeps max_id from page 2 on: pitfall P5).
  */
-export function setLinkHeader(req: Request, res: Response, publicUrl: string, items: { id: string }[]): void {
+export function setLinkHeader(
+  req: Request,
+  res: Response,
+  publicUrl: string,
+  items: { id: string }[],
+  /** The cursor of each item, when it is not the item's id (v2 chats page by their sort key). */
+  cursors: string[] = items.map((item) => item.id),
+): void {
   if (items.length === 0) return;
   const link = (cursor: "max_id" | "min_id", id: string) => {
     const url = new URL(req.path, publicUrl);
@@ -35,6 +42,6 @@ export function setLinkHeader(req: Request, res: Response, publicUrl: string, it
   };
   res.set(
     "Link",
-    `<${link("max_id", items[items.length - 1].id)}>; rel="next", <${link("min_id", items[0].id)}>; rel="prev"`,
+    `<${link("max_id", cursors[cursors.length - 1])}>; rel="next", <${link("min_id", cursors[0])}>; rel="prev"`,
   );
 }

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AccountRow } from "../accounts/account.view.js";
 import { accountForToken, tokensEqual } from "../accounts/tokens.js";
 import type { Deps } from "../shared/deps.js";
-import { ApiError, invalidField, unauthorized } from "./errors.js";
+import { ApiError, invalidField, notFound, unauthorized } from "./errors.js";
 
 /**
  * One declaration per endpoint: the same zod schemas validate the request and generate the
@@ -53,12 +53,34 @@ export function defineRoute<
   return route as AnyRoute;
 }
 
+/** The path of the first string holding a NUL character (PostgreSQL text cannot store one). */
+function nulPath(value: unknown, path: (string | number)[] = []): (string | number)[] | undefined {
+  if (typeof value === "string") return value.includes("\u0000") ? path : undefined;
+  if (value === null || typeof value !== "object") return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulPath(item, [...path, Array.isArray(value) ? Number(key) : key]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function parse<S extends Shape>(schema: S | undefined, input: unknown): z.infer<S> {
   if (!schema) return {} as z.infer<S>;
   const result = schema.safeParse(input ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  throw invalidField(issue.path.join(".") || "body", issue.message);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw invalidField(issue.path.join(".") || "body", issue.message);
+  }
+  // A NUL would reach the database and fail there as a 500: refuse it here, naming the field.
+  const nul = nulPath(result.data);
+  if (nul) throw invalidField(nul.join(".") || "body", "must not contain NUL characters");
+  return result.data;
+}
+
+/** Path parameters name things: one that cannot be stored (a NUL) names nothing. */
+function parseParams<S extends Shape>(schema: S | undefined, input: unknown): z.infer<S> {
+  if (nulPath(input)) throw notFound();
+  return parse(schema, input);
 }
 
 export function bearerToken(req: Request): string | undefined {
@@ -82,15 +104,24 @@ async function authenticate(deps: Deps, req: Request, auth: Auth): Promise<Accou
 
 export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): void {
   for (const route of routes) {
+    // Authentication comes before any `before` middleware: an anonymous request never gets its
+    // (multipart) body parsed, and is a 401 whatever that body holds.
+    const authenticated = async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        res.locals.account = await authenticate(deps, req, route.auth);
+        next();
+      } catch (error) {
+        next(error);
+      }
+    };
     const handler = async (req: Request, res: Response, next: NextFunction) => {
       try {
-        const account = await authenticate(deps, req, route.auth);
         const ctx = {
           deps,
           req,
           res,
-          account,
-          params: parse(route.params, req.params),
+          account: res.locals.account as AccountRow | undefined,
+          params: parseParams(route.params, req.params),
           query: parse(route.query, req.query),
           body: parse(route.body, req.body),
         };
@@ -100,7 +131,7 @@ export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): voi
         next(error);
       }
     };
-    router[route.method](route.path, ...(route.before ?? []), handler);
+    router[route.method](route.path, authenticated, ...(route.before ?? []), handler);
   }
 }
 
