@@ -1,7 +1,7 @@
 import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { AccountRow } from "../accounts/account.view.js";
 import type { Database, Executor, Transaction } from "../db/database.js";
-import { chats, customEmojis, idempotencyKeys, media, messageRefs, messages, notifications } from "../db/schema/index.js";
+import { chats, customEmojis, idempotencyKeys, media, messageRefs, messages, mutes, notifications } from "../db/schema/index.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { newId } from "../shared/ids.js";
 import { type ChatMessageJson, findMessage, isBlocked, renderMessage } from "./chat.view.js";
@@ -59,7 +59,15 @@ export async function addMessageToChat(
   if (unread) {
     await tx
       .insert(notifications)
-      .values({ id: newId(), accountId: ownerId, type: "pleroma:chat_mention", fromAccountId: message.authorId, messageRefId: refId });
+      .values({
+        id: newId(),
+        accountId: ownerId,
+        type: "pleroma:chat_mention",
+        fromAccountId: message.authorId,
+        messageRefId: refId,
+        // A muted sender's message still arrives, but its notification is born seen.
+        seen: sql`EXISTS (SELECT 1 FROM ${mutes} WHERE ${mutes.accountId} = ${ownerId} AND ${mutes.targetAccountId} = ${message.authorId})`,
+      });
   }
   return { chatId: chat.id, refId };
 }
@@ -233,12 +241,19 @@ export async function editMessage(
  * message: only this account's reference goes. Either way counters and last messages follow.
  * Returns the message as it was before deletion, as Pleroma does.
  */
-export async function deleteMessage(db: Database, publicUrl: string, chat: ChatRow, refId: string) {
+export async function deleteMessage(
+  db: Database,
+  publicUrl: string,
+  chat: ChatRow,
+  refId: string,
+  options: { forEveryone?: boolean } = {},
+) {
   return db.transaction(async (tx) => {
     const row = await findMessage(tx, chat, refId);
     if (!row) throw notFound();
     const before = renderMessage(row, publicUrl);
-    const own = row.message.authorId === chat.accountId;
+    // A moderator's delete removes the message for everyone, as its author's would.
+    const own = options.forEveryone === true || row.message.authorId === chat.accountId;
     const removed = await tx
       .delete(messageRefs)
       .where(own ? eq(messageRefs.messageId, row.message.id) : eq(messageRefs.id, refId))

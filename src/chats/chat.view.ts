@@ -90,6 +90,12 @@ function chatQuery(db: Executor) {
     .leftJoin(lastMedia, eq(lastMedia.id, lastMessages.mediaId));
 }
 
+/** Any account's chat, for moderators. */
+export async function findAnyChat(db: Executor, chatId: string) {
+  const [row] = await chatQuery(db).where(eq(chats.id, chatId)).limit(1);
+  return row;
+}
+
 export async function findChat(db: Executor, ownerId: string, chatId: string) {
   const [row] = await chatQuery(db)
     .where(and(eq(chats.id, chatId), eq(chats.accountId, ownerId)))
