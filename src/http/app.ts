@@ -6,6 +6,7 @@ import { accountRoutes } from "../accounts/account.routes.js";
 import { MISSING_AVATAR_PATH } from "../accounts/account.view.js";
 import { adminRoutes } from "../accounts/admin.routes.js";
 import { domainBlockRoutes } from "../accounts/domain-block.routes.js";
+import { adminChatRoutes } from "../chats/admin-chat.routes.js";
 import { chatRoutes } from "../chats/chat.routes.js";
 import { federationBridge } from "../federation/bridge.js";
 import type { ParleyFederation } from "../federation/federation.js";
@@ -15,7 +16,7 @@ import { ApiError } from "./errors.js";
 import { mountApiDocs } from "./openapi.js";
 import { type AnyRoute, mountRoutes } from "./route.js";
 
-export const apiRoutes: AnyRoute[] = [...adminRoutes, ...domainBlockRoutes, ...accountRoutes, ...chatRoutes, ...instanceRoutes];
+export const apiRoutes: AnyRoute[] = [...adminRoutes, ...domainBlockRoutes, ...accountRoutes, ...chatRoutes, ...adminChatRoutes, ...instanceRoutes];
 
 // 1×1 transparent PNG.
 const MISSING_AVATAR = Buffer.from(
