@@ -1,9 +1,6 @@
 import type { Server } from "node:http";
-import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
-import path from "node:path";
 import { startWorkers, type Workers } from "../workers/index.js";
+import { resolveAdminToken } from "./config/admin-token.js";
 import type { Config } from "./config/config.js";
 import { connect, ensureDatabase, migrateDatabase } from "./db/database.js";
 import type { EmbeddedDatabase } from "./db/embedded.js";
@@ -24,21 +21,6 @@ export interface Parley {
 export interface StartOptions {
   /** Redis key prefix of the queues (tests isolate themselves with it). */
   queuePrefix?: string;
-}
-
-/** The ADMIN_TOKEN from the environment, or one generated once and kept in DATA_DIR. */
-async function adminToken(config: Config, logger: Logger): Promise<string> {
-  if (config.adminToken) return config.adminToken;
-  const file = path.resolve(config.dataDir, "admin-token");
-  if (existsSync(file)) return (await readFile(file, "utf8")).trim();
-  await mkdir(config.dataDir, { recursive: true });
-  const token = randomBytes(32).toString("base64url");
-  await writeFile(file, `${token}\n`, { mode: 0o600, flag: "wx" }).catch(async (error: { code?: string }) => {
-    if (error.code !== "EEXIST") throw error;
-  });
-  const saved = (await readFile(file, "utf8")).trim();
-  logger.info({ file }, `generated ADMIN_TOKEN, saved in ${file}: ${saved}`);
-  return saved;
 }
 
 /** Starts the roles `config.role` asks for; `close()` stops them in reverse order. */
@@ -68,12 +50,14 @@ async function startRoles(
   embedded: EmbeddedDatabase | undefined,
   options: StartOptions,
 ): Promise<Parley> {
+  // First: a refusal here leaves no pool or queue connection behind.
+  const adminToken = await resolveAdminToken(config, logger);
   await ensureDatabase(databaseUrl);
   await migrateDatabase(databaseUrl);
   const db = connect(databaseUrl);
   const backend = queueBackend({ redisUrl: config.redisUrl, databaseUrl, prefix: options.queuePrefix });
   const queues = await openQueues(backend, logger);
-  const deps: Deps = { config, db, logger, queues, adminToken: await adminToken(config, logger) };
+  const deps: Deps = { config, db, logger, queues, adminToken };
 
   let server: Server | undefined;
   let url: string | undefined;

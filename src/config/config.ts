@@ -1,16 +1,26 @@
 import { z } from "zod";
 
 const bool = z
-  .enum(["true", "false", "1", "0", "yes", "no"])
+  .enum(["true", "false", "1", "0", "yes", "no"], "must be true or false (also 1/0, yes/no)")
   .transform((v) => v === "true" || v === "1" || v === "yes");
-const positiveInt = z.coerce.number().int().positive();
+const positiveInt = z.coerce.number("must be a whole number").int("must be a whole number").positive("must be greater than 0");
+const port = (min: number) =>
+  z.coerce.number("must be a port number").int("must be a port number").min(min, `must be between ${min} and 65535`).max(65535, `must be between ${min} and 65535`);
+const url = (protocols: string[], hint: string) =>
+  z.url({ protocol: new RegExp(`^(${protocols.join("|")})$`), message: `must be ${hint}` });
 
 const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: port(0).default(3000),
   HOST: z.string().min(1).default("0.0.0.0"),
-  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  // Every ActivityPub id hangs off it: an origin only, since a path would be silently dropped.
+  PUBLIC_URL: url(["http", "https"], "an http(s):// URL")
+    .refine((value) => {
+      const parsed = new URL(value);
+      return parsed.pathname === "/" && !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
+    }, "must be an origin only (scheme, host and port; no path, query or credentials)")
+    .optional(),
+  DATABASE_URL: url(["postgres", "postgresql"], "a postgres:// URL").optional(),
+  REDIS_URL: url(["redis", "rediss"], "a redis:// or rediss:// URL").optional(),
   DATA_DIR: z.string().min(1).default("./.data"),
   ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   ALLOW_PRIVATE_ADDRESS: bool.default(false),
@@ -20,11 +30,23 @@ const envSchema = z.object({
   MEDIA_MAX_BYTES: positiveInt.default(16_777_216),
   DELIVERY_CONCURRENCY: positiveInt.default(50),
   DELIVERY_MAX_PER_HOST: positiveInt.default(8),
-  ROLE: z.enum(["all", "web", "worker"]).default("all"),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  ROLE: z.enum(["all", "web", "worker"], "must be all, web or worker").default("all"),
+  LOG_LEVEL: z
+    .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "must be fatal, error, warn, info, debug, trace or silent")
+    .default("info"),
   /** Where the embedded PostgreSQL listens when DATABASE_URL is unset. */
-  EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  EMBEDDED_PG_PORT: port(1).default(54329),
 });
+
+/** Variables whose value never appears in an error message; URL passwords are masked too. */
+const SECRET_VARIABLES = new Set(["ADMIN_TOKEN"]);
+
+function shown(name: string, value: string | undefined): string {
+  if (value === undefined) return "";
+  if (SECRET_VARIABLES.has(name)) return "=<redacted>";
+  // user:password@ in any URL-like value.
+  return `=${JSON.stringify(value.replace(/(\/\/[^/@\s:]*:)[^/@\s]*@/, "$1***@"))}`;
+}
 
 export interface Config {
   port: number;
@@ -57,7 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
-    throw new ConfigError(`Invalid configuration: ${name}=${JSON.stringify(cleaned[name])}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${name}${shown(name, cleaned[name])}: ${issue.message}`);
   }
   const e = parsed.data;
   const publicUrl = new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).origin;

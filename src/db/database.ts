@@ -27,13 +27,24 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.slice(1));
   if (!name) throw new Error("DATABASE_URL names no database");
+  // The usual case first: the database exists. Managed PostgreSQL often allows no other one.
+  const target = postgres(databaseUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    await target`SELECT 1`;
+    return;
+  } catch (error) {
+    // 3D000: invalid_catalog_name, "database … does not exist".
+    if ((error as { code?: string }).code !== "3D000") throw error;
+  } finally {
+    await target.end();
+  }
   url.pathname = "/postgres";
-  const admin = postgres(url.href, { max: 1, onnotice: () => {} });
+  const admin = postgres(url.href, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     const [row] = await admin`SELECT 1 AS found FROM pg_database WHERE datname = ${name}`;
     if (row) return;
     await admin.unsafe(`CREATE DATABASE "${name.replaceAll('"', '""')}"`).catch((error: { code?: string }) => {
-      // 42P04: another process created it between our check and our CREATE.
+      // 42P04: another process created it between our check and our CREATE (23505 on the catalog).
       if (error.code !== "42P04" && error.code !== "23505") throw error;
     });
   } finally {

@@ -1,28 +1,59 @@
 import type { Request as ExpressRequest, NextFunction, RequestHandler, Response as ExpressResponse } from "express";
-import { Readable } from "node:stream";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import type { Database } from "../db/database.js";
 import type { ParleyFederation } from "./federation.js";
 
 const ACTOR_PATH = /^\/users\/([^/?#]+)\/?$/;
 
+export interface BridgeOptions {
+  /** Larger request bodies get 413 before Fedify sees them (INBOX_MAX_BYTES). */
+  maxBodyBytes: number;
+}
+
+class PayloadTooLarge extends Error {}
+
+/** Reads the whole body, refusing it as soon as it grows past `limit` bytes. */
+async function readBody(req: ExpressRequest, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) throw new PayloadTooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new PayloadTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
 /**
  * Express → Fedify. Mounted before any body parser: Fedify reads the raw body to check the Digest.
  * Actor documents get `capabilities.acceptsChatMessages`, which Fedify's vocabulary lacks.
+ * Fedify's plain-text refusals of inbox POSTs leave as `{"error": code}` like the rest of the API.
  */
-export function federationBridge(federation: ParleyFederation, db: Database): RequestHandler {
+export function federationBridge(federation: ParleyFederation, db: Database, options: BridgeOptions): RequestHandler {
   return async (req: ExpressRequest, res: ExpressResponse, next: NextFunction) => {
     try {
       const url = `${req.protocol}://${req.get("host")}${req.originalUrl}`;
       const hasBody = req.method !== "GET" && req.method !== "HEAD";
+      let body: Buffer | undefined;
+      if (hasBody) {
+        try {
+          body = await readBody(req, options.maxBodyBytes);
+        } catch (error) {
+          if (!(error instanceof PayloadTooLarge)) throw error;
+          // The rest of the body is not read: close the connection rather than drain it.
+          res.set("Connection", "close");
+          return res.status(413).json({ error: "payload_too_large" });
+        }
+      }
       const request = new Request(url, {
         method: req.method,
         headers: Object.entries(req.headers).flatMap(([name, value]) =>
           [value ?? []].flat().map((v) => [name, v] as [string, string]),
         ),
-        body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
-        duplex: hasBody ? "half" : undefined,
-      } as RequestInit);
+        body: hasBody ? new Uint8Array(body!) : undefined,
+      });
       let passed = false;
       const response = await federation.fetch(request, {
         contextData: undefined,
@@ -46,6 +77,12 @@ export function federationBridge(federation: ParleyFederation, db: Database): Re
         });
         return res.send(JSON.stringify(withCapabilities(actor, account?.acceptsChatMessages ?? true)));
       }
+      if (hasBody && response.status >= 400 && response.status < 500 && !isJson(response)) {
+        response.headers.forEach((value, name) => {
+          if (name !== "content-type" && name !== "content-length") res.set(name, value);
+        });
+        return res.status(response.status).json(jsonError(response.status, await response.text()));
+      }
       res.status(response.status);
       response.headers.forEach((value, name) => res.set(name, value));
       res.send(Buffer.from(await response.arrayBuffer()));
@@ -53,6 +90,23 @@ export function federationBridge(federation: ParleyFederation, db: Database): Re
       next(error);
     }
   };
+}
+
+function isJson(response: Response): boolean {
+  return /[/+]json\b/.test(response.headers.get("content-type") ?? "");
+}
+
+/** Fedify's fixed plain-text answers, as `{"error": code}`. */
+function jsonError(status: number, text: string): { error: string; reason?: string; message?: string } {
+  const message = text.trim() || undefined;
+  if (status === 401) {
+    return message === "The signer and the actor do not match."
+      ? { error: "invalid_signature", reason: "actor_key_mismatch" }
+      : { error: "invalid_signature", message };
+  }
+  if (status === 400) return message === "Invalid JSON." ? { error: "invalid_json" } : { error: "invalid_activity", message };
+  const codes: Record<number, string> = { 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 410: "gone" };
+  return { error: codes[status] ?? "invalid_request", message };
 }
 
 function isJsonLd(response: Response): boolean {

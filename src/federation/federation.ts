@@ -83,12 +83,29 @@ export function buildFederation(deps: Pick<Deps, "db" | "config">): ParleyFedera
       return Promise.all(rows.map((row) => importKeyPair(row)));
     });
 
-  // The outbox is private: chats are never listed publicly.
-  federation.setOutboxDispatcher("/users/{identifier}/outbox", async () => ({ items: [] }));
+  // Inbox and outbox are private: chats are never listed publicly, so both read as empty
+  // OrderedCollections (AP §5.1–5.2 make them GETtable). Unknown accounts have none (404).
+  const emptyCollection = async (identifier: string) => {
+    const account = await findLocalAccountByUsername(db, identifier);
+    return account && account.username === identifier ? { items: [] } : null;
+  };
+  const zeroItems = async (identifier: string) => ((await emptyCollection(identifier)) ? 0 : null);
+  federation
+    .setOutboxDispatcher("/users/{identifier}/outbox", (_ctx, identifier) => emptyCollection(identifier))
+    .setCounter((_ctx, identifier) => zeroItems(identifier));
+  federation
+    .setInboxDispatcher("/users/{identifier}/inbox", (_ctx, identifier) => emptyCollection(identifier))
+    .setCounter((_ctx, identifier) => zeroItems(identifier));
 
   // Signatures are verified here already; handling Create{ChatMessage} and friends arrives with
   // federation between servers (issue 3). Until then a signed activity is acknowledged and ignored.
-  federation.setInboxListeners("/users/{identifier}/inbox", "/inbox");
+  federation
+    .setInboxListeners("/users/{identifier}/inbox", "/inbox")
+    // A refused signature answers JSON like the rest of the API (SPEC §4.2), with Fedify's reason:
+    // noSignature, invalidSignature or keyFetchError.
+    .onUnverifiedActivity((_ctx, _activity, reason) =>
+      Response.json({ error: "invalid_signature", reason: reason.type }, { status: 401 }),
+    );
 
   return federation;
 }

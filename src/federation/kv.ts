@@ -6,6 +6,15 @@ import { fedifyKv } from "../db/schema/index.js";
 const encode = (key: KvKey) => JSON.stringify(key);
 const alive = () => or(isNull(fedifyKv.expiresAt), gt(fedifyKv.expiresAt, sql`now()`));
 
+/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
 /** Fedify's KvStore on PostgreSQL: shared by every process, no Redis needed. */
 export class PostgresKvStore implements KvStore {
   constructor(private readonly db: Database) {}
@@ -31,18 +40,29 @@ export class PostgresKvStore implements KvStore {
   }
 
   async cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean> {
+    const expiresAt = options?.ttl ? new Date(Date.now() + options.ttl.total("millisecond")) : null;
+    if (expectedValue === undefined) {
+      // Nothing to lock when there is no row: insert, or take over an expired row, or lose.
+      const won = await this.db
+        .insert(fedifyKv)
+        .values({ key: encode(key), value: newValue as object, expiresAt })
+        .onConflictDoUpdate({
+          target: fedifyKv.key,
+          set: { value: newValue as object, expiresAt },
+          setWhere: sql`${fedifyKv.expiresAt} IS NOT NULL AND ${fedifyKv.expiresAt} <= now()`,
+        })
+        .returning({ key: fedifyKv.key });
+      return won.length === 1;
+    }
     return this.db.transaction(async (tx) => {
       const [row] = await tx
         .select({ value: fedifyKv.value })
         .from(fedifyKv)
         .where(and(eq(fedifyKv.key, encode(key)), alive()))
         .for("update");
-      if (JSON.stringify(row?.value) !== JSON.stringify(expectedValue)) return false;
-      const expiresAt = options?.ttl ? new Date(Date.now() + options.ttl.total("millisecond")) : null;
-      await tx
-        .insert(fedifyKv)
-        .values({ key: encode(key), value: newValue as object, expiresAt })
-        .onConflictDoUpdate({ target: fedifyKv.key, set: { value: newValue as object, expiresAt } });
+      // jsonb keeps its own key order: compare canonical forms.
+      if (!row || canonical(row.value) !== canonical(expectedValue)) return false;
+      await tx.update(fedifyKv).set({ value: newValue as object, expiresAt }).where(eq(fedifyKv.key, encode(key)));
       return true;
     });
   }

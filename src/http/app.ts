@@ -66,7 +66,11 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
 
   // Fedify first: it must see the raw body of inbox POSTs (a body parser would consume it).
   // Only the paths Fedify owns go through it (it logs every 404 it sees).
-  app.use(["/.well-known/webfinger", "/users", "/inbox", "/objects", "/activities"], federationBridge(federation, deps.db));
+  // INBOX_MAX_BYTES caps every body it reads (413 before any signature work).
+  app.use(
+    ["/.well-known/webfinger", "/users", "/inbox", "/objects", "/activities"],
+    federationBridge(federation, deps.db, { maxBodyBytes: deps.config.inboxMaxBytes }),
+  );
 
   const api = express.Router();
   // Browser clients read Link for pagination.

@@ -23,19 +23,28 @@ export function queueBackend(options: { redisUrl?: string; databaseUrl: string; 
     const redisUrl = options.redisUrl;
     const probe = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
     probe.on("error", () => {});
+    // BullMQ never closes a connection it was handed as an ioredis instance ("shared"): we do.
+    const connections = new Set<Redis>();
     return {
       kind: "redis",
       Queue: bullmq.Queue,
       Worker: bullmq.Worker,
       // BullMQ accepts an ioredis instance; workers need maxRetriesPerRequest null.
-      connection: () => new Redis(redisUrl, { maxRetriesPerRequest: null }),
+      connection: () => {
+        const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+        connections.add(connection);
+        return connection;
+      },
       prefix: options.prefix,
       async ping() {
         if (probe.status === "wait") await probe.connect();
         await probe.ping();
       },
+      // After every Queue and Worker is closed.
       close: async () => {
         probe.disconnect();
+        await Promise.all([...connections].map((connection) => connection.quit().catch(() => connection.disconnect())));
+        connections.clear();
       },
     };
   }

@@ -33,19 +33,31 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface StartTestParleyOptions {
+  queue?: QueueKind;
+  env?: Record<string, string>;
+  role?: "all" | "web" | "worker";
+  /** ADMIN_TOKEN to set; `null` leaves it unset (Parley then generates one in DATA_DIR). Default: random. */
+  adminToken?: string | null;
+  /** Use this DATA_DIR instead of a fresh temporary one; it is then left in place by `close()`. */
+  dataDir?: string;
+  /** Use this database instead of a fresh one; it is then not dropped by `close()`. */
+  databaseUrl?: string;
+  /** Redis key prefix of the queues; default: fresh per instance. Given, it is not cleaned by `close()`. */
+  queuePrefix?: string;
+}
+
 /**
  * A whole Parley (web + workers) on its own database and its own Redis prefix, so test files
  * run in parallel without seeing each other.
  */
-export async function startTestParley(
-  options: { queue?: QueueKind; env?: Record<string, string>; role?: "all" | "web" | "worker" } = {},
-): Promise<TestParley> {
+export async function startTestParley(options: StartTestParleyOptions = {}): Promise<TestParley> {
   const suffix = randomBytes(6).toString("hex");
-  const databaseUrl = `${TEST_PG}/parley_test_${suffix}`;
+  const databaseUrl = options.databaseUrl ?? `${TEST_PG}/parley_test_${suffix}`;
   const port = await freePort();
-  const dataDir = await mkdtemp(path.join(tmpdir(), "parley-test-"));
-  const adminToken = randomBytes(24).toString("hex");
-  const queuePrefix = `parley-test-${suffix}`;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "parley-test-")));
+  const adminToken = options.adminToken === undefined ? randomBytes(24).toString("hex") : options.adminToken;
+  const queuePrefix = options.queuePrefix ?? `parley-test-${suffix}`;
   const config = loadConfig({
     PORT: String(port),
     HOST: "127.0.0.1",
@@ -53,7 +65,7 @@ export async function startTestParley(
     DATABASE_URL: databaseUrl,
     ...(options.queue === "redis" ? { REDIS_URL: TEST_REDIS } : {}),
     DATA_DIR: dataDir,
-    ADMIN_TOKEN: adminToken,
+    ...(adminToken !== null ? { ADMIN_TOKEN: adminToken } : {}),
     ALLOW_PRIVATE_ADDRESS: "true",
     ROLE: options.role ?? "all",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
@@ -63,13 +75,13 @@ export async function startTestParley(
   return {
     parley,
     url: parley.url ?? config.publicUrl,
-    adminToken,
-    databaseUrl,
+    adminToken: parley.deps.adminToken,
+    databaseUrl: config.databaseUrl ?? databaseUrl,
     async close() {
       await parley.close();
-      await dropDatabase(databaseUrl);
-      if (options.queue === "redis") await deleteRedisPrefix(queuePrefix);
-      await rm(dataDir, { recursive: true, force: true });
+      if (!options.databaseUrl) await dropDatabase(databaseUrl);
+      if (options.queue === "redis" && !options.queuePrefix) await deleteRedisPrefix(queuePrefix);
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -86,7 +98,7 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-async function deleteRedisPrefix(prefix: string): Promise<void> {
+export async function deleteRedisPrefix(prefix: string): Promise<void> {
   const redis = new Redis(TEST_REDIS);
   try {
     let cursor = "0";
