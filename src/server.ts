@@ -61,33 +61,43 @@ async function startRoles(
 
   let server: Server | undefined;
   let url: string | undefined;
-  if (config.role !== "worker") {
-    const app = buildApp(deps, buildFederation(deps));
-    server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
-    });
-    const address = server.address();
-    const port = typeof address === "object" && address ? address.port : config.port;
-    url = `http://127.0.0.1:${port}`;
-    logger.info({ url, publicUrl: config.publicUrl, queues: backend.kind }, "Parley web listening");
-  }
   let workers: Workers | undefined;
-  if (config.role !== "web") {
-    workers = await startWorkers(deps);
-    logger.info({ queues: backend.kind }, "Parley workers started");
+  const stop = async () => {
+    if (server) {
+      server.closeIdleConnections();
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+    }
+    await workers?.close();
+    await queues.close();
+    await db.$client.end({ timeout: 5 });
+  };
+  try {
+    if (config.role !== "worker") {
+      const app = buildApp(deps, buildFederation(deps));
+      const listening = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+      });
+      server = listening;
+      const address = listening.address();
+      const port = typeof address === "object" && address ? address.port : config.port;
+      url = `http://127.0.0.1:${port}`;
+      logger.info({ url, publicUrl: config.publicUrl, queues: backend.kind }, "Parley web listening");
+    }
+    if (config.role !== "web") {
+      workers = await startWorkers(deps);
+      logger.info({ queues: backend.kind }, "Parley workers started");
+    }
+  } catch (error) {
+    // A taken port, say: release what was opened so the caller can exit or retry cleanly.
+    await stop().catch(() => {});
+    throw error;
   }
 
   return {
     deps,
     url,
     async close() {
-      if (server) {
-        server.closeIdleConnections();
-        await new Promise<void>((resolve) => server!.close(() => resolve()));
-      }
-      await workers?.close();
-      await queues.close();
-      await db.$client.end({ timeout: 5 });
+      await stop();
       await embedded?.stop();
     },
   };

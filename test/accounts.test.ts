@@ -158,3 +158,24 @@ describe("admin domain blocks", () => {
     expect((await api(parley.url, token).get("/api/v1/admin/domain_blocks")).status).toBe(401);
   });
 });
+
+describe("request bodies", () => {
+  it("authenticates before reading the body: bad JSON without a token is a 401", async () => {
+    const send = (token?: string) =>
+      fetch(`${parley.url}/api/v1/admin/accounts`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: "{not json",
+      });
+    expect((await send()).status).toBe(401);
+    const withToken = await send(parley.adminToken);
+    expect(withToken.status).toBe(400);
+    expect(await withToken.json()).toMatchObject({ error: "invalid_json" });
+  });
+
+  it("refuses bodies over 1 MiB with 413", async () => {
+    const response = await api(parley.url, parley.adminToken).post("/api/v1/admin/accounts", { username: "x".repeat(1_100_000) });
+    expect(response.status).toBe(413);
+    expect(response.body).toEqual({ error: "payload_too_large" });
+  });
+});

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createConnection } from "node:net";
+import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -307,6 +307,31 @@ describe("roles", () => {
       expect((await worker.parley.deps.queues.housekeeping.getJobSchedulers()).map((s) => s.key)).toEqual(["housekeeping"]);
     } finally {
       await worker.close();
+    }
+  });
+});
+
+describe("start-up failure", () => {
+  it("a taken HTTP port fails start-up and leaves no connection open", async () => {
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve));
+    const databaseUrl = `${TEST_PG}/${uniqueName("parley_test_port")}`;
+    try {
+      await expect(
+        startTestParley({ queue: "postgres", databaseUrl, env: { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` } }),
+      ).rejects.toMatchObject({ code: "EADDRINUSE" });
+      const sql = postgres(`${TEST_PG}/postgres`, { max: 1, onnotice: () => {} });
+      try {
+        const name = new URL(databaseUrl).pathname.slice(1);
+        const [row] = await sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${name}`;
+        expect(row.n).toBe(0);
+      } finally {
+        await sql.end();
+      }
+    } finally {
+      blocker.close();
+      await dropDatabase(databaseUrl);
     }
   });
 });

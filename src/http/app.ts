@@ -84,8 +84,6 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
     res.set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
     res.status(204).end();
   });
-  api.use(express.json({ limit: "1mb" }));
-  api.use(express.urlencoded({ extended: false, limit: "1mb" }));
   mountRoutes(api, deps, apiRoutes);
   mountApiDocs(api, apiRoutes, deps.config.publicUrl);
   app.use(api);

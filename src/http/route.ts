@@ -1,4 +1,4 @@
-import type { NextFunction, Request, RequestHandler, Response, Router } from "express";
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
 import { z } from "zod";
 import type { AccountRow } from "../accounts/account.view.js";
 import { accountForToken, tokensEqual } from "../accounts/tokens.js";
@@ -102,6 +102,9 @@ async function authenticate(deps: Deps, req: Request, auth: Auth): Promise<Accou
   return account;
 }
 
+/** JSON and form bodies (multipart is a route's own `before`), parsed only once the caller is known. */
+const bodyParsers: RequestHandler[] = [express.json({ limit: "1mb" }), express.urlencoded({ extended: false, limit: "1mb" })];
+
 export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): void {
   for (const route of routes) {
     // Authentication comes before any `before` middleware: an anonymous request never gets its
@@ -131,7 +134,8 @@ export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): voi
         next(error);
       }
     };
-    router[route.method](route.path, authenticated, ...(route.before ?? []), handler);
+    const parsers = route.body ? bodyParsers : [];
+    router[route.method](route.path, authenticated, ...parsers, ...(route.before ?? []), handler);
   }
 }
 
