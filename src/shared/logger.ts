@@ -18,8 +18,8 @@ const REDACT = [
   "privateKey",
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: "[redacted]" }, base: { service: "parley" } });
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino({ level, redact: { paths: REDACT, censor: "[redacted]" }, base: { service: "parley" } }, destination);
 }
 
 const levelOf = { trace: "trace", debug: "debug", info: "info", warning: "warn", error: "error", fatal: "fatal" } as const;

@@ -45,6 +45,8 @@ export interface StartTestParleyOptions {
   databaseUrl?: string;
   /** Redis key prefix of the queues; default: fresh per instance. Given, it is not cleaned by `close()`. */
   queuePrefix?: string;
+  /** Where the service's JSON logs go (default: stdout, at TEST_LOG_LEVEL or silent). */
+  logStream?: { write(line: string): void };
 }
 
 /**
@@ -71,7 +73,7 @@ export async function startTestParley(options: StartTestParleyOptions = {}): Pro
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ...options.env,
   });
-  const parley = await startParley(config, createLogger(config.logLevel), { queuePrefix });
+  const parley = await startParley(config, createLogger(config.logLevel, options.logStream), { queuePrefix });
   return {
     parley,
     url: parley.url ?? config.publicUrl,
