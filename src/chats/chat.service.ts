@@ -158,7 +158,8 @@ export async function postMessage(
         mediaId: attachmentId,
         idempotencyKey: input.idempotencyKey ?? null,
         local: true,
-        publishedAt: new Date(),
+        // The transaction's clock, as the chat bump uses: created_at and updated_at agree.
+        publishedAt: sql`now()`,
       })
       .returning();
     // Both participants' chats are locked in account-id order, whoever sends: two people
