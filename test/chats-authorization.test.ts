@@ -1,23 +1,11 @@
-import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
+import { api, startTestParley, type TestParley } from "./helpers/parley.js";
+import { type Account, chatHelpers } from "./helpers/chats.js";
 
 /** Authorization on every chat endpoint: another account's ids, malformed ids, missing tokens. */
 
-type Account = Awaited<ReturnType<typeof createAccount>>;
 
 let parley: TestParley;
-let n = 0;
-const account = (prefix: string) => createAccount(parley, `${prefix}_${++n}`);
-const as = (who: Account) => api(parley.url, who.token);
-async function chatWith(from: Account, to: Account): Promise<string> {
-  const response = await as(from).post(`/api/v1/pleroma/chats/by-account-id/${to.account.id}`);
-  expect(response.status).toBe(200);
-  return response.body.id;
-}
-async function send(from: Account, chatId: string, content: string) {
-  const response = await as(from).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content });
-  expect(response.status).toBe(200);
-  return response.body;
-}
+const { account, as, chatWith, send } = chatHelpers(() => parley);
 
 beforeAll(async () => {
   parley = await startTestParley({ queue: "postgres" });

@@ -1,23 +1,11 @@
-import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
+import { startTestParley, type TestParley } from "./helpers/parley.js";
+import { type Account, chatHelpers } from "./helpers/chats.js";
 
 /** Sending (body formats, Idempotency-Key), editing, deleting, reading, hiding, and the unread counters. */
 
-type Account = Awaited<ReturnType<typeof createAccount>>;
 
 let parley: TestParley;
-let n = 0;
-const account = (prefix: string) => createAccount(parley, `${prefix}_${++n}`);
-const as = (who: Account) => api(parley.url, who.token);
-async function chatWith(from: Account, to: Account): Promise<string> {
-  const response = await as(from).post(`/api/v1/pleroma/chats/by-account-id/${to.account.id}`);
-  expect(response.status).toBe(200);
-  return response.body.id;
-}
-async function send(from: Account, chatId: string, content: string) {
-  const response = await as(from).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content });
-  expect(response.status).toBe(200);
-  return response.body;
-}
+const { account, as, chatWith, send } = chatHelpers(() => parley);
 const chat = async (who: Account, chatId: string) => (await as(who).get(`/api/v1/pleroma/chats/${chatId}`)).body;
 const messages = async (who: Account, chatId: string) => (await as(who).get(`/api/v1/pleroma/chats/${chatId}/messages`)).body as any[];
 const listed = async (who: Account) => ((await as(who).get("/api/v1/pleroma/chats")).body as any[]).map((c) => c.id);

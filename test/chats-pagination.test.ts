@@ -1,23 +1,11 @@
-import { api, type ApiResponse, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
+import { type ApiResponse, startTestParley, type TestParley } from "./helpers/parley.js";
+import { type Account, chatHelpers } from "./helpers/chats.js";
 
 /** Keyset pagination of messages and of v2 chats, and the Link headers that walk it. */
 
-type Account = Awaited<ReturnType<typeof createAccount>>;
 
 let parley: TestParley;
-let n = 0;
-const account = (prefix: string) => createAccount(parley, `${prefix}_${++n}`);
-const as = (who: Account) => api(parley.url, who.token);
-async function chatWith(from: Account, to: Account): Promise<string> {
-  const response = await as(from).post(`/api/v1/pleroma/chats/by-account-id/${to.account.id}`);
-  expect(response.status).toBe(200);
-  return response.body.id;
-}
-async function send(from: Account, chatId: string, content: string) {
-  const response = await as(from).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content });
-  expect(response.status).toBe(200);
-  return response.body;
-}
+const { account, as, chatWith, send } = chatHelpers(() => parley);
 
 /** `{next, prev}` URLs of a Link header. */
 function links(headers: Headers): { next?: string; prev?: string } {

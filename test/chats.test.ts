@@ -1,8 +1,8 @@
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
+import { type Account, chatHelpers } from "./helpers/chats.js";
 
 /** Chat API: shapes, get-or-create, lists, compose, refusals and authorization. */
 
-type Account = Awaited<ReturnType<typeof createAccount>>;
 
 const ISO_DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const CHAT_KEYS = ["account", "id", "last_message", "unread", "updated_at"];
@@ -36,19 +36,7 @@ function expectMessage(message: any, fields: Record<string, unknown>, extraKeys:
 }
 
 let parley: TestParley;
-let n = 0;
-const account = (prefix: string) => createAccount(parley, `${prefix}_${++n}`);
-const as = (who: Account) => api(parley.url, who.token);
-async function chatWith(from: Account, to: Account): Promise<string> {
-  const response = await as(from).post(`/api/v1/pleroma/chats/by-account-id/${to.account.id}`);
-  expect(response.status).toBe(200);
-  return response.body.id;
-}
-async function send(from: Account, chatId: string, content: string) {
-  const response = await as(from).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content });
-  expect(response.status).toBe(200);
-  return response.body;
-}
+const { account, as, chatWith, send } = chatHelpers(() => parley);
 
 beforeAll(async () => {
   parley = await startTestParley({ queue: "postgres" });

@@ -145,7 +145,7 @@ export const chatRoutes = [
       const row = await ownChat(deps.db, account, params.id);
       const idempotencyKey = req.get("idempotency-key")?.trim() || undefined;
       if (idempotencyKey && idempotencyKey.length > 256) throw invalidField("Idempotency-Key", "at most 256 characters");
-      const result = await postMessage(deps.db, deps.config, account, row.chat, row.recipient, {
+      const result = await postMessage(deps.db, deps.config, account, row.recipient, {
         content: body.content ?? undefined,
         mediaId: body.media_id ?? undefined,
         idempotencyKey,

@@ -113,7 +113,6 @@ export async function postMessage(
   db: Database,
   settings: { publicUrl: string; chatMessageLimit: number },
   sender: AccountRow,
-  chat: ChatRow,
   recipient: AccountRow,
   input: PostMessageInput,
 ): Promise<PostResult> {
