@@ -1,6 +1,6 @@
 import type { Job } from "bullmq";
 import { lt } from "drizzle-orm";
-import { purgeExpiredIdempotencyKeys } from "../src/chats/chat.service.js";
+import { purgeExpiredIdempotencyKeys } from "../src/chats/idempotency.js";
 import { fedifyKv } from "../src/db/schema/index.js";
 import type { Deps } from "../src/shared/deps.js";
 

@@ -1,8 +1,9 @@
 import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { AccountRow } from "../accounts/account.view.js";
 import type { Database, Executor, Transaction } from "../db/database.js";
-import { chats, customEmojis, idempotencyKeys, media, messageRefs, messages, mutes, notifications } from "../db/schema/index.js";
+import { chats, customEmojis, media, messageRefs, messages, mutes, notifications } from "../db/schema/index.js";
 import { ApiError, notFound } from "../http/errors.js";
+import { claimIdempotencyKey, storeIdempotentResponse } from "./idempotency.js";
 import { newId } from "../shared/ids.js";
 import { type ChatMessageJson, findMessage, isBlocked, renderMessage } from "./chat.view.js";
 import { composeHtml, shortcodesIn } from "./compose.js";
@@ -11,8 +12,6 @@ import { composeHtml, shortcodesIn } from "./compose.js";
 
 type ChatRow = typeof chats.$inferSelect;
 type MessageRow = typeof messages.$inferSelect;
-
-const IDEMPOTENCY_TTL = "1 hour";
 
 /** Pleroma's get-or-create: opening a chat does not bump it, but it shows a hidden chat again. */
 export async function openChat(db: Executor, ownerId: string, recipientId: string): Promise<ChatRow> {
@@ -119,11 +118,7 @@ export async function postMessage(
   return db.transaction(async (tx) => {
     if (input.idempotencyKey) {
       const previous = await claimIdempotencyKey(tx, sender.id, input.idempotencyKey);
-      if (previous) {
-        // Stored as JSON text: jsonb reorders keys, and a replay must be the identical response.
-        const stored = typeof previous.body === "string" ? JSON.parse(previous.body) : previous.body;
-        return { status: previous.status, body: stored as ChatMessageJson, replayed: true };
-      }
+      if (previous) return { status: previous.status, body: previous.body as ChatMessageJson, replayed: true };
     }
     // After the key: a replay answers the first response whatever its body (as Pleroma's plug does).
     const composed = await compose(tx, input.content, settings.chatMessageLimit);
@@ -173,44 +168,9 @@ export async function postMessage(
     const [ownChat] = await tx.select().from(chats).where(eq(chats.id, mine.chatId));
     const row = await findMessage(tx, ownChat, mine.refId);
     const body = renderMessage(row!, settings.publicUrl);
-    if (input.idempotencyKey) {
-      await tx
-        .update(idempotencyKeys)
-        .set({ status: 200, body: JSON.stringify(body) })
-        .where(and(eq(idempotencyKeys.accountId, sender.id), eq(idempotencyKeys.key, input.idempotencyKey)));
-    }
+    if (input.idempotencyKey) await storeIdempotentResponse(tx, sender.id, input.idempotencyKey, { status: 200, body });
     return { status: 200, body, replayed: false };
   });
-}
-
-/**
- * Takes the key for this request, or returns the response stored by the first request that took
- * it. The insert waits on a concurrent holder of the same key, so two racing requests never both
- * create a message.
- */
-async function claimIdempotencyKey(tx: Transaction, accountId: string, key: string) {
-  await tx.execute(
-    sql`DELETE FROM ${idempotencyKeys} WHERE account_id = ${accountId} AND key = ${key} AND created_at < now() - ${IDEMPOTENCY_TTL}::interval`,
-  );
-  const claimed = await tx
-    .insert(idempotencyKeys)
-    .values({ accountId, key, status: 0, body: {} })
-    .onConflictDoNothing()
-    .returning({ key: idempotencyKeys.key });
-  if (claimed.length > 0) return undefined;
-  const [previous] = await tx
-    .select()
-    .from(idempotencyKeys)
-    .where(and(eq(idempotencyKeys.accountId, accountId), eq(idempotencyKeys.key, key)));
-  return previous;
-}
-
-export async function purgeExpiredIdempotencyKeys(db: Executor): Promise<number> {
-  const rows = await db
-    .delete(idempotencyKeys)
-    .where(sql`${idempotencyKeys.createdAt} < now() - ${IDEMPOTENCY_TTL}::interval`)
-    .returning({ key: idempotencyKeys.key });
-  return rows.length;
 }
 
 /** Edits the author's own message in place; `edited_at` records it. */

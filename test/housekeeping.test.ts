@@ -1,0 +1,25 @@
+import type { Job } from "bullmq";
+import { housekeepingProcessor } from "../workers/housekeeping.js";
+import { createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
+
+let parley: TestParley;
+beforeAll(async () => {
+  parley = await startTestParley({ queue: "redis" });
+});
+afterAll(() => parley.close());
+
+it("purges idempotency keys older than an hour and expired Fedify cache entries, keeping the rest", async () => {
+  const sql = parley.parley.deps.db.$client;
+  const { account } = await createAccount(parley, "keeper");
+  await sql`INSERT INTO idempotency_keys (account_id, key, status, body, created_at) VALUES
+    (${account.id}, 'old', 200, '{}', now() - interval '61 minutes'),
+    (${account.id}, 'fresh', 200, '{}', now() - interval '59 minutes')`;
+  await sql`INSERT INTO fedify_kv (key, value, expires_at) VALUES
+    ('["expired"]', '1', now() - interval '1 second'), ('["alive"]', '1', now() + interval '1 hour'), ('["forever"]', '1', NULL)`;
+
+  const result = await housekeepingProcessor(parley.parley.deps)({ name: "purge-expired" } as Job);
+
+  expect(result).toEqual({ idempotencyKeys: 1, kvEntries: 1 });
+  expect((await sql`SELECT key FROM idempotency_keys ORDER BY key`).map((r) => r.key)).toEqual(["fresh"]);
+  expect((await sql`SELECT key FROM fedify_kv ORDER BY key`).map((r) => r.key)).toEqual(['["alive"]', '["forever"]']);
+});
