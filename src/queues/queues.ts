@@ -62,14 +62,21 @@ export function queueBackend(options: { redisUrl?: string; databaseUrl: string; 
   };
 }
 
-export const QUEUE_NAMES = { housekeeping: "housekeeping" } as const;
+export const QUEUE_NAMES = {
+  housekeeping: "housekeeping",
+  /** Accepted inbox activities to apply (job id = inbox_activities.id). */
+  inbound: "inbound",
+  /** Outgoing activities to POST (job id = deliveries.id). */
+  deliver: "deliver",
+} as const;
 
-export interface Queues {
+export type QueueName = keyof typeof QUEUE_NAMES;
+
+export type Queues = { [K in QueueName]: bullmq.Queue } & {
   backend: QueueBackend;
-  housekeeping: bullmq.Queue;
   all(): bullmq.Queue[];
   close(): Promise<void>;
-}
+};
 
 export async function openQueues(backend: QueueBackend, logger: Logger): Promise<Queues> {
   const make = (name: string) => {
@@ -77,12 +84,14 @@ export async function openQueues(backend: QueueBackend, logger: Logger): Promise
     queue.on("error", (error) => logger.error({ err: error, queue: name }, "queue error"));
     return queue;
   };
-  const housekeeping = make(QUEUE_NAMES.housekeeping);
-  await housekeeping.waitUntilReady();
-  const list = [housekeeping];
+  const byName = Object.fromEntries(Object.entries(QUEUE_NAMES).map(([key, name]) => [key, make(name)])) as {
+    [K in QueueName]: bullmq.Queue;
+  };
+  const list = Object.values(byName);
+  await Promise.all(list.map((queue) => queue.waitUntilReady()));
   return {
+    ...byName,
     backend,
-    housekeeping,
     all: () => list,
     async close() {
       await Promise.all(list.map((queue) => queue.close()));

@@ -1,4 +1,5 @@
-import { index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { accounts } from "./accounts.js";
 import { messages } from "./chats.js";
 
 /**
@@ -10,9 +11,17 @@ export const deliveries = pgTable(
   {
     id: text("id").primaryKey(),
     messageId: text("message_id").references(() => messages.id, { onDelete: "cascade" }),
+    /** The local account that signs the request. */
+    senderId: text("sender_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** The remote actor addressed; a 404/410 from their personal inbox marks them gone. */
+    recipientId: text("recipient_id").references(() => accounts.id, { onDelete: "set null" }),
     activityUri: text("activity_uri").notNull(),
     activity: jsonb("activity").notNull(),
     inboxUrl: text("inbox_url").notNull(),
+    /** false when inboxUrl is a shared inbox (its 404 says nothing about the actor). */
+    personalInbox: boolean("personal_inbox").notNull().default(true),
     status: text("status", { enum: ["pending", "delivered", "failed"] }).notNull().default("pending"),
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
@@ -34,7 +43,10 @@ export const inboxActivities = pgTable(
     id: text("id").primaryKey(),
     activityUri: text("activity_uri").notNull(),
     actorUri: text("actor_uri").notNull(),
+    /** The local account whose personal inbox received it (null: shared inbox). */
+    recipientId: text("recipient_id").references(() => accounts.id, { onDelete: "cascade" }),
     payload: jsonb("payload").notNull(),
+    attempts: integer("attempts").notNull().default(0),
     status: text("status", { enum: ["pending", "applied", "failed"] }).notNull().default("pending"),
     error: text("error"),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
@@ -52,4 +64,32 @@ export const fedifyKv = pgTable(
     expiresAt: timestamp("expires_at", { withTimezone: true }),
   },
   (t) => [index("fedify_kv_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * Per-host delivery slots, shared by every worker process: at most DELIVERY_MAX_PER_HOST rows per
+ * host. A slot whose holder died frees itself when `expires_at` passes.
+ */
+export const hostSlots = pgTable(
+  "host_slots",
+  {
+    host: text("host").notNull(),
+    slot: integer("slot").notNull(),
+    holder: text("holder").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.host, t.slot] }), index("host_slots_expires_idx").on(t.expiresAt)],
+);
+
+/** Recent delivery failures of a remote host, and its pause. Rows expire (`expires_at`). */
+export const hostStates = pgTable(
+  "host_states",
+  {
+    host: text("host").primaryKey(),
+    failures: integer("failures").notNull().default(0),
+    windowStartedAt: timestamp("window_started_at", { withTimezone: true }).notNull().defaultNow(),
+    pausedUntil: timestamp("paused_until", { withTimezone: true }),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [index("host_states_expires_idx").on(t.expiresAt)],
 );
