@@ -102,11 +102,11 @@ function checkUrl(url: URL, allowPrivateAddress: boolean): void {
   }
   if (!isIP(host) && !allowPrivateAddress && /^(localhost|.*\.localhost|.*\.local|.*\.internal)$/i.test(host)) {
     throw new RemoteFetchError("private_address", `${host} is a local name`);
-  }  if (url.protocol !== "https:" && !(url.protocol === "http:" && allowPrivateAddress)) {
+  }
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && allowPrivateAddress)) {
     // Plain http only in development (ALLOW_PRIVATE_ADDRESS=true), as the spec says.
     throw new RemoteFetchError("invalid_url", `refusing ${url.protocol} URL ${url.href}`);
   }
-
 }
 
 /** Drops a body we will not read (its abort error has nobody to tell). */
