@@ -4,6 +4,7 @@ import { resolveAdminToken } from "./config/admin-token.js";
 import type { Config } from "./config/config.js";
 import { connect, ensureDatabase, migrateDatabase } from "./db/database.js";
 import type { EmbeddedDatabase } from "./db/embedded.js";
+import type { DeliveryTuning } from "./federation/outgoing/policy.js";
 import { buildFederation } from "./federation/federation.js";
 import { buildApp } from "./http/app.js";
 import { openQueues, queueBackend } from "./queues/queues.js";
@@ -21,6 +22,8 @@ export interface Parley {
 export interface StartOptions {
   /** Redis key prefix of the queues (tests isolate themselves with it). */
   queuePrefix?: string;
+  /** Tests only: shorter delivery timeouts, backoff, locks (never set from the environment). */
+  deliveryTuning?: Partial<DeliveryTuning>;
 }
 
 /** Starts the roles `config.role` asks for; `close()` stops them in reverse order. */
@@ -57,7 +60,7 @@ async function startRoles(
   const db = connect(databaseUrl);
   const backend = queueBackend({ redisUrl: config.redisUrl, databaseUrl, prefix: options.queuePrefix });
   const queues = await openQueues(backend, logger);
-  const deps: Deps = { config, db, logger, queues, adminToken };
+  const deps: Deps = { config, db, logger, queues, adminToken, deliveryTuning: options.deliveryTuning };
 
   let server: Server | undefined;
   let url: string | undefined;

@@ -8,7 +8,7 @@ beforeAll(async () => {
 });
 afterAll(() => parley.close());
 
-it("purges idempotency keys older than an hour and expired Fedify cache entries, keeping the rest", async () => {
+it("purges idempotency keys older than an hour, expired Fedify cache entries and expired per-host delivery records, keeping the rest", async () => {
   const sql = parley.parley.deps.db.$client;
   const { account } = await createAccount(parley, "keeper");
   await sql`INSERT INTO idempotency_keys (account_id, key, status, body, created_at) VALUES
@@ -17,9 +17,16 @@ it("purges idempotency keys older than an hour and expired Fedify cache entries,
   await sql`INSERT INTO fedify_kv (key, value, expires_at) VALUES
     ('["expired"]', '1', now() - interval '1 second'), ('["alive"]', '1', now() + interval '1 hour'), ('["forever"]', '1', NULL)`;
 
+  await sql`INSERT INTO host_slots (host, slot, holder, expires_at) VALUES
+    ('dead.example', 0, 'dead', now() - interval '1 second'), ('busy.example', 0, 'alive', now() + interval '1 minute')`;
+  await sql`INSERT INTO host_states (host, failures, expires_at) VALUES
+    ('old.example', 3, now() - interval '1 second'), ('paused.example', 0, now() + interval '30 minutes')`;
+
   const result = await housekeepingProcessor(parley.parley.deps)({ name: "purge-expired" } as Job);
 
-  expect(result).toEqual({ idempotencyKeys: 1, kvEntries: 1 });
+  expect(result).toEqual({ idempotencyKeys: 1, kvEntries: 1, hostSlots: 1, hostStates: 1 });
+  expect((await sql`SELECT host FROM host_slots`).map((r) => r.host)).toEqual(["busy.example"]);
+  expect((await sql`SELECT host FROM host_states`).map((r) => r.host)).toEqual(["paused.example"]);
   expect((await sql`SELECT key FROM idempotency_keys ORDER BY key`).map((r) => r.key)).toEqual(["fresh"]);
   expect((await sql`SELECT key FROM fedify_kv ORDER BY key`).map((r) => r.key)).toEqual(['["alive"]', '["forever"]']);
 });

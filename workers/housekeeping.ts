@@ -2,14 +2,19 @@ import type { Job } from "bullmq";
 import { lt } from "drizzle-orm";
 import { purgeExpiredIdempotencyKeys } from "../src/chats/idempotency.js";
 import { fedifyKv } from "../src/db/schema/index.js";
+import { purgeExpiredHostState } from "../src/federation/outgoing/hosts.js";
 import type { Deps } from "../src/shared/deps.js";
 
-/** Periodic cleanup: expired Idempotency-Keys (kept one hour) and expired Fedify cache entries. */
+/**
+ * Periodic cleanup: expired Idempotency-Keys (kept one hour), expired Fedify cache entries, and
+ * expired per-host delivery records (slots of dead holders, old failure counts and pauses).
+ */
 export function housekeepingProcessor(deps: Pick<Deps, "db" | "logger">) {
   return async (job: Job) => {
     const idempotencyKeys = await purgeExpiredIdempotencyKeys(deps.db);
     const kv = await deps.db.delete(fedifyKv).where(lt(fedifyKv.expiresAt, new Date())).returning({ key: fedifyKv.key });
-    const result = { idempotencyKeys, kvEntries: kv.length };
+    const hosts = await purgeExpiredHostState(deps.db);
+    const result = { idempotencyKeys, kvEntries: kv.length, ...hosts };
     deps.logger.debug({ job: job.name, ...result }, "housekeeping done");
     return result;
   };

@@ -2,7 +2,9 @@ import type { Job, Worker, WorkerOptions } from "bullmq";
 import type { QueueName } from "../src/queues/queues.js";
 import { QUEUE_NAMES } from "../src/queues/queues.js";
 import type { Deps } from "../src/shared/deps.js";
+import { deliverProcessor, deliverSchedules, deliverWorkerOptions } from "./deliver.js";
 import { housekeepingProcessor } from "./housekeeping.js";
+import { inboundProcessor, inboundSchedules } from "./inbound.js";
 
 export interface Workers {
   close(): Promise<void>;
@@ -12,11 +14,26 @@ interface ProcessorSpec {
   queue: QueueName;
   processor: (deps: Deps) => (job: Job) => Promise<unknown>;
   options: (deps: Deps) => Partial<WorkerOptions>;
+  /** Repeating jobs of the queue (job schedulers), kept in place by startWorkers. */
+  schedules?: (deps: Deps) => Schedule[];
 }
+
+interface Schedule {
+  id: string;
+  every: number;
+  name: string;
+}
+
+const HOUSEKEEPING: Schedule = { id: "housekeeping", every: 10 * 60_000, name: "purge-expired" };
+
+/** How often each process checks that the job schedulers still exist (a Redis loss erases them). */
+const SCHEDULE_CHECK_MS = 60_000;
 
 /** Every BullMQ processor of the service: one line each. */
 const PROCESSORS: ProcessorSpec[] = [
-  { queue: "housekeeping", processor: housekeepingProcessor, options: () => ({ concurrency: 1 }) },
+  { queue: "housekeeping", processor: housekeepingProcessor, options: () => ({ concurrency: 1 }), schedules: () => [HOUSEKEEPING] },
+  { queue: "inbound", processor: inboundProcessor, options: () => ({ concurrency: 10 }), schedules: inboundSchedules },
+  { queue: "deliver", processor: deliverProcessor, options: deliverWorkerOptions, schedules: deliverSchedules },
 ];
 
 /** Starts the BullMQ processors of this process (ROLE=worker or all). */
@@ -34,14 +51,24 @@ export async function startWorkers(deps: Deps): Promise<Workers> {
     worker.on("error", (error) => deps.logger.error({ err: error, queue: worker.name }, "worker error"));
     worker.on("failed", (job, error) => deps.logger.warn({ err: error, queue: worker.name, job: job?.id }, "job failed"));
   }
-  // One scheduler entry whatever the number of worker processes (upsert is idempotent).
-  await deps.queues.housekeeping.upsertJobScheduler(
-    "housekeeping",
-    { every: 10 * 60_000 },
-    { name: "purge-expired", opts: { removeOnComplete: 100, removeOnFail: 100 } },
-  );
+  // One scheduler entry whatever the number of worker processes (upsert is idempotent). Checked
+  // again every minute: after a Redis loss they would otherwise be gone until the next restart.
+  const schedules = PROCESSORS.flatMap((spec) => (spec.schedules?.(deps) ?? []).map((schedule) => ({ queue: deps.queues[spec.queue], ...schedule })));
+  const upsert = (entry: (typeof schedules)[number]) =>
+    entry.queue.upsertJobScheduler(entry.id, { every: entry.every }, { name: entry.name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+  await Promise.all(schedules.map(upsert));
+  const check = setInterval(() => {
+    for (const entry of schedules) {
+      entry.queue
+        .getJobScheduler(entry.id)
+        .then((found) => (found ? undefined : upsert(entry).then(() => deps.logger.warn({ scheduler: entry.id }, "job scheduler restored"))))
+        .catch((error) => deps.logger.error({ err: error, scheduler: entry.id }, "job scheduler check failed"));
+    }
+  }, SCHEDULE_CHECK_MS);
+  check.unref();
   return {
     close: async () => {
+      clearInterval(check);
       await Promise.all(workers.map((worker) => worker.close()));
     },
   };

@@ -3,6 +3,7 @@ import { errors, AccountEntity, RelationshipEntity } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { blocks, mutes } from "../db/schema/index.js";
+import { lookupRemoteAccount } from "../federation/remote-actors.js";
 import { relationship, setRelation, updateLocalAccount } from "./account.service.js";
 import { findAccount, findLocalAccountByUsername, renderAccount } from "./account.view.js";
 
@@ -59,17 +60,23 @@ export const accountRoutes = [
   defineRoute({
     method: "get",
     path: "/api/v1/accounts/lookup",
-    summary: "Find an account by `acct`",
+    summary: "Find an account by `acct`: `name` (local), `name@host` (WebFinger) or an actor URL",
     tags,
     auth: "user",
     query: z.object({ acct: z.string().min(1) }),
     responses: { 200: { description: "Account", schema: AccountEntity }, ...errors },
     async handle({ deps, query }) {
-      // Local names only for now: `name@host` and actor URLs resolve with federation (issue 3).
+      // A remote account is fetched and cached on first sight (refreshed at most daily).
+      const acct = query.acct.trim().replace(/^@/, "");
       const local = new URL(deps.config.publicUrl).host;
-      const [name, host] = query.acct.replace(/^@/, "").split("@");
-      if (host !== undefined && host.toLowerCase() !== local) throw notFound();
-      const found = await findLocalAccountByUsername(deps.db, name);
+      const [name, host, ...rest] = acct.split("@");
+      const found = /^https?:\/\//i.test(acct)
+        ? await lookupRemoteAccount(deps, acct)
+        : rest.length > 0
+          ? undefined
+          : host !== undefined && host.toLowerCase() !== local
+            ? await lookupRemoteAccount(deps, acct)
+            : await findLocalAccountByUsername(deps.db, name);
       if (!found) throw notFound();
       return renderAccount(found, deps.config.publicUrl);
     },

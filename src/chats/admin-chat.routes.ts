@@ -77,7 +77,7 @@ export const adminChatRoutes = [
     async handle({ deps, params }) {
       const { chat } = await anyChat(deps.db, params.id);
       if (!isId(params.message_id)) throw notFound();
-      return deleteMessage(deps.db, deps.config.publicUrl, chat, params.message_id, { forEveryone: true });
+      return deleteMessage(deps.db, deps.config.publicUrl, chat, params.message_id, { forEveryone: true, queue: deps.queues.deliver });
     },
   }),
 ];

@@ -145,11 +145,8 @@ export const chatRoutes = [
       const row = await ownChat(deps.db, account, params.id);
       const idempotencyKey = req.get("idempotency-key")?.trim() || undefined;
       if (idempotencyKey && idempotencyKey.length > 256) throw invalidField("Idempotency-Key", "at most 256 characters");
-      const result = await postMessage(deps.db, deps.config, account, row.recipient, {
-        content: body.content ?? undefined,
-        mediaId: body.media_id ?? undefined,
-        idempotencyKey,
-      });
+      const input = { content: body.content ?? undefined, mediaId: body.media_id ?? undefined, idempotencyKey };
+      const result = await postMessage(deps.db, deps.config, account, row.recipient, input, deps.queues.deliver);
       if (idempotencyKey) res.set("Idempotency-Key", idempotencyKey);
       if (result.replayed) res.set("Idempotent-Replayed", "true");
       res.status(result.status);
@@ -168,7 +165,7 @@ export const chatRoutes = [
     responses: { 200: { description: "The edited message", schema: ChatMessageEntity }, 403: { description: "Not the author (`not_author`)", schema: ErrorEntity }, ...errors },
     async handle({ deps, account, params, body }) {
       const { chat } = await ownChat(deps.db, account, params.id);
-      return editMessage(deps.db, deps.config, chat, ownMessageId(params.message_id), body.content ?? "");
+      return editMessage(deps.db, deps.config, chat, ownMessageId(params.message_id), body.content ?? "", deps.queues.deliver);
     },
   }),
   defineRoute({
@@ -181,7 +178,7 @@ export const chatRoutes = [
     responses: { 200: { description: "The message as it was", schema: ChatMessageEntity }, ...errors },
     async handle({ deps, account, params }) {
       const { chat } = await ownChat(deps.db, account, params.id);
-      return deleteMessage(deps.db, deps.config.publicUrl, chat, ownMessageId(params.message_id));
+      return deleteMessage(deps.db, deps.config.publicUrl, chat, ownMessageId(params.message_id), { queue: deps.queues.deliver });
     },
   }),
   defineRoute({

@@ -2,6 +2,7 @@ import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { AccountRow } from "../accounts/account.view.js";
 import type { Database, Executor, Transaction } from "../db/database.js";
 import { chats, customEmojis, media, messageRefs, messages, mutes, notifications } from "../db/schema/index.js";
+import { assertCanSendTo, type DeliverQueue, withDeliveries } from "../federation/outgoing/deliveries.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { claimIdempotencyKey, storeIdempotentResponse } from "./idempotency.js";
 import { newId } from "../shared/ids.js";
@@ -106,7 +107,9 @@ export interface PostResult {
 
 /**
  * Sends a message from a chat's owner to its counterpart. A local counterpart receives it in the
- * same transaction: there is no moment where the sender sees a message the recipient cannot.
+ * same transaction: there is no moment where the sender sees a message the recipient cannot. A
+ * remote one gets a delivery row in that transaction too; `queue` (the `deliver` queue) runs it
+ * after commit (without it, the reconciler does, a minute later).
  */
 export async function postMessage(
   db: Database,
@@ -114,8 +117,9 @@ export async function postMessage(
   sender: AccountRow,
   recipient: AccountRow,
   input: PostMessageInput,
+  queue?: DeliverQueue,
 ): Promise<PostResult> {
-  return db.transaction(async (tx) => {
+  return withDeliveries(db, settings.publicUrl, queue, async (tx, federate) => {
     if (input.idempotencyKey) {
       const previous = await claimIdempotencyKey(tx, sender.id, input.idempotencyKey);
       if (previous) return { status: previous.status, body: previous.body as ChatMessageJson, replayed: true };
@@ -129,10 +133,8 @@ export async function postMessage(
       attachmentId = row.id;
     }
     if (composed.content === null && attachmentId === null) throw new ApiError(400, "no_content");
-    if (recipient.domain !== null) {
-      // Federation arrives with issue 3; refuse plainly rather than drop the message.
-      throw new ApiError(422, "remote_delivery_unavailable");
-    }
+    // A remote recipient that cannot take it is refused: never a silent loss (SPEC §4.3).
+    if (recipient.domain !== null) await assertCanSendTo(tx, recipient);
     if (recipient.acceptsChatMessages === false) throw new ApiError(422, "recipient_does_not_accept_chats");
     if (await isBlocked(tx, recipient.id, sender.id)) throw new ApiError(422, "blocked");
     if (await isBlocked(tx, sender.id, recipient.id)) throw new ApiError(422, "blocked");
@@ -164,6 +166,7 @@ export async function postMessage(
       if (ownerId === sender.id) mine = added;
     }
     if (!mine) throw new Error("the sender's chat was not written");
+    await federate("Create", message.id);
 
     const [ownChat] = await tx.select().from(chats).where(eq(chats.id, mine.chatId));
     const row = await findMessage(tx, ownChat, mine.refId);
@@ -173,15 +176,16 @@ export async function postMessage(
   });
 }
 
-/** Edits the author's own message in place; `edited_at` records it. */
+/** Edits the author's own message in place; `edited_at` records it; a remote recipient gets an `Update`. */
 export async function editMessage(
   db: Database,
   settings: { publicUrl: string; chatMessageLimit: number },
   chat: ChatRow,
   refId: string,
   content: string,
+  queue?: DeliverQueue,
 ) {
-  return db.transaction(async (tx) => {
+  return withDeliveries(db, settings.publicUrl, queue, async (tx, federate) => {
     const row = await findMessage(tx, chat, refId);
     if (!row) throw notFound();
     if (row.message.authorId !== chat.accountId) throw new ApiError(403, "not_author");
@@ -191,24 +195,25 @@ export async function editMessage(
       .update(messages)
       .set({ content: composed.content, source: composed.source, emojis: composed.emojis, editedAt: new Date() })
       .where(eq(messages.id, row.message.id));
+    await federate("Update", row.message.id);
     const updated = await findMessage(tx, chat, refId);
     return renderMessage(updated!, settings.publicUrl);
   });
 }
 
 /**
- * Own message: deleted for every local participant (the object becomes a tombstone). Another's
- * message: only this account's reference goes. Either way counters and last messages follow.
- * Returns the message as it was before deletion, as Pleroma does.
+ * Own message: deleted for every local participant (the object becomes a tombstone) and a remote
+ * recipient gets a `Delete`. Another's message: only this account's reference goes. Either way
+ * counters and last messages follow. Returns the message as it was before deletion, as Pleroma does.
  */
 export async function deleteMessage(
   db: Database,
   publicUrl: string,
   chat: ChatRow,
   refId: string,
-  options: { forEveryone?: boolean } = {},
+  options: { forEveryone?: boolean; queue?: DeliverQueue } = {},
 ) {
-  return db.transaction(async (tx) => {
+  return withDeliveries(db, publicUrl, options.queue, async (tx, federate) => {
     const row = await findMessage(tx, chat, refId);
     if (!row) throw notFound();
     const before = renderMessage(row, publicUrl);
@@ -223,6 +228,7 @@ export async function deleteMessage(
         .update(messages)
         .set({ deletedAt: new Date(), content: null, source: null, emojis: [], mediaId: null, remoteAttachment: null })
         .where(eq(messages.id, row.message.id));
+      await federate("Delete", row.message.id);
     }
     // Chats are locked in account-id order, as a send locks them (no deadlock with a concurrent send).
     const unreadByChat = new Map(removed.map((ref) => [ref.chatId, ref.unread ? 1 : 0]));

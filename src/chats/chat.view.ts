@@ -2,6 +2,7 @@ import { aliasedTable, and, asc, desc, eq, gt, lt, notExists, sql, type SQL } fr
 import { type AccountRow, renderAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { accounts, blocks, chats, media, messageRefs, messages, mutes } from "../db/schema/index.js";
+import { deliveryStatusSql } from "../federation/outgoing/deliveries.js";
 
 /** Reads that render API JSON. Each list is one query, whatever its length (no N+1). */
 
@@ -9,6 +10,7 @@ type ChatRow = typeof chats.$inferSelect;
 type RefRow = typeof messageRefs.$inferSelect;
 type MessageRow = typeof messages.$inferSelect;
 type MediaRow = typeof media.$inferSelect;
+type DeliveryStatus = "pending" | "delivered" | "failed" | null;
 
 export function renderAttachment(row: MediaRow, publicUrl: string) {
   const url = `${publicUrl}/media/${row.path}`;
@@ -28,7 +30,13 @@ export function renderAttachment(row: MediaRow, publicUrl: string) {
 }
 
 export function renderMessage(
-  { ref, message, chat, attachment }: { ref: RefRow; message: MessageRow; chat: ChatRow; attachment: MediaRow | null },
+  {
+    ref,
+    message,
+    chat,
+    attachment,
+    delivery,
+  }: { ref: RefRow; message: MessageRow; chat: ChatRow; attachment: MediaRow | null; delivery?: DeliveryStatus },
   publicUrl: string,
 ) {
   const ownMessage = message.authorId === chat.accountId;
@@ -45,13 +53,22 @@ export function renderMessage(
     // Only the author sees their own key (Pleroma leaks it to the recipient for 2 minutes).
     ...(ownMessage && message.idempotencyKey ? { idempotency_key: message.idempotencyKey } : {}),
     ...(message.editedAt ? { edited_at: message.editedAt.toISOString() } : {}),
+    // The sender's view of a message to another server (SPEC §5).
+    ...(ownMessage && delivery ? { parley: { delivery } } : {}),
   };
 }
 
 export type ChatMessageJson = ReturnType<typeof renderMessage>;
 
 export function renderChat(
-  row: { chat: ChatRow; recipient: AccountRow; lastRef: RefRow | null; lastMessage: MessageRow | null; lastMedia: MediaRow | null },
+  row: {
+    chat: ChatRow;
+    recipient: AccountRow;
+    lastRef: RefRow | null;
+    lastMessage: MessageRow | null;
+    lastMedia: MediaRow | null;
+    lastDelivery?: DeliveryStatus;
+  },
   publicUrl: string,
 ) {
   return {
@@ -60,7 +77,10 @@ export function renderChat(
     unread: row.chat.unread,
     last_message:
       row.lastRef && row.lastMessage
-        ? renderMessage({ ref: row.lastRef, message: row.lastMessage, chat: row.chat, attachment: row.lastMedia }, publicUrl)
+        ? renderMessage(
+            { ref: row.lastRef, message: row.lastMessage, chat: row.chat, attachment: row.lastMedia, delivery: row.lastDelivery },
+            publicUrl,
+          )
         : null,
     updated_at: row.chat.updatedAt.toISOString(),
   };
@@ -80,6 +100,7 @@ function chatQuery(db: Executor) {
       lastRef: lastRefs,
       lastMessage: lastMessages,
       lastMedia,
+      lastDelivery: deliveryStatusSql(lastMessages),
       /** The v2 pagination cursor (see SORT_KEY_CURSOR), exact to the microsecond (a JS Date keeps ms). */
       cursor: sql<string>`(extract(epoch from ${chats.updatedAt}) * 1000000)::bigint::text || '_' || ${chats.id}`,
     })
@@ -182,7 +203,7 @@ export async function listMessages(db: Executor, chat: ChatRow, page: MessagePag
   if (after) conditions.push(gt(messageRefs.id, after));
   const ascending = page.minId !== undefined;
   const rows = await db
-    .select({ ref: messageRefs, message: messages, attachment: media })
+    .select({ ref: messageRefs, message: messages, attachment: media, delivery: deliveryStatusSql(messages) })
     .from(messageRefs)
     .innerJoin(messages, eq(messages.id, messageRefs.messageId))
     .leftJoin(media, eq(media.id, messages.mediaId))
@@ -195,7 +216,7 @@ export async function listMessages(db: Executor, chat: ChatRow, page: MessagePag
 
 export async function findMessage(db: Executor, chat: ChatRow, refId: string) {
   const [row] = await db
-    .select({ ref: messageRefs, message: messages, attachment: media })
+    .select({ ref: messageRefs, message: messages, attachment: media, delivery: deliveryStatusSql(messages) })
     .from(messageRefs)
     .innerJoin(messages, eq(messages.id, messageRefs.messageId))
     .leftJoin(media, eq(media.id, messages.mediaId))

@@ -2,12 +2,18 @@ import type { Request as ExpressRequest, NextFunction, RequestHandler, Response 
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import type { Database } from "../db/database.js";
 import type { ParleyFederation } from "./federation.js";
+import type { RequestData, Verdict } from "./inbox/inbox-context.js";
 
 const ACTOR_PATH = /^\/users\/([^/?#]+)\/?$/;
 
 export interface BridgeOptions {
   /** Larger request bodies get 413 before Fedify sees them (INBOX_MAX_BYTES). */
   maxBodyBytes: number;
+  /**
+   * Asked before a 400 "Invalid activity." leaves: an activity Fedify cannot parse may still owe
+   * a more precise answer (see inbox/unparsable.ts). Gets a fresh copy of the request.
+   */
+  explainInvalidActivity?: (request: Request, data: RequestData) => Promise<Verdict | undefined>;
 }
 
 class PayloadTooLarge extends Error {}
@@ -47,16 +53,20 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
           return res.status(413).json({ error: "payload_too_large" });
         }
       }
-      const request = new Request(url, {
-        method: req.method,
-        headers: Object.entries(req.headers).flatMap(([name, value]) =>
-          [value ?? []].flat().map((v) => [name, v] as [string, string]),
-        ),
-        body: hasBody ? new Uint8Array(body!) : undefined,
-      });
+      const makeRequest = () =>
+        new Request(url, {
+          method: req.method,
+          headers: Object.entries(req.headers).flatMap(([name, value]) =>
+            [value ?? []].flat().map((v) => [name, v] as [string, string]),
+          ),
+          body: hasBody ? new Uint8Array(body!) : undefined,
+        });
+      const request = makeRequest();
       let passed = false;
+      // The inbox listeners read the raw JSON, and leave a refusal here (approach A).
+      const contextData: RequestData = { body };
       const response = await federation.fetch(request, {
-        contextData: undefined,
+        contextData,
         onNotFound: () => {
           passed = true;
           return new Response(null, { status: 404 });
@@ -67,6 +77,11 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
         },
       });
       if (passed) return next();
+      if (contextData.verdict) {
+        // The listener threw after deciding: Fedify's 500 is replaced by its answer.
+        await response.body?.cancel();
+        return res.status(contextData.verdict.status).json(contextData.verdict.body);
+      }
       const actorMatch = req.method === "GET" ? new URL(url).pathname.match(ACTOR_PATH) : null;
       if (actorMatch && response.ok && isJsonLd(response)) {
         const actor = await response.json();
@@ -78,10 +93,15 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
         return res.send(JSON.stringify(withCapabilities(actor, account?.acceptsChatMessages ?? true)));
       }
       if (hasBody && response.status >= 400 && response.status < 500 && !isJson(response)) {
+        const text = await response.text();
+        if (response.status === 400 && text.trim() === "Invalid activity." && options.explainInvalidActivity) {
+          const verdict = await options.explainInvalidActivity(makeRequest(), contextData);
+          if (verdict) return res.status(verdict.status).json(verdict.body);
+        }
         response.headers.forEach((value, name) => {
           if (name !== "content-type" && name !== "content-length") res.set(name, value);
         });
-        return res.status(response.status).json(jsonError(response.status, await response.text()));
+        return res.status(response.status).json(jsonError(response.status, text));
       }
       res.status(response.status);
       response.headers.forEach((value, name) => res.set(name, value));

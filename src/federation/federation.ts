@@ -1,49 +1,43 @@
-import { createFederation, type Federation, getAuthenticatedDocumentLoader } from "@fedify/fedify";
-import { Endpoints, Person } from "@fedify/vocab";
-import { type DocumentLoader, getDocumentLoader } from "@fedify/vocab-runtime";
+import { createFederation, type Federation } from "@fedify/fedify";
+import { Activity, Create, Delete, Endpoints, Person, Undo, Update } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import { asc, eq } from "drizzle-orm";
 import { readFileSync } from "node:fs";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import { accountKeys } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
+import { type ContextData, idempotencyKey } from "./inbox/inbox-context.js";
+import { onCreate } from "./inbox/on-create.js";
+import { onDelete } from "./inbox/on-delete.js";
+import { onOtherActivity } from "./inbox/on-other.js";
+import { onUndo } from "./inbox/on-undo.js";
+import { onUnverifiedActivity } from "./inbox/on-unverified.js";
+import { onUpdate } from "./inbox/on-update.js";
 import { importKeyPair } from "./keys.js";
 import { PostgresKvStore } from "./kv.js";
+import { authenticatedRemoteDocumentLoader, remoteDocumentLoader } from "./remote-actors.js";
 
-export type ParleyFederation = Federation<void>;
+/** Context data: the inbox request's raw body and a listener's verdict (see inbox/inbox-context.ts). */
+export type ParleyFederation = Federation<ContextData>;
 
 export const litepubContext = JSON.parse(
   readFileSync(new URL("./contexts/litepub-0.1.json", import.meta.url), "utf8"),
 ) as { "@context": unknown };
 
-/**
- * Pleroma's litepub context is served by every instance at /schemas/litepub-0.1.jsonld; bundling
- * it means a new peer never costs a fetch, and `ChatMessage` always parses as ChatMessage.
- */
-function withLitepub(loader: DocumentLoader): DocumentLoader {
-  return async (url, options) => {
-    if (url.endsWith("/schemas/litepub-0.1.jsonld")) {
-      return { contextUrl: null, documentUrl: url, document: litepubContext };
-    }
-    return loader(url, options);
-  };
-}
-
-export function buildFederation(deps: Pick<Deps, "db" | "config">): ParleyFederation {
+export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "logger">): ParleyFederation {
   const { db, config } = deps;
-  // allowPrivateAddress must reach all three loaders once any of them is customised.
-  // (Fedify refuses these options at the top level once a loader is customised.)
-  const loaderOptions = {
-    allowPrivateAddress: config.allowPrivateAddress,
-    userAgent: { software: "Parley/0.1.0", url: new URL(config.publicUrl) },
-  };
-  const federation = createFederation<void>({
-    kv: new PostgresKvStore(db),
+  const kv = new PostgresKvStore(db);
+  // Every remote fetch of Fedify (keys, objects, contexts) goes through safeFetch: the SSRF guard
+  // (ALLOW_PRIVATE_ADDRESS), 3 redirects, 1 MiB, timeouts. Pleroma's litepub context and Fedify's
+  // preloaded ones are answered locally, so `ChatMessage` always parses as ChatMessage; other
+  // contexts are cached in the KV store for 5 minutes (Fedify's default). Fedify's own
+  // allowPrivateAddress option stays unset: it cannot be combined with custom loaders.
+  const federation = createFederation<ContextData>({
+    kv,
     origin: config.publicUrl,
-    documentLoaderFactory: (options) => withLitepub(getDocumentLoader({ ...options, ...loaderOptions })),
-    contextLoaderFactory: (options) => withLitepub(getDocumentLoader({ ...options, ...loaderOptions })),
-    authenticatedDocumentLoaderFactory: (identity, options) =>
-      withLitepub(getAuthenticatedDocumentLoader(identity, { ...options, ...loaderOptions })),
+    documentLoaderFactory: () => remoteDocumentLoader(config),
+    contextLoaderFactory: () => remoteDocumentLoader(config, { contextCache: kv }),
+    authenticatedDocumentLoaderFactory: (identity) => authenticatedRemoteDocumentLoader(config, identity),
     // Pleroma and Akkoma only speak draft-cavage; RFC 9421 first would cost every delivery a 401 round trip.
     firstKnock: "draft-cavage-http-signatures-12",
   });
@@ -97,15 +91,20 @@ export function buildFederation(deps: Pick<Deps, "db" | "config">): ParleyFedera
     .setInboxDispatcher("/users/{identifier}/inbox", (_ctx, identifier) => emptyCollection(identifier))
     .setCounter((_ctx, identifier) => zeroItems(identifier));
 
-  // Signatures are verified here already; handling Create{ChatMessage} and friends arrives with
-  // federation between servers (issue 3). Until then a signed activity is acknowledged and ignored.
+  // Inbox (SPEC §4.2): Fedify verifies the signature and the key's owner, then one listener per
+  // activity type. A listener refuses by recording a verdict the bridge answers with; what it
+  // accepts is written to inbox_activities before the 202 and applied by workers/inbound.ts.
   federation
     .setInboxListeners("/users/{identifier}/inbox", "/inbox")
-    // A refused signature answers JSON like the rest of the API (SPEC §4.2), with Fedify's reason:
-    // noSignature, invalidSignature or keyFetchError.
-    .onUnverifiedActivity((_ctx, _activity, reason) =>
-      Response.json({ error: "invalid_signature", reason: reason.type }, { status: 401 }),
-    );
+    // The same activity through another inbox is the same activity (ids on the actor's origin only).
+    .withIdempotency(idempotencyKey)
+    .on(Create, onCreate(deps))
+    .on(Update, onUpdate(deps))
+    .on(Delete, onDelete(deps))
+    .on(Undo, onUndo(deps))
+    .on(Activity, onOtherActivity(deps))
+    // A refused signature answers JSON like the rest of the API, with Fedify's reason.
+    .onUnverifiedActivity(onUnverifiedActivity(deps));
 
   return federation;
 }

@@ -39,6 +39,14 @@ export interface SafeFetchOptions {
   connectTimeoutMs?: number;
   /** Called before each hop (including the first): signs the request for that URL, say. */
   prepare?: (url: URL, headers: Record<string, string>) => Promise<Record<string, string>> | Record<string, string>;
+  /** Aborts the request (reported as `timeout`), e.g. a document loader's caller giving up. */
+  signal?: AbortSignal;
+  /**
+   * Internal, for tests of the guard itself: decides which addresses (IP literals in URLs and
+   * resolved addresses) may be connected to, in place of `isPublicAddress`, on every hop. The
+   * URL rules (scheme, credentials, local names) still follow `allowPrivateAddress`.
+   */
+  allowAddress?: (address: string) => boolean;
 }
 
 export interface SafeResponse {
@@ -69,17 +77,28 @@ export function isPublicAddress(address: string): boolean {
   return parsed.range() === "unicast";
 }
 
-const agents = new Map<string, Agent>();
+type AddressPolicy = (address: string) => boolean;
+const anyAddress: AddressPolicy = () => true;
 
-function agentFor(allowPrivateAddress: boolean, connectTimeoutMs: number): Agent {
-  const key = `${allowPrivateAddress}:${connectTimeoutMs}`;
-  let agent = agents.get(key);
+const agents = new Map<string, Agent>();
+/** Agents of `allowAddress` policies (tests), one per policy function. */
+const policyAgents = new WeakMap<AddressPolicy, Agent>();
+
+function policyOf(options: Pick<SafeFetchOptions, "allowPrivateAddress" | "allowAddress">): AddressPolicy {
+  return options.allowAddress ?? (options.allowPrivateAddress ? anyAddress : isPublicAddress);
+}
+
+function agentFor(options: SafeFetchOptions, connectTimeoutMs: number): Agent {
+  const key = `${options.allowPrivateAddress}:${connectTimeoutMs}`;
+  const custom = options.allowAddress;
+  let agent = custom ? policyAgents.get(custom) : agents.get(key);
   if (!agent) {
+    const allowAddress = policyOf(options);
     const guardedLookup: LookupFunction = (hostname, options, callback) => {
       lookup(hostname, { ...options, all: true }, (error, addresses) => {
         if (error) return callback(error, "", 0);
         const list = addresses as { address: string; family: number }[];
-        const allowed = allowPrivateAddress ? list : list.filter((a) => isPublicAddress(a.address));
+        const allowed = list.filter((a) => allowAddress(a.address));
         if (allowed.length === 0) {
           const refused = new RemoteFetchError("private_address", `${hostname} resolves to a non-public address`);
           return callback(refused as unknown as NodeJS.ErrnoException, "", 0);
@@ -89,15 +108,16 @@ function agentFor(allowPrivateAddress: boolean, connectTimeoutMs: number): Agent
       });
     };
     agent = new Agent({ connect: { lookup: guardedLookup, timeout: connectTimeoutMs }, keepAliveTimeout: 10_000 });
-    agents.set(key, agent);
+    if (custom) policyAgents.set(custom, agent);
+    else agents.set(key, agent);
   }
   return agent;
 }
 
-function checkUrl(url: URL, allowPrivateAddress: boolean): void {
+function checkUrl(url: URL, allowPrivateAddress: boolean, allowAddress: AddressPolicy): void {
   if (url.username || url.password) throw new RemoteFetchError("invalid_url", "URLs with credentials are refused");
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (isIP(host) && !allowPrivateAddress && !isPublicAddress(host)) {
+  if (isIP(host) && !allowAddress(host)) {
     throw new RemoteFetchError("private_address", `${host} is not a public address`);
   }
   if (!isIP(host) && !allowPrivateAddress && /^(localhost|.*\.localhost|.*\.local|.*\.internal)$/i.test(host)) {
@@ -132,8 +152,10 @@ async function readCapped(body: Dispatcher.ResponseData<unknown>["body"], maxByt
 export async function safeFetch(input: string | URL, options: SafeFetchOptions): Promise<SafeResponse> {
   const maxRedirects = options.maxRedirects ?? 3;
   const maxBytes = options.maxBytes ?? MiB;
-  const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000);
-  const dispatcher = agentFor(options.allowPrivateAddress, options.connectTimeoutMs ?? 5_000);
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  const dispatcher = agentFor(options, options.connectTimeoutMs ?? 5_000);
+  const allowAddress = policyOf(options);
   let url: URL;
   try {
     url = new URL(input);
@@ -143,7 +165,7 @@ export async function safeFetch(input: string | URL, options: SafeFetchOptions):
   let method = options.method ?? "GET";
   let body = options.body;
   for (let hop = 0; ; hop++) {
-    checkUrl(url, options.allowPrivateAddress);
+    checkUrl(url, options.allowPrivateAddress, allowAddress);
     const baseHeaders = { ...options.headers };
     const headers = options.prepare ? await options.prepare(url, baseHeaders) : baseHeaders;
     let response: Dispatcher.ResponseData<unknown>;

@@ -5,6 +5,11 @@ import { fedifyKv } from "../db/schema/index.js";
 
 const encode = (key: KvKey) => JSON.stringify(key);
 const alive = () => or(isNull(fedifyKv.expiresAt), gt(fedifyKv.expiresAt, sql`now()`));
+/**
+ * A value as jsonb. JSON `null` is a value Fedify stores (its key cache remembers an unavailable
+ * key as null); passed as is, drizzle would write SQL NULL into the NOT NULL column.
+ */
+const jsonb = (value: unknown) => (value === null ? sql`'null'::jsonb` : (value as object));
 
 /** JSON with object keys sorted, so equal values compare equal whatever their key order. */
 function canonical(value: unknown): string {
@@ -31,8 +36,8 @@ export class PostgresKvStore implements KvStore {
     const expiresAt = options?.ttl ? new Date(Date.now() + options.ttl.total("millisecond")) : null;
     await this.db
       .insert(fedifyKv)
-      .values({ key: encode(key), value: value as object, expiresAt })
-      .onConflictDoUpdate({ target: fedifyKv.key, set: { value: value as object, expiresAt } });
+      .values({ key: encode(key), value: jsonb(value), expiresAt })
+      .onConflictDoUpdate({ target: fedifyKv.key, set: { value: jsonb(value), expiresAt } });
   }
 
   async delete(key: KvKey): Promise<void> {
@@ -45,10 +50,10 @@ export class PostgresKvStore implements KvStore {
       // Nothing to lock when there is no row: insert, or take over an expired row, or lose.
       const won = await this.db
         .insert(fedifyKv)
-        .values({ key: encode(key), value: newValue as object, expiresAt })
+        .values({ key: encode(key), value: jsonb(newValue), expiresAt })
         .onConflictDoUpdate({
           target: fedifyKv.key,
-          set: { value: newValue as object, expiresAt },
+          set: { value: jsonb(newValue), expiresAt },
           setWhere: sql`${fedifyKv.expiresAt} IS NOT NULL AND ${fedifyKv.expiresAt} <= now()`,
         })
         .returning({ key: fedifyKv.key });
@@ -62,7 +67,7 @@ export class PostgresKvStore implements KvStore {
         .for("update");
       // jsonb keeps its own key order: compare canonical forms.
       if (!row || canonical(row.value) !== canonical(expectedValue)) return false;
-      await tx.update(fedifyKv).set({ value: newValue as object, expiresAt }).where(eq(fedifyKv.key, encode(key)));
+      await tx.update(fedifyKv).set({ value: jsonb(newValue), expiresAt }).where(eq(fedifyKv.key, encode(key)));
       return true;
     });
   }

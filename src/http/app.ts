@@ -10,6 +10,7 @@ import { adminChatRoutes } from "../chats/admin-chat.routes.js";
 import { chatRoutes } from "../chats/chat.routes.js";
 import { federationBridge } from "../federation/bridge.js";
 import type { ParleyFederation } from "../federation/federation.js";
+import { invalidActivityExplainer } from "../federation/inbox/unparsable.js";
 import { instanceRoutes } from "../instance/instance.routes.js";
 import type { Deps } from "../shared/deps.js";
 import { ApiError } from "./errors.js";
@@ -69,7 +70,10 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   // INBOX_MAX_BYTES caps every body it reads (413 before any signature work).
   app.use(
     ["/.well-known/webfinger", "/users", "/inbox", "/objects", "/activities"],
-    federationBridge(federation, deps.db, { maxBodyBytes: deps.config.inboxMaxBytes }),
+    federationBridge(federation, deps.db, {
+      maxBodyBytes: deps.config.inboxMaxBytes,
+      explainInvalidActivity: invalidActivityExplainer(deps, federation),
+    }),
   );
 
   const api = express.Router();

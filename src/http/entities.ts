@@ -57,6 +57,10 @@ export const ChatMessageEntity = z
     unread: z.boolean(),
     idempotency_key: z.string().optional().meta({ description: "Only in the author's view" }),
     edited_at: z.string().optional(),
+    parley: z
+      .object({ delivery: z.enum(["pending", "delivered", "failed"]) })
+      .optional()
+      .meta({ description: "Only in the sender's view of a message to another server: where its delivery stands" }),
   })
   .meta({ id: "ChatMessage" });
 

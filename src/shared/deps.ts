@@ -1,5 +1,6 @@
 import type { Config } from "../config/config.js";
 import type { Database } from "../db/database.js";
+import type { DeliveryTuning } from "../federation/outgoing/policy.js";
 import type { Queues } from "../queues/queues.js";
 import type { Logger } from "./logger.js";
 
@@ -10,4 +11,6 @@ export interface Deps {
   logger: Logger;
   queues: Queues;
   adminToken: string;
+  /** Test-only overrides of delivery timings (StartOptions.deliveryTuning); production uses the defaults. */
+  deliveryTuning?: Partial<DeliveryTuning>;
 }

@@ -6,6 +6,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import postgres from "postgres";
 import { loadConfig } from "../../src/config/config.js";
+import type { DeliveryTuning } from "../../src/federation/outgoing/policy.js";
 import { startParley, type Parley } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
 
@@ -47,6 +48,8 @@ export interface StartTestParleyOptions {
   queuePrefix?: string;
   /** Where the service's JSON logs go (default: stdout, at TEST_LOG_LEVEL or silent). */
   logStream?: { write(line: string): void };
+  /** Shorter delivery timings (StartOptions.deliveryTuning). */
+  deliveryTuning?: Partial<DeliveryTuning>;
 }
 
 /**
@@ -73,7 +76,7 @@ export async function startTestParley(options: StartTestParleyOptions = {}): Pro
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ...options.env,
   });
-  const parley = await startParley(config, createLogger(config.logLevel, options.logStream), { queuePrefix });
+  const parley = await startParley(config, createLogger(config.logLevel, options.logStream), { queuePrefix, deliveryTuning: options.deliveryTuning });
   return {
     parley,
     url: parley.url ?? config.publicUrl,

@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import httpSignature from "http-signature";
 
 /**
@@ -34,18 +34,72 @@ export interface RemoteServer {
   actor(username: string, extra?: Record<string, unknown>): RemoteActor;
   /** Every request the server received, in order (GETs of actors included). */
   requests: ReceivedRequest[];
+  /** Answers GETs of `path` (query ignored) with `handler` instead of the built-in routes; undefined removes it. */
+  route(path: string, handler: RouteHandler | undefined): void;
   close(): Promise<void>;
 }
 
-export async function startRemoteServer(): Promise<RemoteServer> {
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface RemoteServerOptions {
+  /** Serve WebFinger (`acct:<username>@<host:port>` → the actor) for the actors created. */
+  webfinger?: boolean;
+  /** Serve NodeInfo discovery and 2.0/2.1 documents naming this software. */
+  nodeinfo?: { software: string; version?: string };
+}
+
+export async function startRemoteServer(options: RemoteServerOptions = {}): Promise<RemoteServer> {
   const actors = new Map<string, RemoteActor>();
   const requests: ReceivedRequest[] = [];
+  const routes = new Map<string, RouteHandler>();
+  let url = "";
+  const json = (res: ServerResponse, status: number, body: unknown, type = "application/json") =>
+    res.writeHead(status, { "content-type": type }).end(JSON.stringify(body));
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
-      const path = new URL(req.url ?? "/", "http://remote").pathname;
+      const parsed = new URL(req.url ?? "/", "http://remote");
+      const path = parsed.pathname;
       requests.push({ method: req.method ?? "GET", path, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+      const custom = req.method === "GET" ? routes.get(path) : undefined;
+      if (custom) return custom(req, res);
+      if (req.method === "GET" && options.webfinger && path === "/.well-known/webfinger") {
+        const resource = parsed.searchParams.get("resource") ?? "";
+        const match = /^acct:([^@]+)@(.+)$/.exec(resource);
+        const actor = match && match[2] === new URL(url).host ? actors.get(match[1]) : undefined;
+        if (!actor) return json(res, 404, { error: "not_found" });
+        return json(
+          res,
+          200,
+          {
+            subject: resource,
+            aliases: [actor.id],
+            links: [
+              { rel: "http://webfinger.net/rel/profile-page", type: "text/html", href: actor.id },
+              { rel: "self", type: "application/activity+json", href: actor.id },
+            ],
+          },
+          "application/jrd+json",
+        );
+      }
+      if (req.method === "GET" && options.nodeinfo && path === "/.well-known/nodeinfo") {
+        return json(res, 200, {
+          links: ["2.0", "2.1"].map((v) => ({ rel: `http://nodeinfo.diaspora.software/ns/schema/${v}`, href: `${url}/nodeinfo/${v}` })),
+        });
+      }
+      const nodeinfoMatch = path.match(/^\/nodeinfo\/(2\.[01])$/);
+      if (req.method === "GET" && options.nodeinfo && nodeinfoMatch) {
+        return json(res, 200, {
+          version: nodeinfoMatch[1],
+          software: { name: options.nodeinfo.software, version: options.nodeinfo.version ?? "1.0.0" },
+          protocols: ["activitypub"],
+          services: { inbound: [], outbound: [] },
+          openRegistrations: false,
+          usage: { users: { total: actors.size } },
+          metadata: {},
+        });
+      }
       const actorMatch = path.match(/^\/users\/([^/]+)$/);
       if (req.method === "GET" && actorMatch && actors.has(actorMatch[1])) {
         res.writeHead(200, { "content-type": "application/activity+json" });
@@ -61,11 +115,15 @@ export async function startRemoteServer(): Promise<RemoteServer> {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
 
   return {
     url,
     requests,
+    route(path, handler) {
+      if (handler) routes.set(path, handler);
+      else routes.delete(path);
+    },
     actor(username, extra = {}) {
       const { publicKey, privateKey } = generateKeyPairSync("rsa", {
         modulusLength: 2048,
@@ -158,3 +216,52 @@ export async function signedPost(
     req.end(sent);
   });
 }
+
+/**
+ * Like `signedPost`, with a `Digest` header of the caller's choosing, signed as is: the signature
+ * is valid, only the digest does not describe the body.
+ */
+export async function signedPostWithDigest(
+  url: string,
+  body: unknown,
+  actor: Pick<RemoteActor, "keyId" | "privateKeyPem">,
+  digest: string,
+): Promise<{ status: number; headers: IncomingMessage["headers"]; body: string }> {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        method: "POST",
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        headers: {
+          host: target.host,
+          date: new Date().toUTCString(),
+          digest,
+          "content-type": "application/activity+json",
+          "content-length": Buffer.byteLength(text),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    httpSignature.signRequest(req, {
+      keyId: actor.keyId,
+      key: actor.privateKeyPem,
+      algorithm: "rsa-sha256",
+      headers: ["(request-target)", "host", "date", "digest", "content-type"],
+      authorizationHeaderName: "Signature",
+    });
+    req.end(text);
+  });
+}
+
+/** A scriptable remote inbox that verifies signatures: see inbox-sink.ts. */
+export { type InboxSink, type SinkAnswer, type SinkRequest, startInboxSink } from "./inbox-sink.js";

@@ -1,0 +1,180 @@
+import { and, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
+import { ulid } from "ulid";
+import type { AccountRow } from "../accounts/account.view.js";
+import type { Executor, Transaction } from "../db/database.js";
+import { accounts, chats, messageRefs, messages } from "../db/schema/index.js";
+import { newId } from "../shared/ids.js";
+import { addMessageToChat } from "./chat.service.js";
+
+/**
+ * Writes of messages that arrive from other servers (the inbound worker), each inside the caller's
+ * transaction. Counters follow in the same transaction, as everywhere in the chat domain.
+ */
+
+type MessageRow = typeof messages.$inferSelect;
+
+export interface RemoteMessageFields {
+  /** Sanitized HTML; null for an attachment-only message. */
+  content: string | null;
+  emojis: unknown[];
+  /** Mastodon MediaAttachment JSON pointing at the remote URL. */
+  remoteAttachment: Record<string, unknown> | null;
+}
+
+export interface NewRemoteMessage extends RemoteMessageFields {
+  uri: string;
+  activityUri: string;
+  author: AccountRow;
+  recipient: AccountRow;
+  publishedAt: Date;
+}
+
+/** A message by its ActivityPub id, with its author's actor id. */
+export async function findMessageByUri(db: Executor, uri: string) {
+  const [row] = await db
+    .select({ message: messages, authorUri: accounts.uri })
+    .from(messages)
+    .innerJoin(accounts, eq(accounts.id, messages.authorId))
+    .where(eq(messages.uri, uri))
+    .limit(1);
+  return row;
+}
+
+/** The local participants of a message, in account-id order (the lock order of every chat write). */
+async function localParticipants(tx: Transaction, message: MessageRow): Promise<{ ownerId: string; counterpartId: string }[]> {
+  const ids = [...new Set([message.authorId, message.recipientId])];
+  const local = await tx
+    .select({ id: accounts.id })
+    .from(accounts)
+    .where(and(inArray(accounts.id, ids), isNull(accounts.domain)));
+  return local
+    .map(({ id }) => ({ ownerId: id, counterpartId: id === message.authorId ? message.recipientId : message.authorId }))
+    .sort((a, b) => (a.ownerId < b.ownerId ? -1 : a.ownerId > b.ownerId ? 1 : 0));
+}
+
+/**
+ * Inserts a remote message and gives each local participant their reference (chat bumped, unread
+ * counted, notification). The same object id again inserts nothing and returns null.
+ */
+export async function insertRemoteMessage(tx: Transaction, input: NewRemoteMessage): Promise<MessageRow | null> {
+  const [message] = await tx
+    .insert(messages)
+    .values({
+      id: newId(),
+      uri: input.uri,
+      activityUri: input.activityUri,
+      authorId: input.author.id,
+      recipientId: input.recipient.id,
+      content: input.content,
+      emojis: input.emojis,
+      remoteAttachment: input.remoteAttachment,
+      local: false,
+      publishedAt: input.publishedAt,
+    })
+    .onConflictDoNothing()
+    .returning();
+  if (!message) return null;
+  for (const { ownerId, counterpartId } of await localParticipants(tx, message)) {
+    await addMessageToChat(tx, message, ownerId, counterpartId);
+  }
+  return message;
+}
+
+/** Counters and last messages of chats that lost references, locked in account-id order. */
+async function refreshChats(tx: Transaction, removed: { chatId: string; unread: boolean }[]) {
+  if (removed.length === 0) return;
+  const unreadByChat = new Map<string, number>();
+  for (const ref of removed) unreadByChat.set(ref.chatId, (unreadByChat.get(ref.chatId) ?? 0) + (ref.unread ? 1 : 0));
+  const locked = await tx
+    .select({ id: chats.id })
+    .from(chats)
+    .where(inArray(chats.id, [...unreadByChat.keys()]))
+    .orderBy(chats.accountId)
+    .for("update");
+  for (const { id } of locked) {
+    await tx
+      .update(chats)
+      .set({
+        unread: sql`GREATEST(${chats.unread} - ${unreadByChat.get(id) ?? 0}, 0)`,
+        lastMessageRefId: sql`(SELECT max(r.id) FROM ${messageRefs} r WHERE r.chat_id = ${id})`,
+      })
+      .where(eq(chats.id, id));
+  }
+}
+
+/**
+ * The author deleted their message: every local participant loses their reference (counters and
+ * last messages follow), the message is marked deleted. Its content is kept, unseen, so that an
+ * `Undo{Delete}` (Lemmy) can restore it.
+ */
+export async function tombstoneRemoteMessage(tx: Transaction, message: MessageRow): Promise<boolean> {
+  const [marked] = await tx
+    .update(messages)
+    .set({ deletedAt: sql`now()` })
+    .where(and(eq(messages.id, message.id), isNull(messages.deletedAt)))
+    .returning({ id: messages.id });
+  if (!marked) return false;
+  const removed = await tx
+    .delete(messageRefs)
+    .where(eq(messageRefs.messageId, message.id))
+    .returning({ chatId: messageRefs.chatId, unread: messageRefs.unread });
+  await refreshChats(tx, removed);
+  return true;
+}
+
+/**
+ * `Undo{Delete}`: the message comes back for every local participant, in its old place (the
+ * reference id carries the message's arrival time), read, without a notification or a bump.
+ */
+export async function restoreRemoteMessage(tx: Transaction, message: MessageRow): Promise<boolean> {
+  const [restored] = await tx
+    .update(messages)
+    .set({ deletedAt: null })
+    .where(and(eq(messages.id, message.id), isNotNull(messages.deletedAt)))
+    .returning();
+  if (!restored) return false;
+  for (const { ownerId, counterpartId } of await localParticipants(tx, restored)) {
+    const [chat] = await tx
+      .insert(chats)
+      .values({ id: newId(), accountId: ownerId, recipientId: counterpartId })
+      .onConflictDoUpdate({ target: [chats.accountId, chats.recipientId], set: { accountId: sql`excluded.account_id` } })
+      .returning({ id: chats.id });
+    await tx
+      .insert(messageRefs)
+      .values({ id: ulid(restored.createdAt.getTime()).toLowerCase(), chatId: chat.id, messageId: restored.id, unread: false })
+      .onConflictDoNothing();
+    await tx
+      .update(chats)
+      .set({ lastMessageRefId: sql`(SELECT max(r.id) FROM ${messageRefs} r WHERE r.chat_id = ${chat.id})` })
+      .where(eq(chats.id, chat.id));
+  }
+  return true;
+}
+
+/**
+ * An edit by the author (Lemmy's `Update`): content and emoji replaced, `edited_at` set. An edit
+ * older than the one applied already is ignored (activities may arrive out of order). Neither the
+ * chat nor the unread counter moves.
+ */
+export async function editRemoteMessage(
+  tx: Transaction,
+  message: MessageRow,
+  fields: Partial<RemoteMessageFields>,
+  editedAt: Date,
+): Promise<boolean> {
+  const [edited] = await tx
+    .update(messages)
+    .set({ ...fields, editedAt })
+    .where(and(eq(messages.id, message.id), sql`(${messages.editedAt} IS NULL OR ${messages.editedAt} < ${editedAt.toISOString()})`))
+    .returning({ id: messages.id });
+  return edited !== undefined;
+}
+
+/** `Delete` of a remote actor: their account goes, and with it (cascade) their chats and messages. */
+export async function deleteRemoteActor(tx: Transaction, actorUri: string): Promise<boolean> {
+  const removed = await tx
+    .delete(accounts)
+    .where(and(eq(accounts.uri, actorUri), isNotNull(accounts.domain)))
+    .returning({ id: accounts.id });
+  return removed.length > 0;
+}

@@ -1,0 +1,123 @@
+import { type KvStore, kvCache } from "@fedify/fedify";
+import { signRequest } from "@fedify/fedify/sig";
+import {
+  type DocumentLoader,
+  FetchError,
+  getRemoteDocument,
+  getUserAgent,
+  preloadedContexts,
+  type RemoteDocument,
+  UrlError,
+} from "@fedify/vocab-runtime";
+import { readFileSync } from "node:fs";
+import type { Config } from "../config/config.js";
+import { RemoteFetchError, safeFetch, type SafeFetchOptions, type SafeResponse } from "./http-client.js";
+
+/**
+ * JSON-LD document loaders for Fedify that fetch through safeFetch, so that key fetches, object
+ * fetches and context fetches get the same SSRF guard, redirect and size limits as every other
+ * remote call. Re-exported by remote-actors.ts.
+ */
+
+export type LoaderConfig = Pick<Config, "allowPrivateAddress"> & Partial<Pick<Config, "publicUrl">>;
+
+/** Pleroma's litepub context (the same file federation.ts serves), for any instance's copy of it. */
+const litepubContext = JSON.parse(readFileSync(new URL("./contexts/litepub-0.1.json", import.meta.url), "utf8")) as unknown;
+
+export const ACTIVITY_JSON = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams", application/ld+json';
+
+/** `Parley/0.1.0 (Fedify/…; Node.js/…; +https://our.host)`, as Fedify's own loaders say it. */
+export function parleyUserAgent(publicUrl?: string): string {
+  return getUserAgent({ software: "Parley/0.1.0", url: publicUrl ?? null });
+}
+
+/** Alternate links (Link header, HTML <link>) followed at most this many times per load. */
+const MAX_ALTERNATES = 2;
+
+function bundled(url: string): RemoteDocument | undefined {
+  if (url in preloadedContexts) return { contextUrl: null, documentUrl: url, document: preloadedContexts[url] };
+  if (url.endsWith("/schemas/litepub-0.1.jsonld")) return { contextUrl: null, documentUrl: url, document: litepubContext };
+  return undefined;
+}
+
+/** safeFetch's answer as the fetch `Response` Fedify's getRemoteDocument reads. */
+function toResponse(answer: SafeResponse): Response {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    try {
+      headers.append(name, value);
+    } catch {
+      // A header value fetch refuses (control characters): not one a document needs.
+    }
+  }
+  const nullBody = answer.status === 204 || answer.status === 205 || answer.status === 304;
+  return new Response(nullBody ? null : new Uint8Array(answer.body), { status: answer.status, headers });
+}
+
+/** safeFetch's refusals as the errors Fedify classifies (UrlError: refused URL; FetchError: the rest). */
+function toLoaderError(url: string, error: unknown): Error {
+  if (!(error instanceof RemoteFetchError)) return error instanceof Error ? error : new Error(String(error));
+  const converted =
+    error.code === "private_address" || error.code === "invalid_url"
+      ? new UrlError(`${error.message} (${url})`)
+      : new FetchError(url, `${error.code}: ${error.message}`);
+  Object.assign(converted, { cause: error, code: error.code });
+  return converted;
+}
+
+function buildLoader(
+  config: LoaderConfig,
+  prepare?: SafeFetchOptions["prepare"],
+): DocumentLoader {
+  const userAgent = parleyUserAgent(config.publicUrl);
+  const load = async (url: string, signal: AbortSignal | undefined, alternates: number): Promise<RemoteDocument> => {
+    signal?.throwIfAborted();
+    const known = bundled(url);
+    if (known) return known;
+    let answer: SafeResponse;
+    try {
+      answer = await safeFetch(url, {
+        headers: { accept: ACTIVITY_JSON, "user-agent": userAgent },
+        allowPrivateAddress: config.allowPrivateAddress,
+        signal,
+        prepare,
+      });
+    } catch (error) {
+      throw toLoaderError(url, error);
+    }
+    return getRemoteDocument(answer.url, toResponse(answer), (next) => {
+      if (alternates >= MAX_ALTERNATES) return Promise.reject(new FetchError(next, "too many alternate links"));
+      return load(next, signal, alternates + 1);
+    });
+  };
+  return (url, options) => load(url, options?.signal, 0);
+}
+
+/**
+ * Fedify's documentLoaderFactory/contextLoaderFactory: every fetch through safeFetch; the
+ * preloaded contexts and Pleroma's litepub context (any `…/schemas/litepub-0.1.jsonld`) are
+ * answered locally. With `contextCache` (for contexts, which rarely change), other documents are
+ * kept there for 5 minutes (Fedify's kvCache default); the bundled ones never cost a query.
+ */
+export function remoteDocumentLoader(config: LoaderConfig, options: { contextCache?: KvStore } = {}): DocumentLoader {
+  const loader = buildLoader(config);
+  if (!options.contextCache) return loader;
+  const cached = kvCache({ loader, kv: options.contextCache, kind: "context" });
+  return async (url, loadOptions) => bundled(url) ?? cached(url, loadOptions);
+}
+
+/**
+ * Fedify's authenticatedDocumentLoaderFactory: the same, with every GET (each redirect hop too)
+ * signed by `identity` — draft-cavage rsa-sha256 for RSA keys (what Pleroma and Mastodon's
+ * authorized fetch check), RFC 9421 for any other key type.
+ */
+export function authenticatedRemoteDocumentLoader(
+  config: LoaderConfig,
+  identity: { keyId: URL; privateKey: CryptoKey },
+): DocumentLoader {
+  const spec = identity.privateKey.algorithm.name === "RSASSA-PKCS1-v1_5" ? "draft-cavage-http-signatures-12" : "rfc9421";
+  return buildLoader(config, async (url, headers) => {
+    const signed = await signRequest(new Request(url, { method: "GET", headers }), identity.privateKey, identity.keyId, { spec });
+    return Object.fromEntries(signed.headers);
+  });
+}

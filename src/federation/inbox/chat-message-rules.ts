@@ -1,0 +1,272 @@
+import { sanitizeRemoteHtml } from "../../chats/compose.js";
+
+/**
+ * The ChatMessage rules of SPEC §4.2, on the raw JSON the remote server sent (Fedify's parse loses
+ * the shapes the rules are about: a `type` array, a string `to`, an AS-only context). Pure
+ * functions: the inbox answers 422 with the reason code, the inbound worker reuses the readers.
+ */
+
+export const CHAT_MESSAGE_REASONS = [
+  "wrong_type",
+  "foreign_object_id",
+  "actor_mismatch",
+  "recipient_count",
+  "to_mismatch",
+  "unknown_recipient",
+  "recipient_does_not_accept_chats",
+  "missing_published",
+  "no_content",
+  "content_too_long",
+  "bad_emoji",
+] as const;
+
+export type ChatMessageReason = (typeof CHAT_MESSAGE_REASONS)[number];
+
+export type Json = Record<string, unknown>;
+
+export function isJsonObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** An http(s) URL with a host, or undefined. */
+export function httpUrl(value: unknown): URL | undefined {
+  if (typeof value !== "string") return undefined;
+  try {
+    const url = new URL(value);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.host !== "" ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The id of a reference: a string, or an object carrying `id` (ObjectID's cast). */
+export function idOf(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (isJsonObject(value) && typeof value.id === "string") return value.id;
+  return undefined;
+}
+
+/** Two URIs naming the same resource, whatever the spelling of the host (`new URL().href`). */
+export function sameUri(a: unknown, b: unknown): boolean {
+  const x = httpUrl(a);
+  const y = httpUrl(b);
+  return x !== undefined && y !== undefined && x.href === y.href;
+}
+
+/**
+ * Pleroma's `Recipients` cast: a string or a list; entries that are not http(s) URLs are dropped
+ * silently; de-duplicated. Normalised (`URL.href`) so sets compare whatever the spelling.
+ */
+export function recipientsOf(value: unknown): string[] {
+  const entries = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
+  const urls = entries.map((entry) => httpUrl(idOf(entry))?.href).filter((href): href is string => href !== undefined);
+  return [...new Set(urls)].sort();
+}
+
+/** The type names of an object (`type` may be a string or a list). */
+export function typesOf(object: Json): string[] {
+  return [object.type].flat().filter((t): t is string => typeof t === "string");
+}
+
+/** Whether an object means to be a ChatMessage, in any spelling; only then do the rules apply. */
+export function looksLikeChatMessage(object: unknown): object is Json {
+  return isJsonObject(object) && typesOf(object).some((t) => /(^|[#:/])ChatMessage$/.test(t));
+}
+
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+/**
+ * An ISO-8601 date-time, as Pleroma reads it: a missing offset means UTC; fractions of any length
+ * (Lemmy sends microseconds) are kept to the millisecond. Out-of-range fields are invalid.
+ */
+export function parsePublished(value: unknown): Date | undefined {
+  if (typeof value !== "string") return undefined;
+  const m = ISO_8601.exec(value.trim());
+  if (!m) return undefined;
+  const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number);
+  const second = m[6] ? Number(m[6]) : 0;
+  const millis = m[7] ? Number(m[7].slice(0, 3).padEnd(3, "0")) : 0;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return undefined;
+  let offsetMinutes = 0;
+  const zone = m[8];
+  if (zone && zone.toUpperCase() !== "Z") {
+    const digits = zone.slice(1).replace(":", "");
+    const hours = Number(digits.slice(0, 2));
+    const minutes = digits.length > 2 ? Number(digits.slice(2, 4)) : 0;
+    if (hours > 23 || minutes > 59) return undefined;
+    offsetMinutes = (zone[0] === "-" ? -1 : 1) * (hours * 60 + minutes);
+  }
+  const utc = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  // Date.UTC rolls 31 February over into March: refuse such dates.
+  if (new Date(utc).getUTCDate() !== day) return undefined;
+  const date = new Date(utc - offsetMinutes * 60_000);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** `content`, or the first value of `contentMap`; "" when there is none. */
+export function contentOf(object: Json): string {
+  if (typeof object.content === "string") return object.content;
+  if (isJsonObject(object.contentMap)) {
+    const first = Object.values(object.contentMap).find((v): v is string => typeof v === "string");
+    if (first !== undefined) return first;
+  }
+  return "";
+}
+
+/** Sanitized HTML, or null when nothing visible is left (`""`, whitespace, empty paragraphs). */
+export function sanitizedContent(object: Json): string | null {
+  const raw = contentOf(object);
+  if (raw.trim() === "") return null;
+  const html = sanitizeRemoteHtml(raw).trim();
+  const visible = html
+    .replace(/<(?!img\b)[^>]*>/gi, "")
+    .replace(/&nbsp;|&#160;/g, " ")
+    .trim();
+  return visible === "" ? null : html;
+}
+
+export interface RemoteAttachment {
+  url: string;
+  mediaType: string;
+  kind: "image" | "video" | "audio" | "unknown";
+  description: string | null;
+  blurhash: string | null;
+  width?: number;
+  height?: number;
+}
+
+/** The first usable href of a `url` (a string, a Link, or a list of either). */
+function hrefOf(value: unknown): { href: string; link?: Json } | undefined {
+  for (const entry of [value].flat()) {
+    if (httpUrl(entry)) return { href: entry as string };
+    if (isJsonObject(entry) && httpUrl(entry.href)) return { href: entry.href as string, link: entry };
+  }
+  return undefined;
+}
+
+/**
+ * The first attachment (a single object or a list; an empty list is none), when it has an http(s)
+ * URL: Pleroma's `url` list of Links, honk's plain string, or a bare `href`.
+ */
+export function firstAttachment(object: Json): RemoteAttachment | undefined {
+  const first = [object.attachment].flat()[0];
+  if (!isJsonObject(first)) return undefined;
+  const found = hrefOf(first.url) ?? hrefOf(first.href);
+  if (!found) return undefined;
+  const mediaType =
+    [found.link?.mediaType, first.mediaType, first.mimeType].find((t): t is string => typeof t === "string" && t.includes("/")) ??
+    "application/octet-stream";
+  const types = typesOf(first);
+  const major = mediaType.split("/")[0];
+  const kind: RemoteAttachment["kind"] = types.includes("Image") || major === "image"
+    ? "image"
+    : types.includes("Video") || major === "video"
+      ? "video"
+      : types.includes("Audio") || major === "audio"
+        ? "audio"
+        : "unknown";
+  const number = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.round(v) : undefined);
+  const width = number(found.link?.width) ?? number(first.width);
+  const height = number(found.link?.height) ?? number(first.height);
+  const text = [first.name, first.summary].find((v): v is string => typeof v === "string" && v.trim() !== "");
+  return {
+    url: found.href,
+    mediaType,
+    kind,
+    description: text ?? null,
+    blurhash: typeof first.blurhash === "string" ? first.blurhash : null,
+    ...(width && height ? { width, height } : {}),
+  };
+}
+
+export interface RemoteEmoji {
+  shortcode: string;
+  url: string;
+  static_url: string;
+  visible_in_picker: boolean;
+}
+
+/**
+ * Emoji of `tag` (a single object or a list). An Emoji whose icon is not http(s) makes the message
+ * invalid (`undefined`), as Pleroma's emoji cast does; one without icon or name is skipped.
+ */
+export function emojisOf(object: Json): RemoteEmoji[] | undefined {
+  const emojis: RemoteEmoji[] = [];
+  for (const tag of [object.tag].flat()) {
+    if (!isJsonObject(tag) || !typesOf(tag).includes("Emoji")) continue;
+    const icon = [tag.icon].flat()[0];
+    const url = typeof icon === "string" ? icon : isJsonObject(icon) ? (hrefOf(icon.url)?.href ?? icon.url) : undefined;
+    if (url === undefined || url === null) continue;
+    if (!httpUrl(url)) return undefined;
+    const shortcode = typeof tag.name === "string" ? tag.name.trim().replace(/^:+|:+$/g, "") : "";
+    if (shortcode === "" || emojis.some((e) => e.shortcode === shortcode)) continue;
+    emojis.push({ shortcode, url: url as string, static_url: url as string, visible_in_picker: false });
+  }
+  return emojis;
+}
+
+export type RuleResult<R> = { ok: true; recipient: R; published: Date } | { ok: false; reason: ChatMessageReason };
+
+export interface CreateRuleInput<R> {
+  /** The Create activity as received. */
+  activity: Json;
+  /** Its `object`. */
+  object: Json;
+  /** The verified actor of the activity. */
+  actorUri: string;
+  remoteMessageLimit: number;
+  /** The local account an actor URI names, if any. */
+  findLocalRecipient(uri: string): Promise<R | undefined>;
+}
+
+/**
+ * Object rules shared by Create and Update, in the order of SPEC §4.2: type, id on the actor's
+ * origin, author. Returns the first broken rule.
+ */
+function identityRules(object: Json, actorUri: string): ChatMessageReason | undefined {
+  if (object.type !== "ChatMessage") return "wrong_type";
+  const id = httpUrl(object.id);
+  const actor = httpUrl(actorUri);
+  if (!id || !actor || id.origin !== actor.origin) return "foreign_object_id";
+  // Pleroma fills `actor` from `attributedTo`: at least one names the author, and none another.
+  const authors = [object.attributedTo, object.actor].filter((v) => v !== undefined && v !== null).flatMap((v) => [v].flat());
+  if (authors.length === 0 || !authors.every((a) => sameUri(idOf(a), actorUri))) return "actor_mismatch";
+  return undefined;
+}
+
+function contentRules(object: Json, limit: number): ChatMessageReason | undefined {
+  if (sanitizedContent(object) === null && !firstAttachment(object)) return "no_content";
+  if ([...contentOf(object)].length > limit) return "content_too_long";
+  if (!emojisOf(object)) return "bad_emoji";
+  return undefined;
+}
+
+/** Every rule of a `Create{ChatMessage}`; on success, the local recipient and the publication date. */
+export async function checkCreateChatMessage<R extends { acceptsChatMessages: boolean | null }>(
+  input: CreateRuleInput<R>,
+): Promise<RuleResult<R>> {
+  const { activity, object, actorUri } = input;
+  const fail = (reason: ChatMessageReason): RuleResult<R> => ({ ok: false, reason });
+  const identity = identityRules(object, actorUri);
+  if (identity) return fail(identity);
+  const to = recipientsOf(object.to);
+  if (to.length !== 1) return fail("recipient_count");
+  const activityTo = recipientsOf(activity.to);
+  if (activityTo.length !== to.length || activityTo.some((uri, i) => uri !== to[i])) return fail("to_mismatch");
+  const recipient = await input.findLocalRecipient(to[0]);
+  if (!recipient) return fail("unknown_recipient");
+  if (recipient.acceptsChatMessages === false) return fail("recipient_does_not_accept_chats");
+  const published = parsePublished(object.published);
+  if (!published) return fail("missing_published");
+  const content = contentRules(object, input.remoteMessageLimit);
+  if (content) return fail(content);
+  return { ok: true, recipient, published };
+}
+
+/**
+ * The rules an edit (`Update{ChatMessage}`, Lemmy) must keep: the same identity rules and content
+ * rules; the addressing of the original message stands.
+ */
+export function checkUpdatedChatMessage(object: Json, actorUri: string, remoteMessageLimit: number): ChatMessageReason | undefined {
+  return identityRules(object, actorUri) ?? contentRules(object, remoteMessageLimit);
+}

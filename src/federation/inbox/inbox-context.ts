@@ -1,0 +1,148 @@
+import type { InboxContext } from "@fedify/fedify";
+import type { Activity } from "@fedify/vocab";
+import { and, eq, inArray } from "drizzle-orm";
+import { findLocalAccountByUsername } from "../../accounts/account.view.js";
+import { domainBlocks } from "../../db/schema/index.js";
+import type { Deps } from "../../shared/deps.js";
+import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
+
+/**
+ * Per-request data shared by the express bridge and the inbox listeners (approach A of
+ * reference/stack.md §11.3): the bridge hands over the raw body; a listener that must refuse
+ * records its verdict here and throws, and the bridge answers from the verdict.
+ */
+export interface RequestData {
+  /** The request body exactly as received. */
+  body?: Uint8Array;
+  /** `body` parsed, once. */
+  json?: unknown;
+  /** The answer a listener decided on (Fedify itself can only say 202 or 500 after a listener). */
+  verdict?: Verdict;
+}
+
+/** `undefined` where no request is involved (contexts built by workers). */
+export type ContextData = RequestData | undefined;
+
+export interface Verdict {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export type InboxCtx = InboxContext<ContextData>;
+
+/** What the inbox listeners need. */
+export type InboxDeps = Pick<Deps, "db" | "config" | "queues" | "logger">;
+
+/** Thrown by a listener after recording its verdict; the bridge turns it into the answer. */
+export class InboxVerdict extends Error {
+  constructor(readonly verdict: Verdict) {
+    super(`inbox refusal ${verdict.status}: ${JSON.stringify(verdict.body)}`);
+    this.name = "InboxVerdict";
+  }
+}
+
+export function refuse(ctx: InboxCtx, status: number, body: Record<string, unknown>): never {
+  const verdict = { status, body };
+  if (ctx.data) ctx.data.verdict = verdict;
+  throw new InboxVerdict(verdict);
+}
+
+/** The activity as the remote server wrote it (the rules look at raw shapes). */
+export async function rawActivity(ctx: InboxCtx, activity: Activity): Promise<Json> {
+  const data = ctx.data;
+  if (data && data.json === undefined && data.body) {
+    try {
+      data.json = JSON.parse(Buffer.from(data.body).toString("utf8"));
+    } catch {
+      data.json = null;
+    }
+  }
+  if (isJsonObject(data?.json)) return data.json;
+  // No raw body (not reached through the bridge): Fedify's own serialisation is the next best.
+  return (await activity.toJsonLd({ format: "compact", contextLoader: ctx.contextLoader })) as Json;
+}
+
+/** The verified actor of the activity (Fedify answers 400 itself when there is none). */
+export function actorOf(activity: Activity): string {
+  if (!activity.actorId) throw new Error("activity without actor");
+  return activity.actorId.href;
+}
+
+/** `host[:port]` and every parent domain of it: a block of `example.com` covers `chat.example.com`. */
+function blockCandidates(url: URL): string[] {
+  const host = url.host.toLowerCase();
+  const hostname = url.hostname.toLowerCase();
+  const candidates = new Set([host, hostname]);
+  // Parent domains of names only (not of IP addresses).
+  if (!/^[\d.]+$/.test(hostname) && !hostname.startsWith("[")) {
+    const labels = hostname.split(".");
+    for (let i = 1; i < labels.length - 1; i++) candidates.add(labels.slice(i).join("."));
+  }
+  return [...candidates];
+}
+
+export async function isDomainBlocked(deps: Pick<Deps, "db">, actorUri: string): Promise<boolean> {
+  const url = httpUrl(actorUri);
+  if (!url) return false;
+  const rows = await deps.db
+    .select({ id: domainBlocks.id })
+    .from(domainBlocks)
+    .where(and(inArray(domainBlocks.domain, blockCandidates(url)), eq(domainBlocks.severity, "suspend")))
+    .limit(1);
+  return rows.length > 0;
+}
+
+/** First step of every listener: an actor of a domain the admin blocked gets 403, nothing stored. */
+export async function refuseBlockedDomain(deps: InboxDeps, ctx: InboxCtx, actorUri: string): Promise<void> {
+  if (await isDomainBlocked(deps, actorUri)) {
+    deps.logger.info({ actor: actorUri, reason: "domain_blocked" }, "inbox: activity refused");
+    refuse(ctx, 403, { error: "domain_blocked" });
+  }
+}
+
+/**
+ * The activity id: an http(s) URL on the actor's origin, as Pleroma's Federator requires. It is
+ * the key of the durable de-duplication, so a server may not claim another server's ids.
+ */
+export function activityIdOf(ctx: InboxCtx, raw: Json, actorUri: string): string {
+  const id = httpUrl(raw.id);
+  if (!id) refuse(ctx, 400, { error: "invalid_activity", message: "the activity has no http(s) id" });
+  if (id.origin !== httpUrl(actorUri)?.origin) {
+    refuse(ctx, 400, { error: "invalid_activity", message: "the activity id is not on the actor's origin" });
+  }
+  return id.href;
+}
+
+/** The local account whose personal inbox received the request (null: the shared inbox). */
+export async function inboxOwnerId(deps: InboxDeps, ctx: InboxCtx): Promise<string | null> {
+  if (ctx.recipient == null) return null;
+  return (await findLocalAccountByUsername(deps.db, ctx.recipient))?.id ?? null;
+}
+
+/** The local account an actor URI of ours names (its canonical spelling only). */
+export async function findLocalActor(deps: Pick<Deps, "db" | "config">, uri: string) {
+  const url = httpUrl(uri);
+  if (!url || url.origin !== new URL(deps.config.publicUrl).origin) return undefined;
+  const match = /^\/users\/([^/]+)$/.exec(url.pathname);
+  if (!match || url.search || url.hash) return undefined;
+  let username: string;
+  try {
+    username = decodeURIComponent(match[1]);
+  } catch {
+    return undefined;
+  }
+  const account = await findLocalAccountByUsername(deps.db, username);
+  return account && account.username === username ? account : undefined;
+}
+
+/**
+ * Fedify's idempotency key of an inbound activity: its id, whichever inbox it reaches — but only
+ * when the id is on the actor's origin. Otherwise a server could mark another server's future
+ * activity ids as processed (Fedify would then drop the real ones unseen); such an activity is
+ * simply not remembered by Fedify (what we store is de-duplicated in PostgreSQL anyway).
+ */
+export function idempotencyKey(_ctx: InboxCtx, activity: Activity): string | null {
+  const id = activity.id;
+  const actor = activity.actorId;
+  return id && actor && id.origin === actor.origin ? id.href : null;
+}

@@ -1,0 +1,219 @@
+import type { JobsOptions, Queue } from "bullmq";
+import { aliasedTable, and, eq, inArray, sql, type SQL } from "drizzle-orm";
+import type { AnyPgColumn } from "drizzle-orm/pg-core";
+import { isIP } from "node:net";
+import type { AccountRow } from "../../accounts/account.view.js";
+import type { Database, Executor, Transaction } from "../../db/database.js";
+import { accounts, deliveries, domainBlocks, media, messages } from "../../db/schema/index.js";
+import { ApiError } from "../../http/errors.js";
+import { newId } from "../../shared/ids.js";
+import { createActivity, deleteActivity, updateActivity } from "./activities.js";
+
+/**
+ * Writes of outgoing federation: one `deliveries` row per (activity, inbox), in the transaction of
+ * the change it federates; the `deliver` job (job id = row id) is added after commit. A job lost
+ * before or after that (Redis down, flushed) is re-added by the reconciler: PostgreSQL decides.
+ */
+
+export type DeliverQueue = Pick<Queue, "add">;
+
+/** `job name` of delivery jobs on the `deliver` queue. */
+export const DELIVER_JOB = "deliver";
+
+/** Software known to understand `ChatMessage` (SPEC §4.3), by nodeinfo `software.name`. */
+const CHAT_SOFTWARE = new Set(["pleroma", "akkoma", "lemmy", "mbin", "bonfire", "parley"]);
+
+/**
+ * Whether a peer whose actor does not say (`acceptsChatMessages` null) can take a ChatMessage.
+ * Lemmy 0.20+ sends and expects `Note`s from non-Lemmy peers; when a version is known
+ * (`lemmy 0.19.3`, `lemmy/0.20.0`), only 0.x below 0.20 counts.
+ */
+export function understandsChatMessage(software: string | null): boolean {
+  if (!software) return false;
+  const [name, version] = software.trim().toLowerCase().split(/[\s/@]+/, 2);
+  if (!CHAT_SOFTWARE.has(name)) return false;
+  if (name === "lemmy" && version) {
+    const [major, minor] = version.split(".").map((part) => Number.parseInt(part, 10));
+    if (Number.isFinite(major) && Number.isFinite(minor)) return major === 0 && minor < 20;
+  }
+  return true;
+}
+
+/** The inbox a delivery goes to: the shared inbox when the peer has one (one POST per server). */
+export function inboxOf(recipient: Pick<AccountRow, "inboxUrl" | "sharedInboxUrl">): { url: string; personal: boolean } | null {
+  if (recipient.sharedInboxUrl) return { url: recipient.sharedInboxUrl, personal: false };
+  if (recipient.inboxUrl) return { url: recipient.inboxUrl, personal: true };
+  return null;
+}
+
+/** Each `host[:port]` given and every parent domain of it, as a domain block may name any of them. */
+function blockCandidates(hosts: string[]): string[] {
+  const names = new Set<string>();
+  for (const host of hosts) {
+    names.add(host.toLowerCase());
+    const hostname = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
+    if (isIP(hostname)) names.add(hostname);
+    else hostname.split(".").forEach((_, i, labels) => names.add(labels.slice(i).join(".")));
+  }
+  return [...names];
+}
+
+/** True when the admin blocked one of these hosts (or a parent domain). */
+export function domainBlockedSql(...hosts: string[]): SQL<boolean> {
+  return sql<boolean>`EXISTS (SELECT 1 FROM ${domainBlocks} WHERE ${domainBlocks.domain} IN ${blockCandidates(hosts)})`;
+}
+
+/** Refuses, with the reason the client is told, a message to a remote account that cannot get it. */
+export async function assertCanSendTo(db: Executor, recipient: AccountRow): Promise<void> {
+  if (recipient.goneAt) throw new ApiError(422, "recipient_gone");
+  if (recipient.acceptsChatMessages === false) throw new ApiError(422, "recipient_does_not_accept_chats");
+  if (recipient.acceptsChatMessages === null && !understandsChatMessage(recipient.software)) {
+    throw new ApiError(422, "recipient_cannot_receive_chats");
+  }
+  const inbox = inboxOf(recipient);
+  if (!inbox) throw new ApiError(422, "recipient_cannot_receive_chats");
+  const hosts = [new URL(inbox.url).host, ...(recipient.domain ? [recipient.domain] : [])];
+  const [row] = await db.execute<{ blocked: boolean }>(sql`SELECT ${domainBlockedSql(...hosts)} AS blocked`);
+  // The same answer as a user block: the sender learns nothing more.
+  if (row?.blocked) throw new ApiError(422, "blocked");
+}
+
+const authors = aliasedTable(accounts, "author");
+const recipients = aliasedTable(accounts, "recipient");
+
+async function loadParts(tx: Transaction, messageId: string) {
+  const [row] = await tx
+    .select({ message: messages, author: authors, recipient: recipients, attachment: media })
+    .from(messages)
+    .innerJoin(authors, eq(authors.id, messages.authorId))
+    .innerJoin(recipients, eq(recipients.id, messages.recipientId))
+    .leftJoin(media, eq(media.id, messages.mediaId))
+    .where(eq(messages.id, messageId));
+  return row;
+}
+
+export type FederatedChange = "Create" | "Update" | "Delete";
+
+/**
+ * Writes the delivery of a change to a local author's message whose recipient is remote; returns
+ * the delivery id (null when nothing is to be sent). Call it inside the change's transaction,
+ * after the change; `assertCanSendTo` has vetted a new message's recipient already. Edits and
+ * deletions of messages to a recipient gone since are simply not sent.
+ */
+export async function federateMessage(tx: Transaction, publicUrl: string, change: FederatedChange, messageId: string): Promise<string | null> {
+  const parts = await loadParts(tx, messageId);
+  if (!parts || parts.author.domain !== null || parts.recipient.domain === null) return null;
+  const inbox = inboxOf(parts.recipient);
+  if (!inbox || (change !== "Create" && parts.recipient.goneAt)) return null;
+
+  let activity;
+  if (change === "Create") activity = createActivity(parts, publicUrl);
+  else if (change === "Update") {
+    activity = updateActivity(parts, publicUrl);
+    // A Create not delivered yet carries the new text; an older Update would revert it if it came later.
+    await tx
+      .update(deliveries)
+      .set({ activity: createActivity(parts, publicUrl), updatedAt: new Date() })
+      .where(and(eq(deliveries.messageId, messageId), eq(deliveries.status, "pending"), eq(deliveries.activityUri, parts.message.activityUri ?? "")));
+    await cancelPending(tx, messageId, ["Update"], "superseded by a later Update");
+  } else {
+    activity = deleteActivity(parts, publicUrl);
+    // Sending the message (or its edit) after its Delete would bring it back.
+    await cancelPending(tx, messageId, ["Create", "Update"], "cancelled: the message was deleted");
+  }
+
+  const id = newId();
+  await tx.insert(deliveries).values({
+    id,
+    messageId,
+    senderId: parts.author.id,
+    recipientId: parts.recipient.id,
+    activityUri: activity.id,
+    activity,
+    inboxUrl: inbox.url,
+    personalInbox: inbox.personal,
+    status: "pending",
+    nextAttemptAt: new Date(),
+  });
+  return id;
+}
+
+async function cancelPending(tx: Transaction, messageId: string, types: string[], reason: string) {
+  await tx
+    .update(deliveries)
+    .set({ status: "failed", lastError: reason, nextAttemptAt: null, updatedAt: new Date() })
+    .where(
+      and(
+        eq(deliveries.messageId, messageId),
+        eq(deliveries.status, "pending"),
+        inArray(sql`${deliveries.activity}->>'type'`, types),
+      ),
+    );
+}
+
+/** Job options of a delivery: the retry schedule is the worker's (policy.ts); BullMQ's own retries only cover crashes of the processor (database down, say). */
+export function deliveryJobOptions(id: string, delay = 0): JobsOptions {
+  return {
+    jobId: id,
+    delay,
+    attempts: 8,
+    backoff: { type: "exponential", delay: 5_000 },
+    removeOnComplete: true,
+    removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+  };
+}
+
+/** How long a request waits for the queue after its commit; beyond, the reconciler takes over. */
+const ENQUEUE_WAIT_MS = 2_000;
+
+/**
+ * Adds the jobs of committed deliveries. A failure here loses nothing: the rows are pending and
+ * the reconciler adds their jobs later. So a queue that is down or slow (ioredis queues commands
+ * while Redis is away) neither fails nor holds the client's request: the message is stored.
+ */
+export async function enqueueDeliveries(queue: DeliverQueue | undefined, ids: string[]): Promise<void> {
+  if (!queue || ids.length === 0) return;
+  const added = Promise.all(ids.map((id) => queue.add(DELIVER_JOB, { deliveryId: id }, deliveryJobOptions(id))));
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ENQUEUE_WAIT_MS);
+  });
+  await Promise.race([added.catch(() => {}), waited]);
+  clearTimeout(timer);
+}
+
+/**
+ * The sender's view of a message's delivery (SPEC §5 `parley.delivery`), as a correlated
+ * subquery of the message's row: pending while any copy is, else failed if any failed.
+ * Null when the message was not sent to another server.
+ */
+export function deliveryStatusSql(message: { id: AnyPgColumn; activityUri: AnyPgColumn }): SQL<"pending" | "delivered" | "failed" | null> {
+  return sql<"pending" | "delivered" | "failed" | null>`(SELECT CASE
+      WHEN bool_or(d.status = 'pending') THEN 'pending'
+      WHEN bool_or(d.status = 'failed') THEN 'failed'
+      WHEN bool_and(d.status = 'delivered') THEN 'delivered' END
+    FROM ${deliveries} d WHERE d.message_id = ${message.id} AND d.activity_uri = ${message.activityUri})`;
+}
+
+export type Federate = (change: FederatedChange, messageId: string) => Promise<void>;
+
+/**
+ * Runs a write in a transaction whose `federate(change, messageId)` calls write delivery rows;
+ * their jobs are added after commit (a job never runs before its row is visible).
+ */
+export async function withDeliveries<T>(
+  db: Database,
+  publicUrl: string,
+  queue: DeliverQueue | undefined,
+  work: (tx: Transaction, federate: Federate) => Promise<T>,
+): Promise<T> {
+  const ids: string[] = [];
+  const result = await db.transaction((tx) =>
+    work(tx, async (change, messageId) => {
+      const id = await federateMessage(tx, publicUrl, change, messageId);
+      if (id) ids.push(id);
+    }),
+  );
+  await enqueueDeliveries(queue, ids);
+  return result;
+}

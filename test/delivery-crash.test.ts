@@ -1,0 +1,107 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chatTo, deliveriesOf, FAST_DELIVERY, insertRemoteAccount, sleep } from "./helpers/delivery.js";
+import { type InboxSink, startInboxSink } from "./helpers/inbox-sink.js";
+import { createAccount, deleteRedisPrefix, startTestParley, TEST_REDIS, type TestParley } from "./helpers/parley.js";
+
+/**
+ * A worker process SIGKILLed in the middle of a POST loses nothing: its job's lock runs out, a
+ * surviving worker runs the delivery again, and the receiver gets the same activity id (which it
+ * deduplicates) — the message is delivered, once as far as the receiver can tell.
+ */
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const queuePrefix = `parley-test-crash-${randomBytes(4).toString("hex")}`;
+let web: TestParley;
+let worker: TestParley | undefined;
+let sink: InboxSink;
+let child: ChildProcess | undefined;
+let dataDir: string;
+
+beforeAll(async () => {
+  [web, sink, dataDir] = await Promise.all([
+    // The web role only: the child process is the only worker until it dies.
+    startTestParley({ queue: "redis", role: "web", queuePrefix }),
+    startInboxSink(),
+    mkdtemp(path.join(tmpdir(), "parley-worker-")),
+  ]);
+});
+afterAll(async () => {
+  child?.kill("SIGKILL");
+  await worker?.close();
+  await Promise.all([web?.close(), sink?.close()]);
+  await deleteRedisPrefix(queuePrefix);
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+function startWorkerProcess(): Promise<ChildProcess> {
+  const process_ = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ROLE: "worker",
+      DATABASE_URL: web.databaseUrl,
+      REDIS_URL: TEST_REDIS,
+      PUBLIC_URL: web.url,
+      ADMIN_TOKEN: web.adminToken,
+      DATA_DIR: dataDir,
+      ALLOW_PRIVATE_ADDRESS: "true",
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+      TEST_QUEUE_PREFIX: queuePrefix,
+      // A short lock, so the job of a dead worker is found stalled within seconds (default 30 s).
+      TEST_DELIVERY_TUNING: JSON.stringify({ lockDurationMs: 2_000, stalledIntervalMs: 1_000 }),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    process_.stdout!.on("data", (chunk) => {
+      out += chunk;
+      if (out.includes("ready\n")) resolve(process_);
+    });
+    process_.once("exit", (code) => reject(new Error(`worker process exited early (${code})`)));
+  });
+}
+
+it("delivers a message whose worker was SIGKILLed mid-POST; the receiver sees one activity", async () => {
+  const alice = await createAccount(web, "alice");
+  const bob = await insertRemoteAccount(web, sink);
+  const chat = await chatTo(web, alice.token, bob.id);
+  child = await startWorkerProcess();
+
+  sink.answer({ hang: true });
+  const sent = await chat.send("survive this");
+  expect(sent.status).toBe(200);
+  const [first] = await sink.waitFor(1, 20_000);
+  const exited = new Promise((resolve) => child!.once("exit", resolve));
+  child.kill("SIGKILL");
+  expect(await exited).toBeDefined();
+  child = undefined;
+  const [row] = await deliveriesOf(web, sent.body.id);
+  expect(row).toMatchObject({ status: "pending", attempts: 0 });
+
+  // A surviving worker (another process in real life) takes the stalled job over.
+  worker = await startTestParley({
+    queue: "redis",
+    role: "worker",
+    databaseUrl: web.databaseUrl,
+    queuePrefix,
+    deliveryTuning: { ...FAST_DELIVERY, lockDurationMs: 2_000, stalledIntervalMs: 500 },
+  });
+  await chat.until(sent.body.id, "delivered", 20_000);
+  await sleep(300);
+  const ids = sink.received.map((r) => r.activity.id);
+  expect(ids).toEqual([first.activity.id, first.activity.id]);
+  expect(sink.received.every((r) => r.signature.verified)).toBe(true);
+  const [done] = await deliveriesOf(web, sent.body.id);
+  expect(done).toMatchObject({ status: "delivered", attempts: 1 });
+  // The dead worker's host slot was not released; its lease lets it expire instead.
+  const slots = await web.parley.deps.db.$client`SELECT holder, expires_at FROM host_slots`;
+  expect(slots).toHaveLength(1);
+  expect(new Date(slots[0].expires_at).getTime()).toBeLessThan(Date.now() + 90_000);
+}, 60_000);

@@ -1,0 +1,142 @@
+import { chatMessageObject } from "../src/federation/outgoing/activities.js";
+import { understandsChatMessage } from "../src/federation/outgoing/deliveries.js";
+import {
+  classifyError,
+  classifyResponse,
+  DEFAULT_DELIVERY_TUNING,
+  MAX_ATTEMPTS,
+  parseRetryAfter,
+  retryDelay,
+} from "../src/federation/outgoing/policy.js";
+import { RemoteFetchError } from "../src/federation/http-client.js";
+
+/** The pure parts of outgoing delivery: the retry schedule, status classes, peers that take chats, JSON shape. */
+
+const HOUR = 3_600_000;
+
+/** Attempt times of one delivery that always fails, with the worker's give-up rule (age ≥ horizon). */
+function schedule(jitter: () => number) {
+  const times = [0];
+  for (let attempt = 1; attempt < MAX_ATTEMPTS; attempt++) {
+    const now = times[times.length - 1];
+    if (now >= DEFAULT_DELIVERY_TUNING.horizonMs) break;
+    times.push(now + retryDelay(attempt, DEFAULT_DELIVERY_TUNING, jitter));
+  }
+  return times;
+}
+
+describe("retry schedule", () => {
+  it("backs off exponentially from a minute, no single delay above 8 h", () => {
+    const nominal = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((n) => retryDelay(n, DEFAULT_DELIVERY_TUNING, () => 1));
+    expect(nominal.slice(0, 9)).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256].map((m) => m * 60_000));
+    expect(nominal.slice(9)).toEqual([8 * HOUR, 8 * HOUR]);
+    for (let n = 1; n < 60; n++) {
+      const delay = retryDelay(n, DEFAULT_DELIVERY_TUNING);
+      expect(delay).toBeLessThanOrEqual(8 * HOUR);
+      expect(delay).toBeGreaterThanOrEqual(Math.min(8 * HOUR, 60_000 * 2 ** (n - 1)) * 0.75);
+    }
+  });
+
+  it.each([
+    ["no jitter", () => 1, 15],
+    ["the shortest jitter", () => 0, 17],
+  ])("keeps trying for at least 48 hours (%s: %i attempts)", (_name, jitter, attempts) => {
+    const times = schedule(jitter);
+    expect(times).toHaveLength(attempts);
+    expect(times[times.length - 1]).toBeGreaterThanOrEqual(48 * HOUR);
+    expect(times[times.length - 2]).toBeLessThan(48 * HOUR);
+  });
+});
+
+describe("classifyResponse", () => {
+  it.each([
+    [200, true, "delivered"],
+    [202, false, "delivered"],
+    [400, true, "permanent"],
+    [403, false, "permanent"],
+    [422, true, "permanent"],
+    [401, true, "retry"],
+    [408, true, "retry"],
+    [429, true, "retry"],
+    [500, true, "retry"],
+    [502, false, "retry"],
+    [503, true, "retry"],
+  ])("%i from a %s personal inbox → %s", (status, personal, kind) => {
+    expect(classifyResponse(status, {}, personal).kind).toBe(kind);
+  });
+
+  it("marks the actor gone only for 404/410 from a personal inbox", () => {
+    expect(classifyResponse(410, {}, true)).toMatchObject({ kind: "permanent", gone: true });
+    expect(classifyResponse(404, {}, true)).toMatchObject({ kind: "permanent", gone: true });
+    expect(classifyResponse(410, {}, false)).toMatchObject({ kind: "permanent", gone: false });
+    expect(classifyResponse(403, {}, true)).toMatchObject({ kind: "permanent", gone: false });
+  });
+
+  it("honours Retry-After on 429 and 503 only, and counts 5xx against the host but not 429", () => {
+    expect(classifyResponse(429, { "retry-after": "2" }, true)).toMatchObject({ retryAfterMs: 2000, hostFailure: false });
+    expect(classifyResponse(503, { "retry-after": "120" }, true)).toMatchObject({ retryAfterMs: 120_000, hostFailure: true });
+    expect(classifyResponse(500, { "retry-after": "2" }, true)).toMatchObject({ retryAfterMs: undefined, hostFailure: true });
+  });
+
+  it("retries network errors and timeouts, refuses bad URLs for good", () => {
+    expect(classifyError(new RemoteFetchError("timeout", "slow"))).toMatchObject({ kind: "retry", hostFailure: true });
+    expect(classifyError(new RemoteFetchError("network", "ECONNREFUSED"))).toMatchObject({ kind: "retry", hostFailure: true });
+    expect(classifyError(new RemoteFetchError("private_address", "10.0.0.1"))).toMatchObject({ kind: "permanent" });
+    expect(classifyError(new Error("socket hang up"))).toMatchObject({ kind: "retry" });
+  });
+});
+
+describe("parseRetryAfter", () => {
+  it("reads seconds and HTTP dates", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(parseRetryAfter("2", now)).toBe(2000);
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:01:00 GMT", now)).toBe(60_000);
+    expect(parseRetryAfter("Wed, 31 Dec 2025 00:00:00 GMT", now)).toBe(0);
+    expect(parseRetryAfter("soon", now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe("understandsChatMessage", () => {
+  it.each([
+    ["pleroma", true],
+    ["Akkoma", true],
+    ["mbin", true],
+    ["bonfire", true],
+    ["parley", true],
+    ["lemmy", true],
+    ["lemmy 0.19.3", true],
+    ["lemmy/0.20.0", false],
+    ["lemmy 1.0.0", false],
+    ["mastodon", false],
+    ["misskey", false],
+    [null, false],
+  ])("%s → %s", (software, expected) => {
+    expect(understandsChatMessage(software)).toBe(expected);
+  });
+});
+
+describe("chatMessageObject", () => {
+  it("carries one attachment object with Pleroma's url list, and no content when there is none", () => {
+    const author = { uri: "https://a.example/users/alice", username: "alice", domain: null };
+    const recipient = { uri: "https://b.example/users/bob", username: "bob", domain: "b.example" };
+    const message = {
+      id: "m1",
+      uri: "https://a.example/objects/m1",
+      content: null,
+      emojis: [],
+      publishedAt: new Date("2026-01-01T00:00:00Z"),
+      editedAt: null,
+    } as unknown as Parameters<typeof chatMessageObject>[0]["message"];
+    const attachment = { path: "ab/cd.png", contentType: "image/png", description: "a cat" } as Parameters<typeof chatMessageObject>[0]["attachment"];
+    const object = chatMessageObject({ message, author, recipient, attachment }, "https://a.example");
+    expect(object).not.toHaveProperty("content");
+    expect(object.attachment).toEqual({
+      type: "Document",
+      mediaType: "image/png",
+      name: "a cat",
+      url: [{ type: "Link", mediaType: "image/png", href: "https://a.example/media/ab/cd.png" }],
+    });
+    expect(object.tag).toEqual([{ type: "Mention", href: recipient.uri, name: "@bob@b.example" }]);
+  });
+});
