@@ -61,6 +61,8 @@ describe("classifyResponse", () => {
     [500, true, "retry"],
     [502, false, "retry"],
     [503, true, "retry"],
+    [302, true, "permanent"],
+    [303, false, "permanent"],
   ])("%i from a %s personal inbox → %s", (status, personal, kind) => {
     expect(classifyResponse(status, {}, personal).kind).toBe(kind);
   });

@@ -264,3 +264,15 @@ describe("other activities", () => {
     expect((await postStoringNothing(person)).status).toBe(400);
   });
 });
+
+describe("host pause", () => {
+  it("a signed request from a paused host lifts its delivery pause", async () => {
+    const sql = parley.parley.deps.db.$client;
+    const host = new URL(sender.id).host;
+    await sql`INSERT INTO host_states (host, failures, paused_until, expires_at)
+      VALUES (${host}, 5, now() + interval '30 minutes', now() + interval '1 hour')`;
+    const response = await signedPost(sharedInbox(), { "@context": "https://www.w3.org/ns/activitystreams", id: `${new URL(sender.id).origin}/activities/like-1`, type: "Like", actor: sender.id, object: bobUri }, sender);
+    expect(response.status).toBe(202);
+    expect(await sql`SELECT host FROM host_states WHERE host = ${host}`).toHaveLength(0);
+  });
+});

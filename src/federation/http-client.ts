@@ -162,8 +162,8 @@ export async function safeFetch(input: string | URL, options: SafeFetchOptions):
   } catch {
     throw new RemoteFetchError("invalid_url", `not a URL: ${String(input)}`);
   }
-  let method = options.method ?? "GET";
-  let body = options.body;
+  const method = options.method ?? "GET";
+  const body = options.body;
   for (let hop = 0; ; hop++) {
     checkUrl(url, options.allowPrivateAddress, allowAddress);
     const baseHeaders = { ...options.headers };
@@ -175,15 +175,14 @@ export async function safeFetch(input: string | URL, options: SafeFetchOptions):
       throw toRemoteError(error, signal);
     }
     const location = response.headers.location;
-    if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === "string") {
+    // A POST follows only 307/308, which keep method and body: turning a delivery into a GET
+    // (what 301/302/303 ask) would make a 2xx look like a delivered activity. Its other 3xx are
+    // answered as they are.
+    const followable = method === "GET" || response.statusCode === 307 || response.statusCode === 308;
+    if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === "string" && followable) {
       discard(response.body);
       if (hop >= maxRedirects) throw new RemoteFetchError("too_many_redirects", `more than ${maxRedirects} redirects`);
       url = new URL(location, url);
-      // 303 (and, by browsers' custom, 301/302 after a POST) turn into a GET.
-      if (response.statusCode === 303 || (method === "POST" && response.statusCode <= 302)) {
-        method = "GET";
-        body = undefined;
-      }
       continue;
     }
     let content: Buffer;

@@ -3,6 +3,7 @@ import type { Activity } from "@fedify/vocab";
 import { and, eq, inArray } from "drizzle-orm";
 import { findLocalAccountByUsername } from "../../accounts/account.view.js";
 import { domainBlocks } from "../../db/schema/index.js";
+import { resetHostPause } from "../outgoing/hosts.js";
 import type { Deps } from "../../shared/deps.js";
 import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
 
@@ -92,12 +93,17 @@ export async function isDomainBlocked(deps: Pick<Deps, "db">, actorUri: string):
   return rows.length > 0;
 }
 
-/** First step of every listener: an actor of a domain the admin blocked gets 403, nothing stored. */
-export async function refuseBlockedDomain(deps: InboxDeps, ctx: InboxCtx, actorUri: string): Promise<void> {
+/**
+ * First step of every listener, once the signature is verified: an actor of a domain the admin
+ * blocked gets 403, nothing stored; any other signing server is evidently up, so its delivery
+ * pause (if any) is lifted (SPEC §4.3).
+ */
+export async function admitVerifiedSender(deps: InboxDeps, ctx: InboxCtx, actorUri: string): Promise<void> {
   if (await isDomainBlocked(deps, actorUri)) {
     deps.logger.info({ actor: actorUri, reason: "domain_blocked" }, "inbox: activity refused");
     refuse(ctx, 403, { error: "domain_blocked" });
   }
+  await resetHostPause(deps.db, new URL(actorUri).host);
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   inboxOwnerId,
   rawActivity,
   refuse,
-  refuseBlockedDomain,
+  admitVerifiedSender,
 } from "./inbox-context.js";
 import { isActivityStored, storeInboundActivity } from "./store.js";
 
@@ -25,7 +25,7 @@ import { isActivityStored, storeInboundActivity } from "./store.js";
 export function onCreate(deps: InboxDeps) {
   return async (ctx: InboxCtx, create: Create): Promise<void> => {
     const actorUri = actorOf(create);
-    await refuseBlockedDomain(deps, ctx, actorUri);
+    await admitVerifiedSender(deps, ctx, actorUri);
     const raw = await rawActivity(ctx, create);
     if (!looksLikeChatMessage(raw.object)) return;
     const object = raw.object;

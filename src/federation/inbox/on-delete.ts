@@ -2,7 +2,7 @@ import type { Delete } from "@fedify/vocab";
 import { and, eq, isNotNull } from "drizzle-orm";
 import { accounts } from "../../db/schema/index.js";
 import { idOf, sameUri } from "./chat-message-rules.js";
-import { actorOf, activityIdOf, type InboxCtx, type InboxDeps, inboxOwnerId, rawActivity, refuseBlockedDomain } from "./inbox-context.js";
+import { actorOf, activityIdOf, type InboxCtx, type InboxDeps, inboxOwnerId, rawActivity, admitVerifiedSender } from "./inbox-context.js";
 import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 
 /**
@@ -13,7 +13,7 @@ import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 export function onDelete(deps: InboxDeps) {
   return async (ctx: InboxCtx, activity: Delete): Promise<void> => {
     const actorUri = actorOf(activity);
-    await refuseBlockedDomain(deps, ctx, actorUri);
+    await admitVerifiedSender(deps, ctx, actorUri);
     const raw = await rawActivity(ctx, activity);
     const objectUri = idOf(raw.object);
     if (!objectUri) return;

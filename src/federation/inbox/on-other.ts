@@ -1,9 +1,9 @@
 import type { Activity } from "@fedify/vocab";
-import { actorOf, type InboxCtx, type InboxDeps, refuseBlockedDomain } from "./inbox-context.js";
+import { actorOf, type InboxCtx, type InboxDeps, admitVerifiedSender } from "./inbox-context.js";
 
 /** Any other well-signed activity (Follow, Like, Create{Note} …): 202, nothing stored. */
 export function onOtherActivity(deps: InboxDeps) {
   return async (ctx: InboxCtx, activity: Activity): Promise<void> => {
-    await refuseBlockedDomain(deps, ctx, actorOf(activity));
+    await admitVerifiedSender(deps, ctx, actorOf(activity));
   };
 }

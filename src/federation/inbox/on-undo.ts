@@ -2,7 +2,7 @@ import type { Undo } from "@fedify/vocab";
 import { eq } from "drizzle-orm";
 import { inboxActivities } from "../../db/schema/index.js";
 import { httpUrl, idOf, isJsonObject, type Json, sameUri, typesOf } from "./chat-message-rules.js";
-import { actorOf, activityIdOf, type InboxCtx, type InboxDeps, inboxOwnerId, rawActivity, refuseBlockedDomain } from "./inbox-context.js";
+import { actorOf, activityIdOf, type InboxCtx, type InboxDeps, inboxOwnerId, rawActivity, admitVerifiedSender } from "./inbox-context.js";
 import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 
 /**
@@ -13,7 +13,7 @@ import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 export function onUndo(deps: InboxDeps) {
   return async (ctx: InboxCtx, activity: Undo): Promise<void> => {
     const actorUri = actorOf(activity);
-    await refuseBlockedDomain(deps, ctx, actorUri);
+    await admitVerifiedSender(deps, ctx, actorUri);
     const raw = await rawActivity(ctx, activity);
     const undone = await undoneActivity(deps, raw.object);
     if (!undone || !typesOf(undone).includes("Delete")) return;

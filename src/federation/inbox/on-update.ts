@@ -8,7 +8,7 @@ import {
   inboxOwnerId,
   rawActivity,
   refuse,
-  refuseBlockedDomain,
+  admitVerifiedSender,
 } from "./inbox-context.js";
 import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 
@@ -20,7 +20,7 @@ import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 export function onUpdate(deps: InboxDeps) {
   return async (ctx: InboxCtx, activity: Update): Promise<void> => {
     const actorUri = actorOf(activity);
-    await refuseBlockedDomain(deps, ctx, actorUri);
+    await admitVerifiedSender(deps, ctx, actorUri);
     const raw = await rawActivity(ctx, activity);
     if (!looksLikeChatMessage(raw.object)) return;
     const object = raw.object;

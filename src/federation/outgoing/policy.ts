@@ -109,6 +109,8 @@ export type Outcome =
 export function classifyResponse(status: number, headers: Record<string, string>, personalInbox: boolean, now = Date.now()): Outcome {
   if (status >= 200 && status < 300) return { kind: "delivered", status };
   const error = `HTTP ${status}`;
+  // safeFetch follows 307/308 for a POST; any other redirect of an inbox is a misconfiguration.
+  if (status >= 300 && status < 400) return { kind: "permanent", error: `${error} (redirect of a POST not followed)`, status, gone: false };
   if (status >= 400 && status < 500 && status !== 401 && status !== 408 && status !== 429) {
     return { kind: "permanent", error, status, gone: personalInbox && (status === 404 || status === 410) };
   }
