@@ -1,8 +1,8 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { type Database, type Executor, pgErrorCode } from "../db/database.js";
 import { accountKeys, accounts, blocks, mutes } from "../db/schema/index.js";
 import { generateAccountKeys } from "../federation/keys.js";
-import { ApiError, notFound } from "../http/errors.js";
+import { ApiError } from "../http/errors.js";
 import { newId } from "../shared/ids.js";
 import type { AccountRow } from "./account.view.js";
 import { issueToken } from "./tokens.js";
@@ -62,15 +62,6 @@ export async function updateLocalAccount(
   if (changes.acceptsChatMessages !== undefined) set.acceptsChatMessages = changes.acceptsChatMessages;
   const [updated] = await db.update(accounts).set(set).where(eq(accounts.id, account.id)).returning();
   return updated;
-}
-
-/** Deletes a local account; its chats, messages, refs and tokens go with it (foreign-key cascades). */
-export async function deleteLocalAccount(db: Executor, accountId: string): Promise<void> {
-  const deleted = await db
-    .delete(accounts)
-    .where(and(eq(accounts.id, accountId), isNull(accounts.domain)))
-    .returning({ id: accounts.id });
-  if (deleted.length === 0) throw notFound();
 }
 
 type RelationTable = typeof blocks | typeof mutes;

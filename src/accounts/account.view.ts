@@ -46,8 +46,9 @@ export function renderAccount(account: AccountRow, publicUrl: string) {
 
 export type AccountJson = ReturnType<typeof renderAccount>;
 
+/** An account the API may show (a deleted local account is gone for everyone). */
 export async function findAccount(db: Executor, id: string): Promise<AccountRow | undefined> {
-  return db.query.accounts.findFirst({ where: (a, { eq }) => eq(a.id, id) });
+  return db.query.accounts.findFirst({ where: (a, { and, eq, isNull }) => and(eq(a.id, id), isNull(a.deletedAt)) });
 }
 
 export async function findAccounts(db: Executor, ids: string[]): Promise<Map<string, AccountRow>> {
@@ -56,8 +57,18 @@ export async function findAccounts(db: Executor, ids: string[]): Promise<Map<str
   return new Map(rows.map((row) => [row.id, row]));
 }
 
-export async function findLocalAccountByUsername(db: Executor, username: string): Promise<AccountRow | undefined> {
+/** A live local account by name (case-insensitive); deleted ones only when asked. */
+export async function findLocalAccountByUsername(
+  db: Executor,
+  username: string,
+  options: { includeDeleted?: boolean } = {},
+): Promise<AccountRow | undefined> {
   return db.query.accounts.findFirst({
-    where: (a, { and, isNull, sql }) => and(isNull(a.domain), sql`lower(${a.username}) = ${username.toLowerCase()}`),
+    where: (a, { and, isNull, sql }) =>
+      and(
+        isNull(a.domain),
+        sql`lower(${a.username}) = ${username.toLowerCase()}`,
+        options.includeDeleted ? undefined : isNull(a.deletedAt),
+      ),
   });
 }

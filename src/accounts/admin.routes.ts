@@ -2,7 +2,8 @@ import { z } from "zod";
 import { AccountEntity, errors } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
 import { booleanLike, defineRoute } from "../http/route.js";
-import { createLocalAccount, deleteLocalAccount } from "./account.service.js";
+import { deleteLocalAccount } from "./account-deletion.js";
+import { createLocalAccount } from "./account.service.js";
 import { findAccount, renderAccount } from "./account.view.js";
 import { issueToken } from "./tokens.js";
 
@@ -54,13 +55,13 @@ export const adminRoutes = [
   defineRoute({
     method: "delete",
     path: "/api/v1/admin/accounts/:id",
-    summary: "Delete a local account, its chats, messages and tokens",
+    summary: "Delete a local account, its chats, messages and tokens; federates Delete of the actor",
     tags,
     auth: "admin",
     params: z.object({ id: z.string() }),
     responses: { 200: { description: "Deleted", schema: z.object({}) }, ...errors },
     async handle({ deps, params }) {
-      await deleteLocalAccount(deps.db, params.id);
+      await deleteLocalAccount(deps.db, deps.queues.deliver, params.id);
       return {};
     },
   }),

@@ -1,5 +1,5 @@
 import { createFederation, type Federation } from "@fedify/fedify";
-import { Activity, Create, Delete, Endpoints, Person, Undo, Update } from "@fedify/vocab";
+import { Activity, Create, Delete, Endpoints, Person, Tombstone, Undo, Update } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import { asc, eq } from "drizzle-orm";
 import { readFileSync } from "node:fs";
@@ -44,9 +44,16 @@ export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "l
 
   federation
     .setActorDispatcher("/users/{identifier}", async (ctx, identifier) => {
-      const account = await findLocalAccountByUsername(db, identifier);
+      const account = await findLocalAccountByUsername(db, identifier, { includeDeleted: true });
       // One canonical actor URI per account: other spellings of the name are not actors.
       if (!account || account.username !== identifier) return null;
+      if (account.deletedAt) {
+        // Fedify answers 410 Gone for a Tombstone.
+        return new Tombstone({
+          id: ctx.getActorUri(identifier),
+          deleted: Temporal.Instant.fromEpochMilliseconds(account.deletedAt.getTime()),
+        });
+      }
       const keys = await ctx.getActorKeyPairs(identifier);
       return new Person({
         id: ctx.getActorUri(identifier),

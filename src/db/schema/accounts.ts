@@ -22,6 +22,11 @@ export const accounts = pgTable(
     /** nodeinfo `software.name` of a remote actor's server. */
     software: text("software"),
     goneAt: timestamp("gone_at", { withTimezone: true }),
+    /**
+     * A deleted local account stays as a tombstone: its name is never reused (remote servers
+     * cache its actor and keys) and its keys sign the federated Delete of the actor.
+     */
+    deletedAt: timestamp("deleted_at", { withTimezone: true }),
     fetchedAt: timestamp("fetched_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
