@@ -103,6 +103,8 @@ export interface PostResult {
   status: number;
   body: ChatMessageJson;
   replayed: boolean;
+  /** The `messages` row written (absent on an idempotent replay): the outbox renders its activity. */
+  messageId?: string;
 }
 
 /**
@@ -172,7 +174,7 @@ export async function postMessage(
     const row = await findMessage(tx, ownChat, mine.refId);
     const body = renderMessage(row!, settings.publicUrl);
     if (input.idempotencyKey) await storeIdempotentResponse(tx, sender.id, input.idempotencyKey, { status: 200, body });
-    return { status: 200, body, replayed: false };
+    return { status: 200, body, replayed: false, messageId: message.id };
   });
 }
 

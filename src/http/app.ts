@@ -11,6 +11,8 @@ import { chatRoutes } from "../chats/chat.routes.js";
 import { federationBridge } from "../federation/bridge.js";
 import type { ParleyFederation } from "../federation/federation.js";
 import { invalidActivityExplainer } from "../federation/inbox/unparsable.js";
+import { objectsRouter } from "../federation/objects.routes.js";
+import { outboxRouter } from "../federation/outbox.routes.js";
 import { instanceRoutes } from "../instance/instance.routes.js";
 import type { Deps } from "../shared/deps.js";
 import { ApiError } from "./errors.js";
@@ -65,11 +67,18 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
     res.type("image/png").set("Cache-Control", "public, max-age=86400").send(MISSING_AVATAR);
   });
 
-  // Fedify first: it must see the raw body of inbox POSTs (a body parser would consume it).
+  // ActivityPub routes Fedify has no dispatcher for, before its bridge (which would answer 405 to
+  // an outbox POST): the C2S outbox POST (bearer token; its own body parser, after auth) and the
+  // signed GETs of our chat messages and their Create activities.
+  app.use(outboxRouter(deps));
+  app.use(objectsRouter(deps));
+
+  // Fedify before any general body parser: it must see the raw body of inbox POSTs (a body parser
+  // would consume it; the outbox router above parses only its own route's body).
   // Only the paths Fedify owns go through it (it logs every 404 it sees).
   // INBOX_MAX_BYTES caps every body it reads (413 before any signature work).
   app.use(
-    ["/.well-known/webfinger", "/users", "/inbox", "/objects", "/activities"],
+    ["/.well-known/webfinger", "/users", "/inbox"],
     federationBridge(federation, deps.db, {
       maxBodyBytes: deps.config.inboxMaxBytes,
       explainInvalidActivity: invalidActivityExplainer(deps, federation),

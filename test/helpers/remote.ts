@@ -263,5 +263,58 @@ export async function signedPostWithDigest(
   });
 }
 
+/**
+ * GETs `url` signed draft-cavage rsa-sha256 by `actor` (`(request-target) host date`), as Pleroma
+ * and Mastodon fetch objects; `accept` defaults to ActivityPub JSON. Without `actor`, unsigned.
+ */
+export async function signedGet(
+  url: string,
+  actor?: Pick<RemoteActor, "keyId" | "privateKeyPem">,
+  options: { accept?: string; date?: Date } = {},
+): Promise<{ status: number; headers: IncomingMessage["headers"]; body: string; json: any }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        method: "GET",
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        headers: {
+          host: target.host,
+          date: (options.date ?? new Date()).toUTCString(),
+          accept: options.accept ?? "application/activity+json",
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          const body = Buffer.concat(chunks).toString("utf8");
+          let json: unknown;
+          try {
+            json = body ? JSON.parse(body) : undefined;
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    if (actor) {
+      httpSignature.signRequest(req, {
+        keyId: actor.keyId,
+        key: actor.privateKeyPem,
+        algorithm: "rsa-sha256",
+        headers: ["(request-target)", "host", "date"],
+        authorizationHeaderName: "Signature",
+      });
+    }
+    req.end();
+  });
+}
+
 /** A scriptable remote inbox that verifies signatures: see inbox-sink.ts. */
 export { type InboxSink, type SinkAnswer, type SinkRequest, startInboxSink } from "./inbox-sink.js";

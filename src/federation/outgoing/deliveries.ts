@@ -81,7 +81,8 @@ export async function assertCanSendTo(db: Executor, recipient: AccountRow): Prom
 const authors = aliasedTable(accounts, "author");
 const recipients = aliasedTable(accounts, "recipient");
 
-async function loadParts(tx: Transaction, messageId: string) {
+/** A message with its author, recipient and uploaded attachment: what the activity builders take. */
+export async function loadParts(tx: Executor, messageId: string) {
   const [row] = await tx
     .select({ message: messages, author: authors, recipient: recipients, attachment: media })
     .from(messages)
