@@ -232,27 +232,34 @@ export async function deleteMessage(
         .where(eq(messages.id, row.message.id));
       await federate("Delete", row.message.id);
     }
-    // Chats are locked in account-id order, as a send locks them (no deadlock with a concurrent send).
-    const unreadByChat = new Map(removed.map((ref) => [ref.chatId, ref.unread ? 1 : 0]));
-    const locked = await tx
-      .select({ id: chats.id })
-      .from(chats)
-      .where(inArray(chats.id, [...unreadByChat.keys()]))
-      .orderBy(chats.accountId)
-      .for("update");
-    for (const { id } of locked) await refreshChatAfterRemoval(tx, id, unreadByChat.get(id) ?? 0);
+    await refreshChatsAfterRemoval(tx, removed);
     return before;
   });
 }
 
-async function refreshChatAfterRemoval(tx: Transaction, chatId: string, unreadRemoved: number) {
-  await tx
-    .update(chats)
-    .set({
-      unread: sql`GREATEST(${chats.unread} - ${unreadRemoved}, 0)`,
-      lastMessageRefId: sql`(SELECT max(r.id) FROM ${messageRefs} r WHERE r.chat_id = ${chatId})`,
-    })
-    .where(eq(chats.id, chatId));
+/**
+ * Counters and last messages of chats that lost references. The chats are locked in account-id
+ * order, as a send locks them, so a removal never deadlocks with a concurrent send.
+ */
+export async function refreshChatsAfterRemoval(tx: Transaction, removed: { chatId: string; unread: boolean }[]) {
+  if (removed.length === 0) return;
+  const unreadByChat = new Map<string, number>();
+  for (const ref of removed) unreadByChat.set(ref.chatId, (unreadByChat.get(ref.chatId) ?? 0) + (ref.unread ? 1 : 0));
+  const locked = await tx
+    .select({ id: chats.id })
+    .from(chats)
+    .where(inArray(chats.id, [...unreadByChat.keys()]))
+    .orderBy(chats.accountId)
+    .for("update");
+  for (const { id } of locked) {
+    await tx
+      .update(chats)
+      .set({
+        unread: sql`GREATEST(${chats.unread} - ${unreadByChat.get(id) ?? 0}, 0)`,
+        lastMessageRefId: sql`(SELECT max(r.id) FROM ${messageRefs} r WHERE r.chat_id = ${id})`,
+      })
+      .where(eq(chats.id, id));
+  }
 }
 
 /** Marks messages up to `lastReadId` (all when absent) read; the counter drops by what changed. */

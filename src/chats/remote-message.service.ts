@@ -4,7 +4,7 @@ import type { AccountRow } from "../accounts/account.view.js";
 import type { Executor, Transaction } from "../db/database.js";
 import { accounts, chats, messageRefs, messages } from "../db/schema/index.js";
 import { newId } from "../shared/ids.js";
-import { addMessageToChat } from "./chat.service.js";
+import { addMessageToChat, refreshChatsAfterRemoval } from "./chat.service.js";
 
 /**
  * Writes of messages that arrive from other servers (the inbound worker), each inside the caller's
@@ -80,28 +80,6 @@ export async function insertRemoteMessage(tx: Transaction, input: NewRemoteMessa
   return message;
 }
 
-/** Counters and last messages of chats that lost references, locked in account-id order. */
-async function refreshChats(tx: Transaction, removed: { chatId: string; unread: boolean }[]) {
-  if (removed.length === 0) return;
-  const unreadByChat = new Map<string, number>();
-  for (const ref of removed) unreadByChat.set(ref.chatId, (unreadByChat.get(ref.chatId) ?? 0) + (ref.unread ? 1 : 0));
-  const locked = await tx
-    .select({ id: chats.id })
-    .from(chats)
-    .where(inArray(chats.id, [...unreadByChat.keys()]))
-    .orderBy(chats.accountId)
-    .for("update");
-  for (const { id } of locked) {
-    await tx
-      .update(chats)
-      .set({
-        unread: sql`GREATEST(${chats.unread} - ${unreadByChat.get(id) ?? 0}, 0)`,
-        lastMessageRefId: sql`(SELECT max(r.id) FROM ${messageRefs} r WHERE r.chat_id = ${id})`,
-      })
-      .where(eq(chats.id, id));
-  }
-}
-
 /**
  * The author deleted their message: every local participant loses their reference (counters and
  * last messages follow), the message is marked deleted. Its content is kept, unseen, so that an
@@ -118,7 +96,7 @@ export async function tombstoneRemoteMessage(tx: Transaction, message: MessageRo
     .delete(messageRefs)
     .where(eq(messageRefs.messageId, message.id))
     .returning({ chatId: messageRefs.chatId, unread: messageRefs.unread });
-  await refreshChats(tx, removed);
+  await refreshChatsAfterRemoval(tx, removed);
   return true;
 }
 
