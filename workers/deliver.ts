@@ -2,7 +2,7 @@ import { DelayedError, type Job, UnrecoverableError, type WorkerOptions } from "
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
 import { accounts, deliveries } from "../src/db/schema/index.js";
-import { domainBlockedSql } from "../src/federation/outgoing/deliveries.js";
+import { domainBlockedSql } from "../src/federation/domain-blocks.js";
 import {
   acquireHostSlot,
   HOST_PAUSED,

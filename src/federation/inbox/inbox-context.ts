@@ -1,8 +1,7 @@
 import type { InboxContext } from "@fedify/fedify";
 import type { Activity } from "@fedify/vocab";
-import { and, eq, inArray } from "drizzle-orm";
 import { findLocalAccountByUsername } from "../../accounts/account.view.js";
-import { domainBlocks } from "../../db/schema/index.js";
+import { isHostBlocked } from "../domain-blocks.js";
 import { resetHostPause } from "../outgoing/hosts.js";
 import type { Deps } from "../../shared/deps.js";
 import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
@@ -69,28 +68,9 @@ export function actorOf(activity: Activity): string {
   return activity.actorId.href;
 }
 
-/** `host[:port]` and every parent domain of it: a block of `example.com` covers `chat.example.com`. */
-function blockCandidates(url: URL): string[] {
-  const host = url.host.toLowerCase();
-  const hostname = url.hostname.toLowerCase();
-  const candidates = new Set([host, hostname]);
-  // Parent domains of names only (not of IP addresses).
-  if (!/^[\d.]+$/.test(hostname) && !hostname.startsWith("[")) {
-    const labels = hostname.split(".");
-    for (let i = 1; i < labels.length - 1; i++) candidates.add(labels.slice(i).join("."));
-  }
-  return [...candidates];
-}
-
 export async function isDomainBlocked(deps: Pick<Deps, "db">, actorUri: string): Promise<boolean> {
   const url = httpUrl(actorUri);
-  if (!url) return false;
-  const rows = await deps.db
-    .select({ id: domainBlocks.id })
-    .from(domainBlocks)
-    .where(and(inArray(domainBlocks.domain, blockCandidates(url)), eq(domainBlocks.severity, "suspend")))
-    .limit(1);
-  return rows.length > 0;
+  return url ? isHostBlocked(deps.db, url.host) : false;
 }
 
 /**

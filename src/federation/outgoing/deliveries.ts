@@ -1,12 +1,12 @@
 import type { JobsOptions, Queue } from "bullmq";
 import { aliasedTable, and, eq, inArray, sql, type SQL } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
-import { isIP } from "node:net";
 import type { AccountRow } from "../../accounts/account.view.js";
 import type { Database, Executor, Transaction } from "../../db/database.js";
-import { accounts, deliveries, domainBlocks, media, messages } from "../../db/schema/index.js";
+import { accounts, deliveries, media, messages } from "../../db/schema/index.js";
 import { ApiError } from "../../http/errors.js";
 import { newId } from "../../shared/ids.js";
+import { isHostBlocked } from "../domain-blocks.js";
 import { createActivity, deleteActivity, updateActivity } from "./activities.js";
 
 /**
@@ -46,23 +46,6 @@ export function inboxOf(recipient: Pick<AccountRow, "inboxUrl" | "sharedInboxUrl
   return null;
 }
 
-/** Each `host[:port]` given and every parent domain of it, as a domain block may name any of them. */
-function blockCandidates(hosts: string[]): string[] {
-  const names = new Set<string>();
-  for (const host of hosts) {
-    names.add(host.toLowerCase());
-    const hostname = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
-    if (isIP(hostname)) names.add(hostname);
-    else hostname.split(".").forEach((_, i, labels) => names.add(labels.slice(i).join(".")));
-  }
-  return [...names];
-}
-
-/** True when the admin blocked one of these hosts (or a parent domain). */
-export function domainBlockedSql(...hosts: string[]): SQL<boolean> {
-  return sql<boolean>`EXISTS (SELECT 1 FROM ${domainBlocks} WHERE ${domainBlocks.domain} IN ${blockCandidates(hosts)})`;
-}
-
 /** Refuses, with the reason the client is told, a message to a remote account that cannot get it. */
 export async function assertCanSendTo(db: Executor, recipient: AccountRow): Promise<void> {
   if (recipient.goneAt) throw new ApiError(422, "recipient_gone");
@@ -73,9 +56,8 @@ export async function assertCanSendTo(db: Executor, recipient: AccountRow): Prom
   const inbox = inboxOf(recipient);
   if (!inbox) throw new ApiError(422, "recipient_cannot_receive_chats");
   const hosts = [new URL(inbox.url).host, ...(recipient.domain ? [recipient.domain] : [])];
-  const [row] = await db.execute<{ blocked: boolean }>(sql`SELECT ${domainBlockedSql(...hosts)} AS blocked`);
   // The same answer as a user block: the sender learns nothing more.
-  if (row?.blocked) throw new ApiError(422, "blocked");
+  if (await isHostBlocked(db, ...hosts)) throw new ApiError(422, "blocked");
 }
 
 const authors = aliasedTable(accounts, "author");
