@@ -11,6 +11,7 @@ import { openQueues, queueBackend } from "./queues/queues.js";
 import type { Deps } from "./shared/deps.js";
 import type { Logger } from "./shared/logger.js";
 import { routeFedifyLogs } from "./shared/logger.js";
+import { startStreaming, type Streaming, type StreamingTuning } from "./streaming/streaming.js";
 
 export interface Parley {
   deps: Deps;
@@ -24,6 +25,8 @@ export interface StartOptions {
   queuePrefix?: string;
   /** Tests only: shorter delivery timeouts, backoff, locks (never set from the environment). */
   deliveryTuning?: Partial<DeliveryTuning>;
+  /** Tests only: shorter heartbeats, a smaller send buffer cap, faster LISTEN reconnection. */
+  streamingTuning?: Partial<StreamingTuning>;
 }
 
 /** Starts the roles `config.role` asks for; `close()` stops them in reverse order. */
@@ -63,9 +66,12 @@ async function startRoles(
   const deps: Deps = { config, db, logger, queues, adminToken, deliveryTuning: options.deliveryTuning };
 
   let server: Server | undefined;
+  let streaming: Streaming | undefined;
   let url: string | undefined;
   let workers: Workers | undefined;
   const stop = async () => {
+    // Sockets first: an upgraded connection would hold server.close() open.
+    await streaming?.close();
     if (server) {
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -81,6 +87,8 @@ async function startRoles(
         const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
       });
       server = listening;
+      // WebSocket upgrades of GET /api/v1/streaming, fed by this process's LISTEN connection.
+      streaming = await startStreaming(listening, deps, databaseUrl, options.streamingTuning);
       const address = listening.address();
       const port = typeof address === "object" && address ? address.port : config.port;
       url = `http://127.0.0.1:${port}`;

@@ -61,7 +61,7 @@ describe.each<QueueKind>(["postgres", "redis"])("outgoing delivery with the %s q
             id: `${parley.url}/emoji/blob.png`,
             name: ":blob:",
             updated: "1970-01-01T00:00:00Z",
-            icon: { type: "Image", url: `${parley.url}/emoji/blob.png` },
+            icon: { type: "Image", url: `${parley.url}/emoji/blob.png`, mediaType: "image/png" },
           },
         ],
       },

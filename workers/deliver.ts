@@ -23,6 +23,7 @@ import {
 import { RECONCILE_JOB, RECONCILE_SCHEDULER_ID, reconcileDeliveries } from "../src/federation/outgoing/reconciler.js";
 import { postActivity, signerOf } from "../src/federation/outgoing/sender.js";
 import type { Deps } from "../src/shared/deps.js";
+import { publishMessageUpdate } from "../src/streaming/events.js";
 
 /**
  * The `deliver` queue: one job per `deliveries` row (job id = row id), plus the reconciler's
@@ -151,7 +152,12 @@ function errorDetail(body: Buffer): string {
 async function finish(deps: Deps, row: DeliveryRow, outcome: Exclude<Outcome, { kind: "retry" }>) {
   const { db } = deps;
   const delivered = outcome.kind === "delivered";
-  await db
+  if (!delivered && outcome.gone && row.recipientId) {
+    // 404/410 from the actor's own inbox: the account no longer exists there. Written before the
+    // row's state, so whoever sees the delivery failed also sees the account gone.
+    await db.update(accounts).set({ goneAt: new Date() }).where(and(eq(accounts.id, row.recipientId), isNull(accounts.goneAt)));
+  }
+  const changed = await db
     .update(deliveries)
     .set({
       status: delivered ? "delivered" : "failed",
@@ -160,12 +166,11 @@ async function finish(deps: Deps, row: DeliveryRow, outcome: Exclude<Outcome, { 
       nextAttemptAt: null,
       updatedAt: new Date(),
     })
-    .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending")));
+    .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending")))
+    .returning({ id: deliveries.id });
+  // The sender's `parley.delivery` changed (committed above): their chat is streamed (SPEC §4.3).
+  if (changed.length > 0 && row.messageId) await publishMessageUpdate(db, row.messageId);
   if (delivered) return { delivered: true, attempts: row.attempts + 1 };
-  if (outcome.gone && row.recipientId) {
-    // 404/410 from the actor's own inbox: the account no longer exists there.
-    await db.update(accounts).set({ goneAt: new Date() }).where(and(eq(accounts.id, row.recipientId), isNull(accounts.goneAt)));
-  }
   deps.logger.warn({ delivery: row.id, inbox: row.inboxUrl, error: outcome.error }, "delivery failed for good");
   throw new UnrecoverableError(outcome.error);
 }

@@ -22,8 +22,11 @@ import { newId } from "../shared/ids.js";
  * Deletes a local account: its chats (both sides), messages, tokens, notifications, relations and
  * media go, in one transaction; the row stays as a tombstone (the actor answers 410, the name is
  * never given again) and a `Delete` of the actor is queued to every server it chatted with.
+ * Returns the files of the deleted media (relative to DATA_DIR/media), for the caller to remove
+ * once this has committed.
  */
-export async function deleteLocalAccount(db: Database, queue: DeliverQueue | undefined, accountId: string): Promise<void> {
+export async function deleteLocalAccount(db: Database, queue: DeliverQueue | undefined, accountId: string): Promise<{ mediaPaths: string[] }> {
+  let mediaPaths: string[] = [];
   const deliveryIds = await db.transaction(async (tx) => {
     const [account] = await tx
       .select()
@@ -46,7 +49,7 @@ export async function deleteLocalAccount(db: Database, queue: DeliverQueue | und
     await tx.delete(mutes).where(or(mine(mutes.accountId), mine(mutes.targetAccountId)));
     await tx.delete(accessTokens).where(mine(accessTokens.accountId));
     await tx.delete(idempotencyKeys).where(mine(idempotencyKeys.accountId));
-    await tx.delete(media).where(mine(media.accountId));
+    mediaPaths = (await tx.delete(media).where(mine(media.accountId)).returning({ path: media.path })).map((row) => row.path);
     await tx
       .update(accounts)
       .set({ deletedAt: new Date(), displayName: "", note: "", avatarUrl: null, acceptsChatMessages: false, updatedAt: new Date() })
@@ -84,4 +87,5 @@ export async function deleteLocalAccount(db: Database, queue: DeliverQueue | und
     return rows.map((row) => row.id);
   });
   await enqueueDeliveries(queue, deliveryIds);
+  return { mediaPaths };
 }

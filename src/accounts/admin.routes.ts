@@ -2,6 +2,7 @@ import { z } from "zod";
 import { AccountEntity, errors } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
 import { booleanLike, defineRoute } from "../http/route.js";
+import { removeStored } from "../media/storage.js";
 import { deleteLocalAccount } from "./account-deletion.js";
 import { createLocalAccount } from "./account.service.js";
 import { findAccount, renderAccount } from "./account.view.js";
@@ -61,7 +62,9 @@ export const adminRoutes = [
     params: z.object({ id: z.string() }),
     responses: { 200: { description: "Deleted", schema: z.object({}) }, ...errors },
     async handle({ deps, params }) {
-      await deleteLocalAccount(deps.db, deps.queues.deliver, params.id);
+      const { mediaPaths } = await deleteLocalAccount(deps.db, deps.queues.deliver, params.id);
+      // Its uploads stop being served (the files are public by URL).
+      await Promise.all(mediaPaths.map((file) => removeStored(deps.config.dataDir, file)));
       return {};
     },
   }),

@@ -6,6 +6,7 @@ import { assertCanSendTo, type DeliverQueue, withDeliveries } from "../federatio
 import { ApiError, notFound } from "../http/errors.js";
 import { claimIdempotencyKey, storeIdempotentResponse } from "./idempotency.js";
 import { newId } from "../shared/ids.js";
+import { publishChatUpdate, publishMessageUpdate, publishNotification } from "../streaming/events.js";
 import { type ChatMessageJson, findMessage, isBlocked, renderMessage } from "./chat.view.js";
 import { composeHtml, shortcodesIn } from "./compose.js";
 
@@ -26,6 +27,7 @@ export async function openChat(db: Executor, ownerId: string, recipientId: strin
 
 export async function hideChat(db: Executor, chat: ChatRow): Promise<void> {
   await db.update(chats).set({ hidden: true }).where(eq(chats.id, chat.id));
+  await publishChatUpdate(db, chat.accountId, chat.id);
 }
 
 /**
@@ -56,8 +58,9 @@ export async function addMessageToChat(
     })
     .returning({ id: chats.id });
   await tx.insert(messageRefs).values({ id: refId, chatId: chat.id, messageId: message.id, unread });
+  await publishChatUpdate(tx, ownerId, chat.id);
   if (unread) {
-    await tx
+    const [notification] = await tx
       .insert(notifications)
       .values({
         id: newId(),
@@ -67,7 +70,10 @@ export async function addMessageToChat(
         messageRefId: refId,
         // A muted sender's message still arrives, but its notification is born seen.
         seen: sql`EXISTS (SELECT 1 FROM ${mutes} WHERE ${mutes.accountId} = ${ownerId} AND ${mutes.targetAccountId} = ${message.authorId})`,
-      });
+      })
+      .returning({ id: notifications.id, seen: notifications.seen });
+    // Streamed unless muted (Pleroma does not stream a muted sender's notifications either).
+    if (!notification.seen) await publishNotification(tx, ownerId, notification.id);
   }
   return { chatId: chat.id, refId };
 }
@@ -197,6 +203,7 @@ export async function editMessage(
       .update(messages)
       .set({ content: composed.content, source: composed.source, emojis: composed.emojis, editedAt: new Date() })
       .where(eq(messages.id, row.message.id));
+    await publishMessageUpdate(tx, row.message.id);
     await federate("Update", row.message.id);
     const updated = await findMessage(tx, chat, refId);
     return renderMessage(updated!, settings.publicUrl);
@@ -246,12 +253,13 @@ export async function refreshChatsAfterRemoval(tx: Transaction, removed: { chatI
   const unreadByChat = new Map<string, number>();
   for (const ref of removed) unreadByChat.set(ref.chatId, (unreadByChat.get(ref.chatId) ?? 0) + (ref.unread ? 1 : 0));
   const locked = await tx
-    .select({ id: chats.id })
+    .select({ id: chats.id, accountId: chats.accountId })
     .from(chats)
     .where(inArray(chats.id, [...unreadByChat.keys()]))
     .orderBy(chats.accountId)
     .for("update");
-  for (const { id } of locked) {
+  for (const { id, accountId } of locked) {
+    await publishChatUpdate(tx, accountId, id);
     await tx
       .update(chats)
       .set({
@@ -273,6 +281,7 @@ export async function markChatRead(db: Database, chat: ChatRow, lastReadId?: str
         .update(chats)
         .set({ unread: sql`GREATEST(${chats.unread} - ${changed.length}, 0)` })
         .where(eq(chats.id, chat.id));
+      await publishChatUpdate(tx, chat.accountId, chat.id);
     }
   });
 }
@@ -286,6 +295,7 @@ export async function markMessageRead(db: Database, publicUrl: string, chat: Cha
       .returning({ id: messageRefs.id });
     if (changed.length > 0) {
       await tx.update(chats).set({ unread: sql`GREATEST(${chats.unread} - 1, 0)` }).where(eq(chats.id, chat.id));
+      await publishChatUpdate(tx, chat.accountId, chat.id);
     }
     const row = await findMessage(tx, chat, refId);
     if (!row) throw notFound();

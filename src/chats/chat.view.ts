@@ -3,6 +3,7 @@ import { type AccountRow, renderAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { accounts, blocks, chats, media, messageRefs, messages, mutes } from "../db/schema/index.js";
 import { deliveryStatusSql } from "../federation/outgoing/deliveries.js";
+import { renderAttachment } from "../media/media.view.js";
 
 /** Reads that render API JSON. Each list is one query, whatever its length (no N+1). */
 
@@ -11,23 +12,6 @@ type RefRow = typeof messageRefs.$inferSelect;
 type MessageRow = typeof messages.$inferSelect;
 type MediaRow = typeof media.$inferSelect;
 type DeliveryStatus = "pending" | "delivered" | "failed" | null;
-
-export function renderAttachment(row: MediaRow, publicUrl: string) {
-  const url = `${publicUrl}/media/${row.path}`;
-  const kind = row.contentType.split("/")[0];
-  return {
-    id: row.id,
-    type: kind === "image" || kind === "video" || kind === "audio" ? kind : "unknown",
-    url,
-    remote_url: null,
-    preview_url: url,
-    text_url: url,
-    description: row.description,
-    blurhash: null,
-    meta: {},
-    pleroma: { mime_type: row.contentType },
-  };
-}
 
 export function renderMessage(
   {

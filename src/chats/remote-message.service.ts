@@ -4,6 +4,7 @@ import type { AccountRow } from "../accounts/account.view.js";
 import type { Executor, Transaction } from "../db/database.js";
 import { accounts, chats, messageRefs, messages } from "../db/schema/index.js";
 import { newId } from "../shared/ids.js";
+import { publishChatUpdate, publishMessageUpdate } from "../streaming/events.js";
 import { addMessageToChat, refreshChatsAfterRemoval } from "./chat.service.js";
 
 /**
@@ -125,6 +126,7 @@ export async function restoreRemoteMessage(tx: Transaction, message: MessageRow)
       .update(chats)
       .set({ lastMessageRefId: sql`(SELECT max(r.id) FROM ${messageRefs} r WHERE r.chat_id = ${chat.id})` })
       .where(eq(chats.id, chat.id));
+    await publishChatUpdate(tx, ownerId, chat.id);
   }
   return true;
 }
@@ -145,6 +147,7 @@ export async function editRemoteMessage(
     .set({ ...fields, editedAt })
     .where(and(eq(messages.id, message.id), sql`(${messages.editedAt} IS NULL OR ${messages.editedAt} < ${editedAt.toISOString()})`))
     .returning({ id: messages.id });
+  if (edited) await publishMessageUpdate(tx, message.id);
   return edited !== undefined;
 }
 

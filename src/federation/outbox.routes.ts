@@ -6,7 +6,18 @@ import { postMessage } from "../chats/chat.service.js";
 import { ApiError, notFound, unauthorized } from "../http/errors.js";
 import { bearerToken } from "../http/route.js";
 import type { Deps } from "../shared/deps.js";
-import { type ChatMessageReason, contentOf, idOf, isJsonObject, type Json, recipientsOf, sameUri } from "./inbox/chat-message-rules.js";
+import { findOwnMediaByUrl } from "../media/media.view.js";
+import {
+  type ChatMessageReason,
+  contentOf,
+  firstAttachment,
+  httpUrl,
+  idOf,
+  isJsonObject,
+  type Json,
+  recipientsOf,
+  sameUri,
+} from "./inbox/chat-message-rules.js";
 import { createActivity } from "./outgoing/activities.js";
 import { loadParts } from "./outgoing/deliveries.js";
 import { RemoteActorError, resolveRemoteActor } from "./remote-actors.js";
@@ -24,8 +35,12 @@ import { RemoteActorError, resolveRemoteActor } from "./remote-actors.js";
  * it is composed the same way (escaped, URLs linked, newlines → `<br/>`), so HTML markup is NOT
  * interpreted — `<b>hi</b>` arrives as the literal text "<b>hi</b>". When the object carries
  * `source.content` (AS2's "what the author typed"), that text is used instead of `content`.
- * Attachments are refused (`unsupported_attachment`): uploads are not built yet, and dropping one
- * silently would lose part of the message.
+ * One attachment is taken when it names one of the author's own uploads by the URL it is served at
+ * (`POST /api/v1/media` first, then its `url` in the object's `attachment`: a Document, a Link, a
+ * bare URL or Pleroma's `url` list); its stored description stands. Anything else — another
+ * account's upload, a URL elsewhere, more than one attachment — is refused
+ * (`unsupported_attachment`): fetching remote files is not the outbox's business, and dropping
+ * one silently would lose part of the message.
  */
 
 export const ACTIVITY_MEDIA_TYPES = ["application/activity+json", "application/ld+json", "application/json"];
@@ -33,7 +48,9 @@ export const ACTIVITY_MEDIA_TYPES = ["application/activity+json", "application/l
 /** §4.2's codes, plus one of the outbox's own. */
 export type OutboxReason = ChatMessageReason | "unsupported_attachment";
 
-export type OutboxReading = { ok: true; to: string; text: string } | { ok: false; reason: OutboxReason };
+export type OutboxReading =
+  | { ok: true; to: string; text: string; /** The URL of the one attachment, when there is one. */ attachmentUrl?: string }
+  | { ok: false; reason: OutboxReason };
 
 /** Addressing properties other than `to`: they may only repeat the one recipient. */
 const OTHER_ADDRESSING = ["cc", "bto", "bcc", "audience"] as const;
@@ -72,12 +89,20 @@ export function readOutboxChatMessage(body: unknown, authorUri: string, limit: n
     if (activityTo.length !== 1 || activityTo[0] !== to[0]) return fail("to_mismatch");
   }
 
-  if ([object.attachment].flat().some((a) => a !== undefined && a !== null)) return fail("unsupported_attachment");
+  const attachments = [object.attachment].flat().filter((a) => a !== undefined && a !== null);
+  const attachmentUrl = attachments.length === 1 ? attachmentHref(attachments[0]) : undefined;
+  if (attachments.length > 0 && !attachmentUrl) return fail("unsupported_attachment");
   const source = isJsonObject(object.source) && typeof object.source.content === "string" ? object.source.content : undefined;
   const text = source ?? contentOf(object);
-  if (text.trim() === "") return fail("no_content");
+  if (text.trim() === "" && !attachmentUrl) return fail("no_content");
   if ([...text].length > limit) return fail("content_too_long");
-  return { ok: true, to: to[0], text };
+  return { ok: true, to: to[0], text, ...(attachmentUrl ? { attachmentUrl } : {}) };
+}
+
+/** The URL an attachment names: a string, or an object whose `url` (string, Link or list) or `href` gives one. */
+function attachmentHref(attachment: unknown): string | undefined {
+  if (typeof attachment === "string") return httpUrl(attachment)?.href;
+  return isJsonObject(attachment) ? firstAttachment({ attachment })?.url : undefined;
 }
 
 const invalid = (reason: OutboxReason) => new ApiError(422, "invalid_chat_message", { reason });
@@ -138,8 +163,15 @@ export function outboxRouter(deps: Deps): Router {
       const owner = res.locals.owner as AccountRow;
       const reading = readOutboxChatMessage(req.body, owner.uri, deps.config.chatMessageLimit);
       if (!reading.ok) throw invalid(reading.reason);
+      let mediaId: string | undefined;
+      if (reading.attachmentUrl) {
+        const upload = await findOwnMediaByUrl(deps.db, owner.id, reading.attachmentUrl, deps.config.publicUrl);
+        if (!upload) throw invalid("unsupported_attachment");
+        mediaId = upload.id;
+      }
       const recipient = await resolveRecipient(deps, reading.to);
-      const result = await postMessage(deps.db, deps.config, owner, recipient, { content: reading.text }, deps.queues.deliver);
+      const input = { content: reading.text, mediaId };
+      const result = await postMessage(deps.db, deps.config, owner, recipient, input, deps.queues.deliver);
       const parts = result.messageId ? await loadParts(deps.db, result.messageId) : undefined;
       if (!parts) throw new Error("the posted message was not found");
       const activity = createActivity(parts, deps.config.publicUrl);

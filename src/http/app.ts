@@ -14,12 +14,29 @@ import { invalidActivityExplainer } from "../federation/inbox/unparsable.js";
 import { objectsRouter } from "../federation/objects.routes.js";
 import { outboxRouter } from "../federation/outbox.routes.js";
 import { instanceRoutes } from "../instance/instance.routes.js";
+import { emojiRoutes } from "../media/emoji.routes.js";
+import { mediaFilesRouter } from "../media/files.js";
+import { mediaRoutes } from "../media/media.routes.js";
+import { notificationRoutes } from "../notifications/notification.routes.js";
 import type { Deps } from "../shared/deps.js";
+import { redactUrl } from "../shared/logger.js";
+import { streamingRoutes } from "../streaming/streaming.routes.js";
 import { ApiError } from "./errors.js";
 import { mountApiDocs } from "./openapi.js";
 import { type AnyRoute, mountRoutes } from "./route.js";
 
-export const apiRoutes: AnyRoute[] = [...adminRoutes, ...domainBlockRoutes, ...accountRoutes, ...chatRoutes, ...adminChatRoutes, ...instanceRoutes];
+export const apiRoutes: AnyRoute[] = [
+  ...adminRoutes,
+  ...domainBlockRoutes,
+  ...accountRoutes,
+  ...chatRoutes,
+  ...adminChatRoutes,
+  ...mediaRoutes,
+  ...emojiRoutes,
+  ...instanceRoutes,
+  ...notificationRoutes,
+  ...streamingRoutes,
+];
 
 // 1×1 transparent PNG.
 const MISSING_AVATAR = Buffer.from(
@@ -43,6 +60,8 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "info"),
       autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
       quietReqLogger: true,
+      // The logged URL keeps its query string, where streaming clients may put `access_token`.
+      serializers: { req: (req: { url?: string }) => Object.assign(req, { url: req.url && redactUrl(req.url) }) },
     }),
   );
 
@@ -66,6 +85,8 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   app.get(MISSING_AVATAR_PATH, (_req, res) => {
     res.type("image/png").set("Cache-Control", "public, max-age=86400").send(MISSING_AVATAR);
   });
+  // Uploaded files and custom emoji (public, typed by content, never sniffed).
+  app.use(mediaFilesRouter(deps));
 
   // ActivityPub routes Fedify has no dispatcher for, before its bridge (which would answer 405 to
   // an outbox POST): the C2S outbox POST (bearer token; its own body parser, after auth) and the

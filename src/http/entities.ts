@@ -40,7 +40,11 @@ export const AttachmentEntity = z
     url: z.string(),
     remote_url: z.string().nullable(),
     preview_url: z.string().nullable(),
+    text_url: z.string().nullable(),
     description: z.string().nullable(),
+    blurhash: z.string().nullable(),
+    meta: z.record(z.string(), z.unknown()).meta({ description: "`original: {width, height, size, aspect}` for images whose size is known" }),
+    pleroma: z.object({ mime_type: z.string() }),
   })
   .meta({ id: "MediaAttachment" });
 

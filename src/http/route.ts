@@ -35,8 +35,11 @@ export interface RouteDefinition<P extends Shape, Q extends Shape, B extends Sha
   /** Request headers worth documenting (e.g. Idempotency-Key). */
   headers?: Shape;
   responses: Record<number, { description: string; schema?: z.ZodType }>;
-  /** Extra middleware (e.g. multipart parsing) run before validation. */
-  before?: RequestHandler[];
+  /**
+   * Extra middleware (e.g. multipart parsing) run after authentication, before validation; a
+   * function of the deps when it needs the configuration (uploads: DATA_DIR, MEDIA_MAX_BYTES).
+   */
+  before?: RequestHandler[] | ((deps: Deps) => RequestHandler[]);
   /** Returns the JSON body (status 200 unless the handler set another) or nothing when it answered itself. */
   handle(ctx: RouteContext<P, Q, B, A>): Promise<unknown>;
 }
@@ -135,7 +138,8 @@ export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): voi
       }
     };
     const parsers = route.body ? bodyParsers : [];
-    router[route.method](route.path, authenticated, ...parsers, ...(route.before ?? []), handler);
+    const before = typeof route.before === "function" ? route.before(deps) : (route.before ?? []);
+    router[route.method](route.path, authenticated, ...parsers, ...before, handler);
   }
 }
 

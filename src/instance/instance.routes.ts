@@ -3,12 +3,24 @@ import { z } from "zod";
 import { accounts } from "../db/schema/index.js";
 import { litepubContext } from "../federation/federation.js";
 import { defineRoute } from "../http/route.js";
+import { DESCRIPTION_LIMIT, SUPPORTED_MIME_TYPES } from "../media/types.js";
 import type { Deps } from "../shared/deps.js";
 
 const tags = ["instance"];
 const VERSION = "0.1.0";
 /** Pleroma clients look for these to enable chats. */
 const FEATURES = ["pleroma_chat_messages", "pleroma_api", "chat"];
+
+/** Mastodon's `configuration.media_attachments`: what `POST /api/v1/media` takes (one cap for every kind). */
+function mediaConfiguration(deps: Deps) {
+  const limit = deps.config.mediaMaxBytes;
+  return {
+    supported_mime_types: SUPPORTED_MIME_TYPES,
+    description_limit: DESCRIPTION_LIMIT,
+    image_size_limit: limit,
+    video_size_limit: limit,
+  };
+}
 
 async function localUsers(deps: Deps): Promise<number> {
   const [row] = await deps.db.select({ n: count() }).from(accounts).where(isNull(accounts.domain));
@@ -82,7 +94,9 @@ export const instanceRoutes = [
         approval_required: false,
         invites_enabled: false,
         chat_limit: deps.config.chatMessageLimit,
-        configuration: { chats: { max_characters: deps.config.chatMessageLimit } },
+        // Pleroma's upload cap, in bytes.
+        upload_limit: deps.config.mediaMaxBytes,
+        configuration: { chats: { max_characters: deps.config.chatMessageLimit }, media_attachments: mediaConfiguration(deps) },
         pleroma: { metadata: { features: FEATURES, chat_limit: deps.config.chatMessageLimit } },
       };
     },
@@ -105,7 +119,11 @@ export const instanceRoutes = [
         usage: { users: { active_month: await localUsers(deps) } },
         thumbnail: { url: `${deps.config.publicUrl}/static/avatar-missing.png` },
         languages: ["en"],
-        configuration: { urls: { streaming: deps.config.publicUrl.replace(/^http/, "ws") }, chats: { max_characters: deps.config.chatMessageLimit } },
+        configuration: {
+          urls: { streaming: deps.config.publicUrl.replace(/^http/, "ws") },
+          chats: { max_characters: deps.config.chatMessageLimit },
+          media_attachments: mediaConfiguration(deps),
+        },
         registrations: { enabled: false, approval_required: false, message: null },
         contact: { email: "", account: null },
         rules: [],

@@ -10,6 +10,8 @@ const REDACT = [
   "req.headers.cookie",
   "req.headers.signature",
   "req.headers[\"signature-input\"]",
+  // Streaming clients may send their token as the WebSocket protocol.
+  "req.headers[\"sec-websocket-protocol\"]",
   "req.query.access_token",
   "headers.authorization",
   "headers.signature",
@@ -17,6 +19,11 @@ const REDACT = [
   "adminToken",
   "privateKey",
 ];
+
+/** A request URL fit for the logs: the value of `access_token` (streaming clients put it there) redacted. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]access_token=)[^&#]*/gi, "$1[redacted]");
+}
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino({ level, redact: { paths: REDACT, censor: "[redacted]" }, base: { service: "parley" } }, destination);

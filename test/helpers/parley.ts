@@ -8,6 +8,7 @@ import postgres from "postgres";
 import { loadConfig } from "../../src/config/config.js";
 import type { DeliveryTuning } from "../../src/federation/outgoing/policy.js";
 import { startParley, type Parley } from "../../src/server.js";
+import type { StreamingTuning } from "../../src/streaming/streaming.js";
 import { createLogger } from "../../src/shared/logger.js";
 
 /** Test services: the machine's PostgreSQL and Redis (see README). Overridable for other setups. */
@@ -50,6 +51,8 @@ export interface StartTestParleyOptions {
   logStream?: { write(line: string): void };
   /** Shorter delivery timings (StartOptions.deliveryTuning). */
   deliveryTuning?: Partial<DeliveryTuning>;
+  /** Shorter heartbeats, a smaller send buffer cap (StartOptions.streamingTuning). */
+  streamingTuning?: Partial<StreamingTuning>;
 }
 
 /**
@@ -76,7 +79,11 @@ export async function startTestParley(options: StartTestParleyOptions = {}): Pro
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ...options.env,
   });
-  const parley = await startParley(config, createLogger(config.logLevel, options.logStream), { queuePrefix, deliveryTuning: options.deliveryTuning });
+  const parley = await startParley(config, createLogger(config.logLevel, options.logStream), {
+    queuePrefix,
+    deliveryTuning: options.deliveryTuning,
+    streamingTuning: options.streamingTuning,
+  });
   return {
     parley,
     url: parley.url ?? config.publicUrl,

@@ -1,4 +1,6 @@
 import type { accounts, media, messages } from "../../db/schema/index.js";
+import { mediaUrl } from "../../media/media.view.js";
+import { typeOfExtension } from "../../media/types.js";
 import { newId } from "../../shared/ids.js";
 
 /**
@@ -32,6 +34,12 @@ function absolute(url: string, publicUrl: string): string {
   return new URL(url, `${publicUrl}/`).href;
 }
 
+/** The type of one of our files by its extension (names we give carry the checked type). */
+function mediaTypeOfUrl(url: string): string | undefined {
+  const ext = /\.([0-9a-z]+)$/i.exec(new URL(url).pathname)?.[1];
+  return ext ? typeOfExtension(ext)?.mime : undefined;
+}
+
 /** The `ChatMessage` object itself, without `@context`. */
 export function chatMessageObject({ message, author, recipient, attachment }: MessageParts, publicUrl: string) {
   const mention = {
@@ -41,12 +49,13 @@ export function chatMessageObject({ message, author, recipient, attachment }: Me
   };
   const emojis = (message.emojis as Emoji[]).map((emoji) => {
     const url = absolute(emoji.url, publicUrl);
+    const mediaType = mediaTypeOfUrl(url);
     return {
       type: "Emoji",
       id: url,
       name: `:${emoji.shortcode}:`,
       updated: "1970-01-01T00:00:00Z",
-      icon: { type: "Image", url },
+      icon: { type: "Image", url, ...(mediaType ? { mediaType } : {}) },
     };
   });
   return {
@@ -62,12 +71,19 @@ export function chatMessageObject({ message, author, recipient, attachment }: Me
     tag: [mention, ...emojis],
     ...(attachment
       ? {
-          // One object, not a list, with Pleroma's `url` list of Links.
+          // One object, not a list, with Pleroma's `url` list of Links; `name` is the description.
           attachment: {
             type: "Document",
             mediaType: attachment.contentType,
             name: attachment.description ?? null,
-            url: [{ type: "Link", mediaType: attachment.contentType, href: `${publicUrl}/media/${attachment.path}` }],
+            url: [
+              {
+                type: "Link",
+                mediaType: attachment.contentType,
+                href: mediaUrl(attachment.path, publicUrl),
+                ...(attachment.width && attachment.height ? { width: attachment.width, height: attachment.height } : {}),
+              },
+            ],
           },
         }
       : {}),
