@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from "./config/config.js";
 import { startParley } from "./server.js";
+import { exitOnSignals } from "./shutdown.js";
 import { createLogger } from "./shared/logger.js";
 
 let config;
@@ -19,18 +20,4 @@ const parley = await startParley(config, logger).catch((error: Error) => {
   process.exit(1);
 });
 
-let stopping = false;
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    const timer = setTimeout(() => {
-      logger.error("shutdown took longer than 25 s; exiting");
-      process.exit(1);
-    }, 25_000);
-    timer.unref();
-    await parley.close().catch((error: Error) => logger.error({ err: error }, "error during shutdown"));
-    process.exit(0);
-  });
-}
+exitOnSignals(parley, logger, config.shutdownTimeoutMs);

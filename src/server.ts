@@ -7,6 +7,8 @@ import type { EmbeddedDatabase } from "./db/embedded.js";
 import type { DeliveryTuning } from "./federation/outgoing/policy.js";
 import { buildFederation } from "./federation/federation.js";
 import { buildApp } from "./http/app.js";
+import { createMetrics } from "./ops/metrics.js";
+import { startWorkerListener } from "./ops/worker-listener.js";
 import { openQueues, queueBackend } from "./queues/queues.js";
 import type { Deps } from "./shared/deps.js";
 import type { Logger } from "./shared/logger.js";
@@ -17,6 +19,10 @@ export interface Parley {
   deps: Deps;
   /** Base URL the HTTP server listens on (web roles only). */
   url: string | undefined;
+  /**
+   * Stops accepting, lets in-flight requests and jobs finish within `config.shutdownTimeoutMs`
+   * (then cuts them: a cut job runs again elsewhere), closes the queues and pools.
+   */
   close(): Promise<void>;
 }
 
@@ -64,19 +70,32 @@ async function startRoles(
   const backend = queueBackend({ redisUrl: config.redisUrl, databaseUrl, prefix: options.queuePrefix });
   const queues = await openQueues(backend, logger);
   const deps: Deps = { config, db, logger, queues, adminToken, deliveryTuning: options.deliveryTuning };
+  // One registry per process (SPEC §7 /metrics).
+  const metrics = createMetrics(queues, logger);
+  deps.metrics = metrics;
 
   let server: Server | undefined;
   let streaming: Streaming | undefined;
   let url: string | undefined;
   let workers: Workers | undefined;
   const stop = async () => {
+    const deadline = Date.now() + config.shutdownTimeoutMs;
     // Sockets first: an upgraded connection would hold server.close() open.
     await streaming?.close();
-    if (server) {
-      server.closeIdleConnections();
-      await new Promise<void>((resolve) => server!.close(() => resolve()));
-    }
-    await workers?.close();
+    const web = async () => {
+      if (!server) return;
+      const s = server;
+      const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+      s.closeIdleConnections();
+      // Keep-alive connections that go idle after their last answer are closed as they do.
+      const idle = setInterval(() => s.closeIdleConnections(), 250);
+      const cut = setTimeout(() => s.closeAllConnections(), Math.max(0, deadline - Date.now()));
+      await closed;
+      clearInterval(idle);
+      clearTimeout(cut);
+    };
+    // The web and the workers drain at the same time, under one bound.
+    await Promise.all([web(), workers?.close(deadline - Date.now())]);
     await queues.close();
     await db.$client.end({ timeout: 5 });
   };
@@ -89,6 +108,8 @@ async function startRoles(
       server = listening;
       // WebSocket upgrades of GET /api/v1/streaming, fed by this process's LISTEN connection.
       streaming = await startStreaming(listening, deps, databaseUrl, options.streamingTuning);
+      const hub = streaming.hub;
+      metrics.setStreamingConnections(() => hub.size);
       const address = listening.address();
       const port = typeof address === "object" && address ? address.port : config.port;
       url = `http://127.0.0.1:${port}`;
@@ -96,6 +117,8 @@ async function startRoles(
     }
     if (config.role !== "web") {
       workers = await startWorkers(deps);
+      // Worker-only: no web server, yet /metrics, /healthz and /readyz must answer on PORT.
+      if (config.role === "worker") server = await startWorkerListener(deps, metrics);
       logger.info({ queues: backend.kind }, "Parley workers started");
     }
   } catch (error) {

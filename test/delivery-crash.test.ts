@@ -45,6 +45,8 @@ function startWorkerProcess(): Promise<ChildProcess> {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ROLE: "worker",
+      // Its /metrics + /healthz listener takes any free port (several such processes run at once).
+      PORT: "0",
       DATABASE_URL: web.databaseUrl,
       REDIS_URL: TEST_REDIS,
       PUBLIC_URL: web.url,

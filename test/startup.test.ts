@@ -96,6 +96,9 @@ describe("loadConfig", () => {
       role: "all",
       logLevel: "info",
       embeddedPgPort: 54329,
+      rateLimitApi: { max: 300, windowMs: 300_000 },
+      rateLimitInbox: { max: 1000, windowMs: 300_000 },
+      shutdownTimeoutMs: 45_000,
     });
   });
 
@@ -298,11 +301,15 @@ describe("roles", () => {
     }
   });
 
-  it("ROLE=worker runs the workers and listens on no port", async () => {
+  it("ROLE=worker runs the workers and serves only /healthz, /readyz and /metrics on its port", async () => {
     const worker = await startTestParley({ queue: "redis", role: "worker" });
     try {
       expect(worker.parley.url).toBeUndefined();
-      expect(await portAnswers(worker.parley.deps.config.port)).toBe(false);
+      const base = `http://127.0.0.1:${worker.parley.deps.config.port}`;
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      expect(await (await fetch(`${base}/metrics`)).text()).toContain("parley_delivery_attempts_total");
+      expect((await fetch(`${base}/api/v1/instance`)).status).toBe(404);
       expect(await worker.parley.deps.queues.housekeeping.getWorkersCount()).toBeGreaterThan(0);
       expect((await worker.parley.deps.queues.housekeeping.getJobSchedulers()).map((s) => s.key)).toEqual(["housekeeping"]);
     } finally {

@@ -32,6 +32,8 @@ function startWorkerProcess(web: TestParley, queuePrefix: string, dataDir: strin
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ROLE: "worker",
+      // Its /metrics + /healthz listener takes any free port (several such processes run at once).
+      PORT: "0",
       DATABASE_URL: web.databaseUrl,
       REDIS_URL: TEST_REDIS,
       PUBLIC_URL: web.url,

@@ -11,6 +11,7 @@ import {
   recordHostSuccess,
   releaseHostSlot,
 } from "../src/federation/outgoing/hosts.js";
+import { deliveryReason } from "../src/ops/metrics.js";
 import {
   classifyError,
   classifyResponse,
@@ -79,12 +80,12 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
     return later(job, token, row.nextAttemptAt.getTime());
   }
   const host = hostOf(row.inboxUrl);
-  if (!host) return finish(deps, row, { kind: "permanent", error: `invalid inbox URL ${row.inboxUrl}`, gone: false });
+  if (!host) return refuseBeforeSending(deps, job, row, { kind: "permanent", error: `invalid inbox URL ${row.inboxUrl}`, gone: false });
 
   const [state] = await db.execute<{ paused_until: number | null; blocked: boolean }>(sql`
     SELECT (SELECT extract(epoch FROM paused_until) * 1000 FROM host_states WHERE host = ${host} AND paused_until > now())::float8 AS paused_until,
            ${domainBlockedSql(host)} AS blocked`);
-  if (state.blocked) return finish(deps, row, { kind: "permanent", error: "domain blocked by the admin", gone: false });
+  if (state.blocked) return refuseBeforeSending(deps, job, row, { kind: "permanent", error: "domain blocked by the admin", gone: false });
   if (state.paused_until) {
     const until = new Date(state.paused_until);
     await db
@@ -96,7 +97,7 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
   }
 
   const signer = await signerOf(db, row.senderId);
-  if (!signer) return finish(deps, row, { kind: "permanent", error: `no signing key for account ${row.senderId}`, gone: false });
+  if (!signer) return refuseBeforeSending(deps, job, row, { kind: "permanent", error: `no signing key for account ${row.senderId}`, gone: false });
   const holder = `${processId}/${row.id}`;
   const slot = await acquireHostSlot(db, host, deps.config.deliveryMaxPerHost, holder, tuning.slotLeaseMs);
   if (slot === null) return later(job, token, now + tuning.slotWaitMs * (0.5 + Math.random()));
@@ -122,13 +123,16 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
     const pausedUntil = await recordHostFailure(db, host, tuning);
     if (pausedUntil) deps.logger.warn({ host, pausedUntil }, "delivery host paused after repeated failures");
   }
-  if (outcome.kind !== "retry") return finish(deps, row, outcome);
-
   const attempts = row.attempts + 1;
-  const age = Date.now() - row.createdAt.getTime();
-  if (age >= tuning.horizonMs || attempts >= MAX_ATTEMPTS) {
-    return finish(deps, row, { kind: "permanent", error: `gave up after ${attempts} attempts: ${outcome.error}`, gone: false });
-  }
+  const gaveUp = outcome.kind === "retry" && (Date.now() - row.createdAt.getTime() >= tuning.horizonMs || attempts >= MAX_ATTEMPTS);
+  // Metrics and the job's log and data (bull-board shows them): one entry per attempt. Not awaited:
+  // the row, not the queue, records the attempt, and must not wait on a queue backend that is away.
+  const counted = outcome.kind === "delivered" ? "delivered" : outcome.kind === "retry" && !gaveUp ? "retry" : "failed";
+  deps.metrics?.deliveryAttempt(counted, deliveryReason(outcome));
+  void job.log(`attempt ${attempts}: ${counted}${outcome.kind === "delivered" ? ` (HTTP ${outcome.status})` : ` — ${outcome.error}`}`).catch(() => {});
+  if (outcome.kind !== "delivered") void job.updateData({ ...job.data, attempts, lastError: outcome.error }).catch(() => {});
+  if (outcome.kind !== "retry") return finish(deps, row, outcome);
+  if (gaveUp) return finish(deps, row, { kind: "permanent", error: `gave up after ${attempts} attempts: ${outcome.error}`, gone: false });
   const delay =
     outcome.retryAfterMs !== undefined
       ? Math.min(Math.max(outcome.retryAfterMs, 1000), tuning.maxDelayMs)
@@ -140,6 +144,13 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
     .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending")));
   deps.logger.info({ delivery: row.id, host, attempts, error: outcome.error, retryInMs: delay }, "delivery will be retried");
   return later(job, token, nextAt);
+}
+
+/** A delivery that cannot be attempted at all (no POST): counted as failed, then finished. */
+async function refuseBeforeSending(deps: Deps, job: Job, row: DeliveryRow, outcome: Exclude<Outcome, { kind: "retry" | "delivered" }>) {
+  deps.metrics?.deliveryAttempt("failed", deliveryReason(outcome));
+  void job.log(`not sent: ${outcome.error}`).catch(() => {});
+  return finish(deps, row, outcome);
 }
 
 /** The first bytes of an error answer, for `last_error` (peers often say why). */

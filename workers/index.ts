@@ -7,7 +7,12 @@ import { housekeepingProcessor } from "./housekeeping.js";
 import { inboundProcessor, inboundSchedules } from "./inbound.js";
 
 export interface Workers {
-  close(): Promise<void>;
+  /**
+   * Stops taking jobs and waits for the running ones, at most `boundMs`; past it, closes by force:
+   * an unfinished job keeps its lock until it expires, then another worker runs it again (the
+   * deliveries row, not the job, says what is done, so no job is lost).
+   */
+  close(boundMs?: number): Promise<void>;
 }
 
 interface ProcessorSpec {
@@ -67,9 +72,20 @@ export async function startWorkers(deps: Deps): Promise<Workers> {
   }, SCHEDULE_CHECK_MS);
   check.unref();
   return {
-    close: async () => {
+    close: async (boundMs = Infinity) => {
       clearInterval(check);
-      await Promise.all(workers.map((worker) => worker.close()));
+      // pause(): stop taking jobs and wait for the running ones; close() (forced past the bound:
+      // BullMQ's close cannot be forced once a graceful one is under way).
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        Promise.all(workers.map((worker) => worker.pause())).then(() => true),
+        new Promise<false>((resolve) => {
+          if (Number.isFinite(boundMs)) timer = setTimeout(() => resolve(false), Math.max(0, boundMs));
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!finished) deps.logger.warn({ boundMs }, "jobs still running at the shutdown bound: closing workers by force (their jobs will run again)");
+      await Promise.all(workers.map((worker) => worker.close(!finished)));
     },
   };
 }

@@ -83,8 +83,8 @@ export async function deleteLocalAccount(db: Database, queue: DeliverQueue | und
           personalInbox: inbox.personal,
         })),
       )
-      .returning({ id: deliveries.id });
-    return rows.map((row) => row.id);
+      .returning({ id: deliveries.id, inboxUrl: deliveries.inboxUrl });
+    return rows.map((row) => ({ id: row.id, type: "Delete", inboxUrl: row.inboxUrl, messageId: null }));
   });
   await enqueueDeliveries(queue, deliveryIds);
   return { mediaPaths };

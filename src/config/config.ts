@@ -6,6 +6,15 @@ const bool = z
 const positiveInt = z.coerce.number("must be a whole number").int("must be a whole number").positive("must be greater than 0");
 const port = (min: number) =>
   z.coerce.number("must be a port number").int("must be a port number").min(min, `must be between ${min} and 65535`).max(65535, `must be between ${min} and 65535`);
+/** `300/300` = 300 requests per 300 s; `off` = no limit. */
+const rateLimit = z
+  .string()
+  .regex(/^(off|[1-9][0-9]*\/[1-9][0-9]*)$/, "must be <count>/<seconds> (e.g. 300/300) or off")
+  .transform((v): RateLimitSetting | null => {
+    if (v === "off") return null;
+    const [max, seconds] = v.split("/").map(Number);
+    return { max, windowMs: seconds * 1000 };
+  });
 const url = (protocols: string[], hint: string) =>
   z.url({ protocol: new RegExp(`^(${protocols.join("|")})$`), message: `must be ${hint}` });
 
@@ -36,6 +45,11 @@ const envSchema = z.object({
     .default("info"),
   /** Where the embedded PostgreSQL listens when DATABASE_URL is unset. */
   EMBEDDED_PG_PORT: port(1).default(54329),
+  /** "<count>/<seconds>": requests per token (user API) / per remote host (inbox), fixed window; "off" disables. */
+  RATE_LIMIT_API: rateLimit.default({ max: 300, windowMs: 300_000 }),
+  RATE_LIMIT_INBOX: rateLimit.default({ max: 1000, windowMs: 300_000 }),
+  /** Bound of a graceful stop (in-flight requests and jobs); above the 30 s delivery request timeout. */
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(45_000),
 });
 
 /** Variables whose value never appears in an error message; URL passwords are masked too. */
@@ -46,6 +60,11 @@ function shown(name: string, value: string | undefined): string {
   if (SECRET_VARIABLES.has(name)) return "=<redacted>";
   // user:password@ in any URL-like value.
   return `=${JSON.stringify(value.replace(/(\/\/[^/@\s:]*:)[^/@\s]*@/, "$1***@"))}`;
+}
+
+export interface RateLimitSetting {
+  max: number;
+  windowMs: number;
 }
 
 export interface Config {
@@ -67,6 +86,10 @@ export interface Config {
   role: "all" | "web" | "worker";
   logLevel: string;
   embeddedPgPort: number;
+  /** null: no limit. */
+  rateLimitApi: RateLimitSetting | null;
+  rateLimitInbox: RateLimitSetting | null;
+  shutdownTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -101,5 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     role: e.ROLE,
     logLevel: e.LOG_LEVEL,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
+    rateLimitApi: e.RATE_LIMIT_API,
+    rateLimitInbox: e.RATE_LIMIT_INBOX,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
 }

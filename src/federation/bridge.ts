@@ -1,6 +1,8 @@
 import type { Request as ExpressRequest, NextFunction, RequestHandler, Response as ExpressResponse } from "express";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import type { Database } from "../db/database.js";
+import { sql } from "drizzle-orm";
+import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "../http/unavailable.js";
 import type { ParleyFederation } from "./federation.js";
 import type { RequestData, Verdict } from "./inbox/inbox-context.js";
 
@@ -81,6 +83,15 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
         // The listener threw after deciding: Fedify's 500 is replaced by its answer.
         await response.body?.cancel();
         return res.status(contextData.verdict.status).json(contextData.verdict.body);
+      }
+      if (response.status >= 500) {
+        // Fedify's 500 after a lost dependency (a listener's write, a key lookup in the KV): 503,
+        // so the sender retries. The listener's error when it reported one, else a probe.
+        const cause = contextData.error ?? (await db.execute(sql`SELECT 1`).then(() => undefined, (error: unknown) => error));
+        if (isDependencyDown(cause)) {
+          await response.body?.cancel();
+          return res.set("Retry-After", String(UNAVAILABLE_RETRY_AFTER_S)).status(503).json(serviceUnavailableBody);
+        }
       }
       const actorMatch = req.method === "GET" ? new URL(url).pathname.match(ACTOR_PATH) : null;
       if (actorMatch && response.ok && isJsonLd(response)) {

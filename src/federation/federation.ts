@@ -111,7 +111,11 @@ export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "l
     .on(Undo, onUndo(deps))
     .on(Activity, onOtherActivity(deps))
     // A refused signature answers JSON like the rest of the API, with Fedify's reason.
-    .onUnverifiedActivity(onUnverifiedActivity(deps));
+    .onUnverifiedActivity(onUnverifiedActivity(deps))
+    // Fedify answers 500 after this; the bridge reads the error (a lost database → 503).
+    .onError((ctx, error) => {
+      if (ctx.data) ctx.data.error = error;
+    });
 
   return federation;
 }

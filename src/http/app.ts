@@ -17,13 +17,17 @@ import { instanceRoutes } from "../instance/instance.routes.js";
 import { emojiRoutes } from "../media/emoji.routes.js";
 import { mediaFilesRouter } from "../media/files.js";
 import { mediaRoutes } from "../media/media.routes.js";
+import { metricsHandler } from "../ops/metrics.js";
+import { QUEUE_BOARD_PATH, queueBoardRouter, requireAdminToken } from "../ops/queue-board.js";
 import { notificationRoutes } from "../notifications/notification.routes.js";
 import type { Deps } from "../shared/deps.js";
 import { redactUrl } from "../shared/logger.js";
 import { streamingRoutes } from "../streaming/streaming.routes.js";
 import { ApiError } from "./errors.js";
 import { mountApiDocs } from "./openapi.js";
+import { inboxRateLimit } from "./rate-limit.js";
 import { type AnyRoute, mountRoutes } from "./route.js";
+import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "./unavailable.js";
 
 export const apiRoutes: AnyRoute[] = [
   ...adminRoutes,
@@ -58,29 +62,48 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
         return id;
       },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "info"),
-      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
+      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" || req.url === "/metrics" },
       quietReqLogger: true,
       // The logged URL keeps its query string, where streaming clients may put `access_token`.
       serializers: { req: (req: { url?: string }) => Object.assign(req, { url: req.url && redactUrl(req.url) }) },
     }),
   );
 
+  // Latency by route pattern, and the answers of the inbox (SPEC §7; src/ops/metrics.ts).
+  if (deps.metrics) app.use(deps.metrics.httpDuration, deps.metrics.inboxCounter);
+  // Open, like /healthz: see the README's operations section.
+  if (deps.metrics) app.get("/metrics", metricsHandler(deps.metrics));
+  // bull-board: ADMIN_TOKEN on the whole mount path (the UI's XHR calls go to /admin/queues/api/*).
+  app.use(QUEUE_BOARD_PATH, requireAdminToken(deps.adminToken), queueBoardRouter(deps.queues.all()));
+
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
   app.get("/readyz", async (_req, res) => {
-    const check = async (probe: () => Promise<unknown>) =>
-      probe().then(
+    // Bounded: a dependency that hangs (not refusing) must not hang the probe.
+    const check = async (probe: () => Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error("timed out after 3 s")), 3_000);
+      });
+      return Promise.race([probe(), timeout]).then(
         () => "ok",
-        (error: Error) => error.message || "down",
-      );
+        (error: Error) => error.message || (error as { code?: string }).code || "down",
+      ).finally(() => clearTimeout(timer));
+    };
     const [database, queue] = await Promise.all([
       check(() => deps.db.execute(sql`SELECT 1`)),
       check(() => deps.queues.backend.ping()),
     ]);
     const ready = database === "ok" && queue === "ok";
     if (!ready) res.set("Retry-After", "5");
-    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "unavailable", database, queue: { backend: deps.queues.backend.kind, status: queue } });
+    const down = [...(database === "ok" ? [] : ["database"]), ...(queue === "ok" ? [] : [deps.queues.backend.kind === "redis" ? "redis" : "queue"])];
+    res.status(ready ? 200 : 503).json({
+      status: ready ? "ready" : "unavailable",
+      ...(ready ? {} : { down }),
+      database,
+      queue: { backend: deps.queues.backend.kind, status: queue },
+    });
   });
   app.get(MISSING_AVATAR_PATH, (_req, res) => {
     res.type("image/png").set("Cache-Control", "public, max-age=86400").send(MISSING_AVATAR);
@@ -93,6 +116,9 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   // signed GETs of our chat messages and their Create activities.
   app.use(outboxRouter(deps));
   app.use(objectsRouter(deps));
+
+  // RATE_LIMIT_INBOX per remote host (the signature's keyId host), before any signature work.
+  app.post(["/inbox", "/users/:name/inbox"], inboxRateLimit(deps));
 
   // Fedify before any general body parser: it must see the raw body of inbox POSTs (a body parser
   // would consume it; the outbox router above parses only its own route's body).
@@ -139,6 +165,12 @@ const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
   const status = (error as { status?: number; statusCode?: number }).status ?? (error as { statusCode?: number }).statusCode;
   if (status === 413 || error?.type === "entity.too.large") {
     res.status(413).json({ error: "payload_too_large" });
+    return;
+  }
+  // PostgreSQL or Redis unreachable: a transient 503 (the transaction rolled back), not a bug.
+  if (isDependencyDown(error)) {
+    req.log.warn({ err: error }, "dependency unavailable");
+    res.set("Retry-After", String(UNAVAILABLE_RETRY_AFTER_S)).status(503).json(serviceUnavailableBody);
     return;
   }
   if (error?.type === "entity.parse.failed") {

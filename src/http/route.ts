@@ -4,6 +4,7 @@ import type { AccountRow } from "../accounts/account.view.js";
 import { accountForToken, tokensEqual } from "../accounts/tokens.js";
 import type { Deps } from "../shared/deps.js";
 import { ApiError, invalidField, notFound, unauthorized } from "./errors.js";
+import { applyRateLimit, rateLimiter, tokenKey } from "./rate-limit.js";
 
 /**
  * One declaration per endpoint: the same zod schemas validate the request and generate the
@@ -109,12 +110,15 @@ async function authenticate(deps: Deps, req: Request, auth: Auth): Promise<Accou
 const bodyParsers: RequestHandler[] = [express.json({ limit: "1mb" }), express.urlencoded({ extended: false, limit: "1mb" })];
 
 export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): void {
+  // RATE_LIMIT_API: per bearer token of a user route, counted once the token is known valid.
+  const limiter = rateLimiter(deps);
   for (const route of routes) {
     // Authentication comes before any `before` middleware: an anonymous request never gets its
     // (multipart) body parsed, and is a 401 whatever that body holds.
     const authenticated = async (req: Request, res: Response, next: NextFunction) => {
       try {
         res.locals.account = await authenticate(deps, req, route.auth);
+        if (route.auth === "user" && !(await applyRateLimit(deps, limiter, "api", tokenKey(bearerToken(req)!), deps.config.rateLimitApi, res))) return;
         next();
       } catch (error) {
         next(error);

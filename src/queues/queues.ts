@@ -13,6 +13,11 @@ export interface QueueBackend {
   /** Fresh connection options for each Queue/Worker. */
   connection(): bullmq.ConnectionOptions;
   prefix: string | undefined;
+  /**
+   * Redis only: a fail-fast client for small commands (rate limits, the readiness probe): no
+   * offline queue, 1 s command timeout, so a Redis outage fails a command at once.
+   */
+  commands?: () => Promise<Redis>;
   /** Throws when the backend does not answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -21,8 +26,12 @@ export interface QueueBackend {
 export function queueBackend(options: { redisUrl?: string; databaseUrl: string; prefix?: string }): QueueBackend {
   if (options.redisUrl) {
     const redisUrl = options.redisUrl;
-    const probe = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
+    const probe = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, commandTimeout: 1_000 });
     probe.on("error", () => {});
+    const commands = async () => {
+      if (probe.status === "wait") await probe.connect().catch(() => {});
+      return probe;
+    };
     // BullMQ never closes a connection it was handed as an ioredis instance ("shared"): we do.
     const connections = new Set<Redis>();
     return {
@@ -36,9 +45,9 @@ export function queueBackend(options: { redisUrl?: string; databaseUrl: string; 
         return connection;
       },
       prefix: options.prefix,
+      commands,
       async ping() {
-        if (probe.status === "wait") await probe.connect();
-        await probe.ping();
+        await (await commands()).ping();
       },
       // After every Queue and Worker is closed.
       close: async () => {

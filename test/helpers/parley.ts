@@ -77,6 +77,9 @@ export async function startTestParley(options: StartTestParleyOptions = {}): Pro
     ALLOW_PRIVATE_ADDRESS: "true",
     ROLE: options.role ?? "all",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    // Tests poll the API far faster than any client: limits only where a test sets them.
+    RATE_LIMIT_API: "off",
+    RATE_LIMIT_INBOX: "off",
     ...options.env,
   });
   const parley = await startParley(config, createLogger(config.logLevel, options.logStream), {

@@ -18,6 +18,8 @@ export interface RequestData {
   json?: unknown;
   /** The answer a listener decided on (Fedify itself can only say 202 or 500 after a listener). */
   verdict?: Verdict;
+  /** What made Fedify answer 500 (set by the inbox's onError): the bridge answers 503 to a lost dependency. */
+  error?: unknown;
 }
 
 /** `undefined` where no request is involved (contexts built by workers). */

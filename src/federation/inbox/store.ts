@@ -15,6 +15,9 @@ export const INBOUND_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { count: 5_000 },
 };
 
+/** How long the inbox waits for the queue after its commit; beyond, the reconciler takes over. */
+const ENQUEUE_WAIT_MS = 2_000;
+
 /** Enqueues the application of an inbox_activities row; the job id is the row id (adds are idempotent). */
 export async function enqueueInbound(queue: Queue, id: string): Promise<void> {
   await queue.add("apply", { inboxActivityId: id }, { ...INBOUND_JOB_OPTIONS, jobId: id });
@@ -40,11 +43,17 @@ export async function storeInboundActivity(
     .onConflictDoNothing({ target: inboxActivities.activityUri })
     .returning({ id: inboxActivities.id });
   if (!inserted) return { stored: false };
-  try {
-    await enqueueInbound(deps.queues.inbound, inserted.id);
-  } catch (error) {
-    deps.logger.warn({ err: error, inboxActivity: inserted.id }, "inbox: enqueue failed; the reconciler will retry");
-  }
+  // Bounded: while Redis is away ioredis queues the command; the inbox answers 202 regardless.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    enqueueInbound(deps.queues.inbound, inserted.id).catch((error) => {
+      deps.logger.warn({ err: error, inboxActivity: inserted.id }, "inbox: enqueue failed; the reconciler will retry");
+    }),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ENQUEUE_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
   return { stored: true, id: inserted.id };
 }
 

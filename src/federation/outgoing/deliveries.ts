@@ -17,8 +17,31 @@ import { createActivity, deleteActivity, updateActivity } from "./activities.js"
 
 export type DeliverQueue = Pick<Queue, "add">;
 
-/** `job name` of delivery jobs on the `deliver` queue. */
+/** `job name` of delivery jobs on the `deliver` queue (before the activity type and host). */
 export const DELIVER_JOB = "deliver";
+
+/** What a delivery job carries, for an operator reading it on /admin/queues (the row has the rest). */
+export interface DeliveryJobRef {
+  id: string;
+  /** Activity type: Create, Update, Delete. */
+  type: string;
+  inboxUrl: string;
+  messageId: string | null;
+}
+
+/** Name and data of a delivery's job: `deliver Create → remote.example`, job id = delivery id. */
+export function deliveryJob(ref: DeliveryJobRef): { name: string; data: Record<string, unknown> } {
+  let host = "?";
+  try {
+    host = new URL(ref.inboxUrl).host;
+  } catch {
+    // an invalid URL: the worker fails the delivery and says why
+  }
+  return {
+    name: `${DELIVER_JOB} ${ref.type} → ${host}`,
+    data: { deliveryId: ref.id, type: ref.type, messageId: ref.messageId, inboxUrl: ref.inboxUrl },
+  };
+}
 
 /** Software known to understand `ChatMessage` (SPEC §4.3), by nodeinfo `software.name`. */
 const CHAT_SOFTWARE = new Set(["pleroma", "akkoma", "lemmy", "mbin", "bonfire", "parley"]);
@@ -79,11 +102,16 @@ export type FederatedChange = "Create" | "Update" | "Delete";
 
 /**
  * Writes the delivery of a change to a local author's message whose recipient is remote; returns
- * the delivery id (null when nothing is to be sent). Call it inside the change's transaction,
+ * the delivery (id, for its job) or null when nothing is to be sent. Call it inside the change's transaction,
  * after the change; `assertCanSendTo` has vetted a new message's recipient already. Edits and
  * deletions of messages to a recipient gone since are simply not sent.
  */
-export async function federateMessage(tx: Transaction, publicUrl: string, change: FederatedChange, messageId: string): Promise<string | null> {
+export async function federateMessage(
+  tx: Transaction,
+  publicUrl: string,
+  change: FederatedChange,
+  messageId: string,
+): Promise<DeliveryJobRef | null> {
   const parts = await loadParts(tx, messageId);
   if (!parts || parts.author.domain !== null || parts.recipient.domain === null) return null;
   const inbox = inboxOf(parts.recipient);
@@ -118,7 +146,7 @@ export async function federateMessage(tx: Transaction, publicUrl: string, change
     status: "pending",
     nextAttemptAt: new Date(),
   });
-  return id;
+  return { id, type: activity.type, inboxUrl: inbox.url, messageId };
 }
 
 async function cancelPending(tx: Transaction, messageId: string, types: string[], reason: string) {
@@ -154,9 +182,14 @@ const ENQUEUE_WAIT_MS = 2_000;
  * the reconciler adds their jobs later. So a queue that is down or slow (ioredis queues commands
  * while Redis is away) neither fails nor holds the client's request: the message is stored.
  */
-export async function enqueueDeliveries(queue: DeliverQueue | undefined, ids: string[]): Promise<void> {
-  if (!queue || ids.length === 0) return;
-  const added = Promise.all(ids.map((id) => queue.add(DELIVER_JOB, { deliveryId: id }, deliveryJobOptions(id))));
+export async function enqueueDeliveries(queue: DeliverQueue | undefined, refs: DeliveryJobRef[]): Promise<void> {
+  if (!queue || refs.length === 0) return;
+  const added = Promise.all(
+    refs.map((ref) => {
+      const job = deliveryJob(ref);
+      return queue.add(job.name, job.data, deliveryJobOptions(ref.id));
+    }),
+  );
   let timer: NodeJS.Timeout | undefined;
   const waited = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, ENQUEUE_WAIT_MS);
@@ -190,13 +223,13 @@ export async function withDeliveries<T>(
   queue: DeliverQueue | undefined,
   work: (tx: Transaction, federate: Federate) => Promise<T>,
 ): Promise<T> {
-  const ids: string[] = [];
+  const refs: DeliveryJobRef[] = [];
   const result = await db.transaction((tx) =>
     work(tx, async (change, messageId) => {
-      const id = await federateMessage(tx, publicUrl, change, messageId);
-      if (id) ids.push(id);
+      const ref = await federateMessage(tx, publicUrl, change, messageId);
+      if (ref) refs.push(ref);
     }),
   );
-  await enqueueDeliveries(queue, ids);
+  await enqueueDeliveries(queue, refs);
   return result;
 }

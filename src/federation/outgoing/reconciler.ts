@@ -2,7 +2,7 @@ import type { Queue } from "bullmq";
 import { and, asc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Executor } from "../../db/database.js";
 import { deliveries } from "../../db/schema/index.js";
-import { DELIVER_JOB, deliveryJobOptions } from "./deliveries.js";
+import { type DeliveryJobRef, deliveryJob, deliveryJobOptions } from "./deliveries.js";
 
 /**
  * PostgreSQL is the source of truth of deliveries; the queue only runs them. The reconciler looks
@@ -32,7 +32,8 @@ export interface ReconcileOptions {
 
 type Repair = "ok" | "requeued" | "promoted";
 
-async function repair(queue: Queue, id: string): Promise<Repair> {
+async function repair(queue: Queue, ref: DeliveryJobRef): Promise<Repair> {
+  const { id } = ref;
   const job = await queue.getJob(id);
   if (job) {
     const state = await job.getState();
@@ -44,7 +45,8 @@ async function repair(queue: Queue, id: string): Promise<Repair> {
     // The job ended (crashed too often, say) while the row is still pending: run it again.
     await job.remove().catch(() => {});
   }
-  await queue.add(DELIVER_JOB, { deliveryId: id }, deliveryJobOptions(id));
+  const named = deliveryJob(ref);
+  await queue.add(named.name, named.data, deliveryJobOptions(id));
   return "requeued";
 }
 
@@ -60,7 +62,13 @@ export async function reconcileDeliveries(
   let after: { at: string; id: string } | undefined;
   while (result.checked < limit) {
     const rows = await deps.db
-      .select({ id: deliveries.id, at: sql<string>`coalesce(${deliveries.nextAttemptAt}, ${deliveries.createdAt})::text` })
+      .select({
+        id: deliveries.id,
+        at: sql<string>`coalesce(${deliveries.nextAttemptAt}, ${deliveries.createdAt})::text`,
+        type: sql<string>`coalesce(${deliveries.activity}->>'type', 'activity')`,
+        inboxUrl: deliveries.inboxUrl,
+        messageId: deliveries.messageId,
+      })
       .from(deliveries)
       .where(
         and(
@@ -74,11 +82,12 @@ export async function reconcileDeliveries(
       .orderBy(asc(sql`coalesce(${deliveries.nextAttemptAt}, ${deliveries.createdAt})`), asc(deliveries.id))
       .limit(Math.min(page, limit - result.checked));
     if (rows.length === 0) break;
-    const repairs = await Promise.all(rows.map((row) => repair(deps.queues.deliver, row.id)));
+    const repairs = await Promise.all(rows.map((row) => repair(deps.queues.deliver, row)));
     result.checked += rows.length;
     result.requeued += repairs.filter((r) => r === "requeued").length;
     result.promoted += repairs.filter((r) => r === "promoted").length;
-    after = rows[rows.length - 1];
+    const last = rows[rows.length - 1];
+    after = { at: last.at, id: last.id };
     if (rows.length < page) break;
   }
   return result;
