@@ -1,5 +1,4 @@
 import express, { type ErrorRequestHandler, type Express } from "express";
-import { sql } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
 import { pinoHttp } from "pino-http";
 import { accountRoutes } from "../accounts/account.routes.js";
@@ -19,6 +18,7 @@ import { mediaFilesRouter } from "../media/files.js";
 import { mediaRoutes } from "../media/media.routes.js";
 import { metricsHandler } from "../ops/metrics.js";
 import { QUEUE_BOARD_PATH, queueBoardRouter, requireAdminToken } from "../ops/queue-board.js";
+import { readinessHandler } from "../ops/readiness.js";
 import { notificationRoutes } from "../notifications/notification.routes.js";
 import type { Deps } from "../shared/deps.js";
 import { redactUrl } from "../shared/logger.js";
@@ -79,32 +79,7 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
-  app.get("/readyz", async (_req, res) => {
-    // Bounded: a dependency that hangs (not refusing) must not hang the probe.
-    const check = async (probe: () => Promise<unknown>) => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error("timed out after 3 s")), 3_000);
-      });
-      return Promise.race([probe(), timeout]).then(
-        () => "ok",
-        (error: Error) => error.message || (error as { code?: string }).code || "down",
-      ).finally(() => clearTimeout(timer));
-    };
-    const [database, queue] = await Promise.all([
-      check(() => deps.db.execute(sql`SELECT 1`)),
-      check(() => deps.queues.backend.ping()),
-    ]);
-    const ready = database === "ok" && queue === "ok";
-    if (!ready) res.set("Retry-After", "5");
-    const down = [...(database === "ok" ? [] : ["database"]), ...(queue === "ok" ? [] : [deps.queues.backend.kind === "redis" ? "redis" : "queue"])];
-    res.status(ready ? 200 : 503).json({
-      status: ready ? "ready" : "unavailable",
-      ...(ready ? {} : { down }),
-      database,
-      queue: { backend: deps.queues.backend.kind, status: queue },
-    });
-  });
+  app.get("/readyz", readinessHandler(deps));
   app.get(MISSING_AVATAR_PATH, (_req, res) => {
     res.type("image/png").set("Cache-Control", "public, max-age=86400").send(MISSING_AVATAR);
   });
