@@ -1,0 +1,105 @@
+/**
+ * inbox: signed Create{ChatMessage} from many remote actors (keys served by a loopback remote
+ * server, fetched once then cached by Parley) to local accounts' inboxes: accepted/s, p50/p99.
+ * Baseline, same run and same request mix: a bare node:http server in its own process that checks
+ * Digest + RSA-2048 signature and answers 202. Requests are signed before the measurement.
+ */
+import { createPrivateKey } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pleromaChatMessage } from "../../test/helpers/inbox.js";
+import { createAccount, startTestParley } from "../../test/helpers/parley.js";
+import { signedPost, startRemoteServer, type RemoteActor } from "../../test/helpers/remote.js";
+import { firstJsonLine, spawnTs } from "../lib/child.js";
+import { runLoad, type LoadResult } from "../lib/load.js";
+import { signPost, type PreparedRequest } from "../lib/sign.js";
+import { round, summarize } from "../lib/stats.js";
+import type { Bench, BenchResult } from "../types.js";
+
+const ACTORS = Number(process.env.BENCH_INBOX_ACTORS ?? 50);
+const LOCALS = 20;
+const REQUESTS = Number(process.env.BENCH_INBOX_REQUESTS ?? 12_000);
+/**
+ * The reference probe used 64 in flight; on Parley as of 2026-11-25, 16 or 64 concurrent inbox POSTs
+ * leave that many requests unanswered for > 10 s (see docs/benchmarks.md), so 8 by default.
+ */
+const CONCURRENCY = Number(process.env.BENCH_INBOX_CONCURRENCY ?? 8);
+const DURATION_MS = 10_000;
+
+/** Pre-signs `count` distinct activities, round-robin over senders and recipients; `origin` is where they go. */
+function prepare(origin: string, actors: RemoteActor[], recipients: string[], count: number): PreparedRequest[] {
+  const keys = actors.map((actor) => createPrivateKey(actor.privateKeyPem));
+  const out: PreparedRequest[] = [];
+  for (let i = 0; i < count; i++) {
+    const a = i % actors.length;
+    const recipient = recipients[i % recipients.length];
+    const activity = pleromaChatMessage(actors[a], `${origin}/users/${recipient}`, { content: `bench message ${i}` });
+    out.push(signPost(`${origin}/users/${recipient}/inbox`, JSON.stringify(activity), actors[a].keyId, keys[a]));
+  }
+  return out;
+}
+
+const rate = (load: LoadResult) => ((load.byStatus["202"] ?? 0) * 1000) / load.elapsedMs;
+
+export const bench: Bench = {
+  name: "inbox",
+  async run(ctx) {
+    const remote = await startRemoteServer();
+    const instance = await startTestParley({ queue: ctx.queue });
+    const keyDir = await mkdtemp(path.join(tmpdir(), "parley-bench-keys-"));
+    try {
+      const actors = Array.from({ length: ACTORS }, (_, i) => remote.actor(`sender${i}`));
+      const recipients: string[] = [];
+      for (let i = 0; i < LOCALS; i++) recipients.push((await createAccount(instance, `bench${i}`)).account.username);
+      // Warm-up: every actor once (Parley fetches and caches its key), not measured.
+      for (const [i, actor] of actors.entries()) {
+        const recipient = recipients[i % recipients.length];
+        const answer = await signedPost(`${instance.url}/users/${recipient}/inbox`, pleromaChatMessage(actor, `${instance.url}/users/${recipient}`), actor);
+        if (answer.status !== 202) throw new Error(`warm-up: ${answer.status} ${answer.body}`);
+      }
+      ctx.log(`inbox: signing ${REQUESTS} requests for parley and for the baseline`);
+      const forParley = prepare(instance.url, actors, recipients, REQUESTS);
+      await writeFile(path.join(keyDir, "keys.json"), JSON.stringify(Object.fromEntries(actors.map((a) => [a.keyId, a.publicKeyPem]))));
+      const bareServer = spawnTs("./bare-inbox.ts", [path.join(keyDir, "keys.json")]);
+      try {
+        const { port } = await firstJsonLine<{ port: number }>(bareServer);
+        const bareOrigin = `http://127.0.0.1:${port}`;
+        const forBare = prepare(bareOrigin, actors, recipients, REQUESTS);
+
+        ctx.log("inbox: baseline (bare verifying server)");
+        const baseline = await runLoad(bareOrigin, forBare, CONCURRENCY, DURATION_MS);
+        ctx.log(`inbox: baseline ${JSON.stringify(baseline.byStatus)} in ${Math.round(baseline.elapsedMs)} ms`);
+        ctx.log("inbox: parley");
+        const fetchesBefore = remote.requests.filter((r) => r.method === "GET").length;
+        const measured = await runLoad(instance.url, forParley, CONCURRENCY, DURATION_MS);
+        ctx.log(`inbox: parley ${JSON.stringify(measured.byStatus)} in ${Math.round(measured.elapsedMs)} ms`);
+
+        const ours = summarize(measured.latenciesMs);
+        const theirs = summarize(baseline.latenciesMs);
+        const results: BenchResult[] = [
+          {
+            metric: "inbox accepted/s",
+            value: round(rate(measured), 0),
+            unit: "req/s",
+            baseline: { name: "bare verifying node:http", value: round(rate(baseline), 0) },
+            goal: ">= 0.25 x baseline",
+          },
+          { metric: "inbox p50", value: round(ours.p50), unit: "ms", baseline: { name: "bare verifying node:http", value: round(theirs.p50) } },
+          { metric: "inbox p99", value: round(ours.p99), unit: "ms", baseline: { name: "bare verifying node:http", value: round(theirs.p99) }, goal: "<= 50 ms" },
+        ];
+        const fetches = remote.requests.filter((r) => r.method === "GET").length - fetchesBefore;
+        results.push({ metric: "inbox remote GETs during measurement (key fetches)", value: fetches, unit: "req" });
+        const refused = measured.sent - (measured.byStatus["202"] ?? 0);
+        if (refused) results.push({ metric: "inbox non-202 answers", value: refused, unit: "req" });
+        return results;
+      } finally {
+        bareServer.kill();
+      }
+    } finally {
+      await instance.close();
+      await remote.close();
+      await rm(keyDir, { recursive: true, force: true });
+    }
+  },
+};
