@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chatTo, deliveriesOf, FAST_DELIVERY, insertRemoteAccount, sleep } from "./helpers/delivery.js";
 import { type InboxSink, startInboxSink } from "./helpers/inbox-sink.js";
-import { createAccount, deleteRedisPrefix, startTestParley, TEST_REDIS, type TestParley } from "./helpers/parley.js";
+import { createAccount, deleteRedisPrefix, startTestParley, type TestParley } from "./helpers/parley.js";
+import { spawnWorkerProcess } from "./helpers/processes.js";
 
 /**
  * A worker process SIGKILLed in the middle of a POST loses nothing: its job's lock runs out, a
@@ -14,7 +14,6 @@ import { createAccount, deleteRedisPrefix, startTestParley, TEST_REDIS, type Tes
  * deduplicates) — the message is delivered, once as far as the receiver can tell.
  */
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const queuePrefix = `parley-test-crash-${randomBytes(4).toString("hex")}`;
 let web: TestParley;
 let worker: TestParley | undefined;
@@ -38,43 +37,17 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-function startWorkerProcess(): Promise<ChildProcess> {
-  const process_ = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ROLE: "worker",
-      // Its /metrics + /healthz listener takes any free port (several such processes run at once).
-      PORT: "0",
-      DATABASE_URL: web.databaseUrl,
-      REDIS_URL: TEST_REDIS,
-      PUBLIC_URL: web.url,
-      ADMIN_TOKEN: web.adminToken,
-      DATA_DIR: dataDir,
-      ALLOW_PRIVATE_ADDRESS: "true",
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
-      TEST_QUEUE_PREFIX: queuePrefix,
-      // A short lock, so the job of a dead worker is found stalled within seconds (default 30 s).
-      TEST_DELIVERY_TUNING: JSON.stringify({ lockDurationMs: 2_000, stalledIntervalMs: 1_000 }),
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    process_.stdout!.on("data", (chunk) => {
-      out += chunk;
-      if (out.includes("ready\n")) resolve(process_);
-    });
-    process_.once("exit", (code) => reject(new Error(`worker process exited early (${code})`)));
-  });
-}
 
 it("delivers a message whose worker was SIGKILLed mid-POST; the receiver sees one activity", async () => {
   const alice = await createAccount(web, "alice");
   const bob = await insertRemoteAccount(web, sink);
   const chat = await chatTo(web, alice.token, bob.id);
-  child = await startWorkerProcess();
+  child = await spawnWorkerProcess(web, {
+    queuePrefix,
+    dataDir,
+    // A short lock, so the job of a dead worker is found stalled within seconds (default 30 s).
+    env: { TEST_DELIVERY_TUNING: JSON.stringify({ lockDurationMs: 2_000, stalledIntervalMs: 1_000 }) },
+  });
 
   sink.answer({ hang: true });
   const sent = await chat.send("survive this");

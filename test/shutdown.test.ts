@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chatTo, deliveriesOf, FAST_DELIVERY, insertRemoteAccount, sleep } from "./helpers/delivery.js";
 import { type InboxSink, startInboxSink } from "./helpers/inbox-sink.js";
-import { createAccount, deleteRedisPrefix, startTestParley, TEST_REDIS, type TestParley } from "./helpers/parley.js";
+import { createAccount, deleteRedisPrefix, startTestParley, type TestParley } from "./helpers/parley.js";
+import { spawnWorkerProcess } from "./helpers/processes.js";
 
 /**
  * SIGTERM on a worker process (ROLE=worker, the production signal handling of src/shutdown.ts):
@@ -16,7 +16,6 @@ import { createAccount, deleteRedisPrefix, startTestParley, TEST_REDIS, type Tes
 
 /** Fast retries, but a request timeout longer than the slow peer's 2 s answers. */
 const PATIENT = { ...FAST_DELIVERY, requestTimeoutMs: 15_000 };
-const root = fileURLToPath(new URL("..", import.meta.url));
 const queuePrefix = `parley-test-stop-${randomBytes(4).toString("hex")}`;
 let web: TestParley;
 let worker: TestParley | undefined;
@@ -40,37 +39,13 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-function startWorkerProcess(env: Record<string, string>): Promise<ChildProcess> {
-  const process_ = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ROLE: "worker",
-      // Any free port for the worker's own /healthz listener.
-      PORT: "0",
-      DATABASE_URL: web.databaseUrl,
-      REDIS_URL: TEST_REDIS,
-      PUBLIC_URL: web.url,
-      ADMIN_TOKEN: web.adminToken,
-      DATA_DIR: dataDir,
-      ALLOW_PRIVATE_ADDRESS: "true",
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
-      TEST_QUEUE_PREFIX: queuePrefix,
-      TEST_DELIVERY_TUNING: JSON.stringify({ lockDurationMs: 2_000, stalledIntervalMs: 1_000 }),
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "inherit"],
+
+const startWorker = (env: Record<string, string>) =>
+  spawnWorkerProcess(web, {
+    queuePrefix,
+    dataDir,
+    env: { TEST_DELIVERY_TUNING: JSON.stringify({ lockDurationMs: 2_000, stalledIntervalMs: 1_000 }), ...env },
   });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    process_.stdout!.on("data", (chunk) => {
-      out += chunk;
-      if (out.includes("ready\n")) resolve(process_);
-    });
-    process_.once("exit", (code) => reject(new Error(`worker process exited early (${code})`)));
-  });
-}
 
 const exitOf = (process_: ChildProcess) =>
   new Promise<number | null>((resolve) => process_.once("exit", (code) => resolve(code)));
@@ -79,7 +54,7 @@ it("SIGTERM: in-flight deliveries finish, the worker exits 0, each activity arri
   const alice = await createAccount(web, "alice");
   const bob = await insertRemoteAccount(web, sink);
   const chat = await chatTo(web, alice.token, bob.id);
-  child = await startWorkerProcess({ SHUTDOWN_TIMEOUT_MS: "20000", DELIVERY_MAX_PER_HOST: "4" });
+  child = await startWorker({ SHUTDOWN_TIMEOUT_MS: "20000", DELIVERY_MAX_PER_HOST: "4" });
 
   // 6 messages, at most 4 in flight at once (DELIVERY_MAX_PER_HOST): some are still queued.
   const sent = [];
@@ -119,7 +94,7 @@ it("SIGTERM past SHUTDOWN_TIMEOUT_MS: the cut job runs again on the next worker;
   const carol = await createAccount(web, "carol");
   const dave = await insertRemoteAccount(web, sink);
   const chat = await chatTo(web, carol.token, dave.id);
-  child = await startWorkerProcess({ SHUTDOWN_TIMEOUT_MS: "300" });
+  child = await startWorker({ SHUTDOWN_TIMEOUT_MS: "300" });
   const before = sink.received.length;
   sink.answer({ status: 202, delayMs: 10_000 });
   const sent = await chat.send("cut off");

@@ -1,14 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { StreamingTuning } from "../src/streaming/streaming.js";
 import { sleep, waitUntil } from "./helpers/delivery.js";
-import { api, createAccount, deleteRedisPrefix, startTestParley, TEST_REDIS, type TestParley } from "./helpers/parley.js";
+import { api, createAccount, deleteRedisPrefix, startTestParley, type TestParley } from "./helpers/parley.js";
+import { spawnWorkerProcess, stopProcess } from "./helpers/processes.js";
 import { type Frame, isChatUpdate, openStream, type StreamClient, streamingUrl, subscribe } from "./helpers/streaming.js";
 
 /**
@@ -17,7 +17,6 @@ import { type Frame, isChatUpdate, openStream, type StreamClient, streamingUrl, 
  * crosses processes through PostgreSQL LISTEN/NOTIFY.
  */
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 type Account = Awaited<ReturnType<typeof createAccount>>;
 
 const chatOf = (frame: Frame) => JSON.parse(frame.payload);
@@ -25,44 +24,7 @@ const withContent = (stream: string, text: string) => (frame: Frame) =>
   isChatUpdate(stream)(frame) && (chatOf(frame).last_message?.content ?? "").includes(text);
 
 /** A worker process on B's database and queues (the production entry plus the test's queue prefix). */
-function startWorkerProcess(web: TestParley, queuePrefix: string, dataDir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ROLE: "worker",
-      // Its /metrics + /healthz listener takes any free port (several such processes run at once).
-      PORT: "0",
-      DATABASE_URL: web.databaseUrl,
-      REDIS_URL: TEST_REDIS,
-      PUBLIC_URL: web.url,
-      ADMIN_TOKEN: web.adminToken,
-      DATA_DIR: dataDir,
-      ALLOW_PRIVATE_ADDRESS: "true",
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
-      TEST_QUEUE_PREFIX: queuePrefix,
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (chunk) => {
-      out += chunk;
-      if (out.includes("ready\n")) resolve(child);
-    });
-    child.once("exit", (code) => reject(new Error(`worker process exited early (${code})`)));
-  });
-}
 
-async function stopProcess(child: ChildProcess | undefined) {
-  if (!child || child.exitCode !== null) return;
-  const exited = once(child, "exit");
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 describe("streaming across instances and processes", () => {
   const queuePrefix = `parley-test-stream-${randomBytes(4).toString("hex")}`;
@@ -98,7 +60,7 @@ describe("streaming across instances and processes", () => {
       startTestParley({ queue: "redis", role: "web", queuePrefix, env: { LOG_LEVEL: "debug" }, logStream: { write: (line) => logs.push(line) } }),
       mkdtemp(path.join(tmpdir(), "parley-stream-worker-")),
     ]);
-    worker = await startWorkerProcess(b, queuePrefix, dataDir);
+    worker = await spawnWorkerProcess(b, { queuePrefix, dataDir });
     [alice, bob] = await Promise.all([createAccount(a, "alice"), createAccount(b, "bob")]);
     const found = await asAlice().get(`/api/v1/accounts/lookup?acct=${encodeURIComponent(`${b.url}/users/bob`)}`);
     expect(found.status).toBe(200);

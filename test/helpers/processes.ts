@@ -1,0 +1,55 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { TEST_REDIS, type TestParley } from "./parley.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * Starts a worker process (test/helpers/worker-process.ts: the production entry plus the test's
+ * queue prefix and timings) on the database and Redis prefix of `web`; resolves once it prints
+ * `ready`. `env` adds or overrides variables (ROLE, SHUTDOWN_TIMEOUT_MS, TEST_DELIVERY_TUNING…).
+ */
+export function spawnWorkerProcess(
+  web: TestParley,
+  options: { queuePrefix: string; dataDir: string; env?: Record<string, string> },
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ROLE: "worker",
+      // Its /metrics + /healthz listener takes any free port (several such processes run at once).
+      PORT: "0",
+      DATABASE_URL: web.databaseUrl,
+      REDIS_URL: TEST_REDIS,
+      PUBLIC_URL: web.url,
+      ADMIN_TOKEN: web.adminToken,
+      DATA_DIR: options.dataDir,
+      ALLOW_PRIVATE_ADDRESS: "true",
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+      TEST_QUEUE_PREFIX: options.queuePrefix,
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (chunk) => {
+      out += chunk;
+      if (out.includes("ready\n")) resolve(child);
+    });
+    child.once("exit", (code) => reject(new Error(`worker process exited early (${code})`)));
+  });
+}
+
+/** SIGTERM, then SIGKILL after 10 s; resolves when the process is gone. */
+export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
