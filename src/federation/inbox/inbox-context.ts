@@ -3,6 +3,7 @@ import type { Activity } from "@fedify/vocab";
 import { findLocalAccountByUsername } from "../../accounts/account.view.js";
 import { isHostBlocked } from "../domain-blocks.js";
 import { resetHostPause } from "../outgoing/hosts.js";
+import type { Executor } from "../../db/database.js";
 import type { Deps } from "../../shared/deps.js";
 import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
 
@@ -108,7 +109,8 @@ export async function inboxOwnerId(deps: InboxDeps, ctx: InboxCtx): Promise<stri
 }
 
 /** The local account an actor URI of ours names (its canonical spelling only). */
-export async function findLocalActor(deps: Pick<Deps, "db" | "config">, uri: string) {
+/** The live local account an actor URI of ours names. `db` may be an open transaction. */
+export async function findLocalActor(deps: { db: Executor; config: Pick<Deps["config"], "publicUrl"> }, uri: string) {
   const url = httpUrl(uri);
   if (!url || url.origin !== new URL(deps.config.publicUrl).origin) return undefined;
   const match = /^\/users\/([^/]+)$/.exec(url.pathname);
