@@ -3,7 +3,7 @@ import { findAccount, renderAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { AccountEntity, ChatMessageEntity, errors } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
-import { pageQuery, setLinkHeader } from "../http/pagination.js";
+import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { defineRoute } from "../http/route.js";
 import { isId } from "../shared/ids.js";
 import { deleteMessage } from "./chat.service.js";
@@ -59,7 +59,7 @@ export const adminChatRoutes = [
       const list = await listMessages(
         deps.db,
         chat,
-        { maxId: query.max_id, minId: query.min_id, sinceId: query.since_id, limit: query.limit },
+        pageOf(query),
         deps.config.publicUrl,
       );
       setLinkHeader(req, res, deps.config.publicUrl, list);

@@ -5,7 +5,7 @@ import { findAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { ChatEntity, ChatMessageEntity, ErrorEntity, errors } from "../http/entities.js";
 import { invalidField, notFound } from "../http/errors.js";
-import { pageQuery, setLinkHeader } from "../http/pagination.js";
+import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { isId } from "../shared/ids.js";
 import {
@@ -77,7 +77,7 @@ export const chatRoutes = [
       const page = await listChatPage(
         deps.db,
         account.id,
-        { withMuted: query.with_muted, maxId: query.max_id, minId: query.min_id, sinceId: query.since_id, limit: query.limit },
+        { withMuted: query.with_muted, ...pageOf(query) },
         deps.config.publicUrl,
       );
       setLinkHeader(req, res, deps.config.publicUrl, page.chats, page.cursors);
@@ -122,7 +122,7 @@ export const chatRoutes = [
       const list = await listMessages(
         deps.db,
         chat,
-        { maxId: query.max_id, minId: query.min_id, sinceId: query.since_id, limit: query.limit },
+        pageOf(query),
         deps.config.publicUrl,
       );
       setLinkHeader(req, res, deps.config.publicUrl, list);

@@ -17,6 +17,11 @@ export const pageQuery = z.object({
     .transform((n) => Math.min(n, MAX_LIMIT)),
 });
 
+/** The keyset cursors of a parsed `pageQuery`, as the views take them. */
+export function pageOf(query: z.infer<typeof pageQuery>) {
+  return { maxId: query.max_id, minId: query.min_id, sinceId: query.since_id, limit: query.limit };
+}
+
 /**
  * `Link` with `next` (older: max_id = last id) and `prev` (newer: min_id = first id). Other query
  * parameters are kept; the cursors of the current request are not, so both links work on every

@@ -171,6 +171,8 @@ export interface SignedPostOptions {
   /** Signed headers; default Pleroma's `(request-target) host date digest content-type`. */
   headers?: string[];
   contentType?: string;
+  /** A `Digest` header of the caller's choosing, signed as is (valid signature, wrong digest). */
+  digest?: string;
 }
 
 /** POSTs `body` to `url`, signed draft-cavage rsa-sha256 by `actor` as Pleroma does. */
@@ -193,7 +195,7 @@ export async function signedPost(
         headers: {
           host: target.host,
           date: (options.date ?? new Date()).toUTCString(),
-          digest: `SHA-256=${createHash("sha256").update(text).digest("base64")}`,
+          digest: options.digest ?? `SHA-256=${createHash("sha256").update(text).digest("base64")}`,
           "content-type": options.contentType ?? "application/activity+json",
           "content-length": Buffer.byteLength(sent),
         },
@@ -217,50 +219,14 @@ export async function signedPost(
   });
 }
 
-/**
- * Like `signedPost`, with a `Digest` header of the caller's choosing, signed as is: the signature
- * is valid, only the digest does not describe the body.
- */
-export async function signedPostWithDigest(
+/** `signedPost` with a `Digest` header of the caller's choosing (see SignedPostOptions.digest). */
+export function signedPostWithDigest(
   url: string,
   body: unknown,
   actor: Pick<RemoteActor, "keyId" | "privateKeyPem">,
   digest: string,
 ): Promise<{ status: number; headers: IncomingMessage["headers"]; body: string }> {
-  const text = typeof body === "string" ? body : JSON.stringify(body);
-  const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        method: "POST",
-        host: target.hostname,
-        port: target.port,
-        path: target.pathname + target.search,
-        headers: {
-          host: target.host,
-          date: new Date().toUTCString(),
-          digest,
-          "content-type": "application/activity+json",
-          "content-length": Buffer.byteLength(text),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    httpSignature.signRequest(req, {
-      keyId: actor.keyId,
-      key: actor.privateKeyPem,
-      algorithm: "rsa-sha256",
-      headers: ["(request-target)", "host", "date", "digest", "content-type"],
-      authorizationHeaderName: "Signature",
-    });
-    req.end(text);
-  });
+  return signedPost(url, body, actor, { digest });
 }
 
 /**
