@@ -9,8 +9,9 @@ import postgres from "postgres";
 import { queueBackend } from "../../src/queues/queues.js";
 import { insertRemoteAccount } from "../../test/helpers/delivery.js";
 import { startInboxSink, type InboxSink, type SinkRequest } from "../../test/helpers/inbox-sink.js";
-import { api, createAccount, deleteRedisPrefix, dropDatabase, startTestParley, TEST_PG, TEST_REDIS, type TestParley } from "../../test/helpers/parley.js";
+import { api, createAccount, deleteRedisPrefix, dropDatabase, TEST_PG, TEST_REDIS } from "../../test/helpers/parley.js";
 import { runLoad } from "../lib/load.js";
+import { startParleyProcesses, type ParleyProcesses } from "../lib/parley-processes.js";
 import type { PreparedRequest } from "../lib/sign.js";
 import { round, summarize } from "../lib/stats.js";
 import type { Bench, BenchResult, QueueBackend } from "../types.js";
@@ -102,7 +103,7 @@ function messages(phase: string, count: number, chats: { chatId: string; token: 
   });
 }
 
-async function openChats(instance: TestParley, sink: InboxSink) {
+async function openChats(instance: ParleyProcesses, sink: InboxSink) {
   const chats: { chatId: string; token: string }[] = [];
   for (let i = 0; i < SENDERS; i++) {
     const { token } = await createAccount(instance, `sender${i}`);
@@ -123,7 +124,7 @@ export const bench: Bench = {
     const noop = await noopJobsPerSecond(ctx.queue, NOOP_JOBS);
 
     const sink = await startInboxSink();
-    const instance = await startTestParley({ queue: ctx.queue });
+    const instance = await startParleyProcesses(ctx.queue);
     try {
       const chats = await openChats(instance, sink);
       // Warm-up: one message per chat (keys, connections), not measured.
@@ -172,6 +173,11 @@ export const bench: Bench = {
         { metric: `enqueue->receipt p50 @${Math.round(latencyRate)}/s`, value: round(latency.p50), unit: "ms" },
         { metric: `enqueue->receipt p99 @${Math.round(latencyRate)}/s`, value: round(latency.p99), unit: "ms", goal: "<= 1000 ms" },
       ];
+      const rss = await instance.peakRssMb();
+      results.push(
+        { metric: "delivery peak RSS, web process", value: rss.web, unit: "MB", goal: "<= 300 MB" },
+        { metric: "delivery peak RSS, worker process", value: rss.worker, unit: "MB", goal: "<= 300 MB" },
+      );
       if (unverified) results.push({ metric: "deliveries failing sink verification", value: unverified, unit: "req" });
       if (!complete || delays.length < postedLat) results.push({ metric: "messages not received in time", value: posted - tp.length + (postedLat - delays.length), unit: "msg" });
       return results;

@@ -9,10 +9,11 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pleromaChatMessage } from "../../test/helpers/inbox.js";
-import { createAccount, startTestParley } from "../../test/helpers/parley.js";
+import { createAccount } from "../../test/helpers/parley.js";
 import { signedPost, startRemoteServer, type RemoteActor } from "../../test/helpers/remote.js";
 import { firstJsonLine, spawnTs } from "../lib/child.js";
 import { runLoad, type LoadResult } from "../lib/load.js";
+import { startParleyProcesses } from "../lib/parley-processes.js";
 import { signPost, type PreparedRequest } from "../lib/sign.js";
 import { round, summarize } from "../lib/stats.js";
 import type { Bench, BenchResult } from "../types.js";
@@ -20,11 +21,8 @@ import type { Bench, BenchResult } from "../types.js";
 const ACTORS = Number(process.env.BENCH_INBOX_ACTORS ?? 50);
 const LOCALS = 20;
 const REQUESTS = Number(process.env.BENCH_INBOX_REQUESTS ?? 12_000);
-/**
- * The reference probe used 64 in flight; on Parley as of 2026-11-25, 16 or 64 concurrent inbox POSTs
- * leave that many requests unanswered for > 10 s (see docs/benchmarks.md), so 8 by default.
- */
-const CONCURRENCY = Number(process.env.BENCH_INBOX_CONCURRENCY ?? 8);
+/** In flight at once (the reference probe of perf-reliability.md §4 used 64). */
+const CONCURRENCY = Number(process.env.BENCH_INBOX_CONCURRENCY ?? 16);
 const DURATION_MS = 10_000;
 
 /** Pre-signs `count` distinct activities, round-robin over senders and recipients; `origin` is where they go. */
@@ -46,7 +44,7 @@ export const bench: Bench = {
   name: "inbox",
   async run(ctx) {
     const remote = await startRemoteServer();
-    const instance = await startTestParley({ queue: ctx.queue });
+    const instance = await startParleyProcesses(ctx.queue);
     const keyDir = await mkdtemp(path.join(tmpdir(), "parley-bench-keys-"));
     try {
       const actors = Array.from({ length: ACTORS }, (_, i) => remote.actor(`sender${i}`));
@@ -92,6 +90,11 @@ export const bench: Bench = {
         results.push({ metric: "inbox remote GETs during measurement (key fetches)", value: fetches, unit: "req" });
         const refused = measured.sent - (measured.byStatus["202"] ?? 0);
         if (refused) results.push({ metric: "inbox non-202 answers", value: refused, unit: "req" });
+        const rss = await instance.peakRssMb();
+        results.push(
+          { metric: "inbox peak RSS, web process", value: rss.web, unit: "MB", goal: "<= 300 MB" },
+          { metric: "inbox peak RSS, worker process", value: rss.worker, unit: "MB", goal: "<= 300 MB" },
+        );
         return results;
       } finally {
         bareServer.kill();

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type postgres from "postgres";
 import type { DeliveryTuning } from "../../src/federation/outgoing/policy.js";
 import { newId } from "../../src/shared/ids.js";
 import type { InboxSink } from "./inbox-sink.js";
@@ -21,11 +22,15 @@ export interface RemoteAccountOptions {
 }
 
 /** A remote account whose inboxes are the sink's, written straight into the database. */
-export async function insertRemoteAccount(instance: TestParley, sink: InboxSink, options: RemoteAccountOptions = {}) {
+export async function insertRemoteAccount(
+  instance: Pick<TestParley, "parley"> | { sql: postgres.Sql },
+  sink: InboxSink,
+  options: RemoteAccountOptions = {},
+) {
   const username = `r${randomBytes(4).toString("hex")}`;
   const id = newId();
   const uri = `${sink.url}/users/${username}`;
-  const sql = instance.parley.deps.db.$client;
+  const sql = "sql" in instance ? instance.sql : instance.parley.deps.db.$client;
   await sql`INSERT INTO accounts (id, username, domain, uri, url, inbox_url, shared_inbox_url, accepts_chat_messages, software, fetched_at)
     VALUES (${id}, ${username}, ${new URL(sink.url).host}, ${uri}, ${uri}, ${sink.personalInbox(username)},
       ${options.sharedInbox === false ? null : sink.sharedInbox},

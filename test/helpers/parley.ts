@@ -163,7 +163,7 @@ export function api(base: string, token?: string) {
 }
 
 /** Creates a local account through the admin API; returns its JSON and token. */
-export async function createAccount(instance: TestParley, username: string, extra: Record<string, unknown> = {}) {
+export async function createAccount(instance: Pick<TestParley, "url" | "adminToken">, username: string, extra: Record<string, unknown> = {}) {
   const response = await api(instance.url, instance.adminToken).post("/api/v1/admin/accounts", { username, ...extra });
   if (response.status !== 201) throw new Error(`account ${username}: ${response.status} ${JSON.stringify(response.body)}`);
   return { account: response.body.account as { id: string; username: string; acct: string }, token: response.body.access_token as string };
