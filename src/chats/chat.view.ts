@@ -1,4 +1,4 @@
-import { aliasedTable, and, asc, desc, eq, gt, lt, notExists, sql, type SQL } from "drizzle-orm";
+import { aliasedTable, and, asc, desc, eq, gt, gte, inArray, lt, lte, notExists, sql, type SQL } from "drizzle-orm";
 import { type AccountRow, renderAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { accounts, blocks, chats, media, messageRefs, messages, mutes } from "../db/schema/index.js";
@@ -72,16 +72,30 @@ export function renderChat(
 
 export type ChatJson = ReturnType<typeof renderChat>;
 
-const lastRefs = aliasedTable(messageRefs, "last_ref");
 const lastMessages = aliasedTable(messages, "last_message");
 const lastMedia = aliasedTable(media, "last_media");
 
 function chatQuery(db: Executor) {
+  // The last reference is fetched per chat through its primary key (a LATERAL subquery with LIMIT is
+  // never flattened): a plain join lets the planner hash-join a scan of every reference once the
+  // chats are many (the v1 list), which costs in proportion to all messages, not to the chats shown.
+  const lastRefs = db
+    .select()
+    .from(messageRefs)
+    .where(eq(messageRefs.id, chats.lastMessageRefId))
+    .limit(1)
+    .as("last_ref");
   return db
     .select({
       chat: chats,
       recipient: accounts,
-      lastRef: lastRefs,
+      lastRef: {
+        id: lastRefs.id,
+        chatId: lastRefs.chatId,
+        messageId: lastRefs.messageId,
+        unread: lastRefs.unread,
+        createdAt: lastRefs.createdAt,
+      },
       lastMessage: lastMessages,
       lastMedia,
       lastDelivery: deliveryStatusSql(lastMessages),
@@ -90,7 +104,7 @@ function chatQuery(db: Executor) {
     })
     .from(chats)
     .innerJoin(accounts, eq(accounts.id, chats.recipientId))
-    .leftJoin(lastRefs, eq(lastRefs.id, chats.lastMessageRefId))
+    .leftJoinLateral(lastRefs, sql`true`)
     .leftJoin(lastMessages, eq(lastMessages.id, lastRefs.messageId))
     .leftJoin(lastMedia, eq(lastMedia.id, lastMessages.mediaId));
 }
@@ -157,11 +171,24 @@ export async function listChatPage(db: Executor, ownerId: string, options: ChatL
   if (after) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) > ${cursorKey(ownerId, after)}`);
   // min_id pages forward from the cursor: take the nearest rows, then return them newest first.
   const ascending = options.minId !== undefined;
-  let query = chatQuery(db)
-    .where(and(...conditions))
-    .orderBy(...(ascending ? [asc(chats.updatedAt), asc(chats.id)] : [desc(chats.updatedAt), desc(chats.id)]))
-    .$dynamic();
-  if (options.limit !== undefined) query = query.limit(options.limit);
+  const order = ascending ? [asc(chats.updatedAt), asc(chats.id)] : [desc(chats.updatedAt), desc(chats.id)];
+  // A page is chosen first, from chats_account_updated_idx alone, and only its chats are joined
+  // (the page's LIMIT keeps the subquery from being flattened into the joins).
+  const where =
+    options.limit === undefined
+      ? and(...conditions)
+      : inArray(
+          chats.id,
+          db
+            .select({ id: chats.id })
+            .from(chats)
+            .where(and(...conditions))
+            .orderBy(...order)
+            .limit(options.limit),
+        );
+  const query = chatQuery(db)
+    .where(where)
+    .orderBy(...order);
   const rows = await query;
   if (ascending) rows.reverse();
   return { chats: rows.map((row) => renderChat(row, publicUrl)), cursors: rows.map((row) => row.cursor) };
@@ -181,7 +208,12 @@ export interface MessagePage {
 
 /** Messages of a chat, newest first (reference ids sort by arrival). */
 export async function listMessages(db: Executor, chat: ChatRow, page: MessagePage, publicUrl: string) {
-  const conditions: SQL[] = [eq(messageRefs.chatId, chat.id)];
+  // `chat_id = $1` would make chat_id a constant to the planner, and `ORDER BY id` could then be
+  // served by walking message_refs_pkey backward and filtering on chat_id, which reads every newer
+  // reference of every other chat (the planner guesses the chat's rows are spread evenly; they are
+  // not when the chat is old). Written as a closed range and ordered by (chat_id, id), the order can
+  // only come from message_refs_chat_id_idx: the page costs the same at any table size.
+  const conditions: SQL[] = [gte(messageRefs.chatId, chat.id), lte(messageRefs.chatId, chat.id)];
   if (page.maxId) conditions.push(lt(messageRefs.id, page.maxId));
   const after = page.minId ?? page.sinceId;
   if (after) conditions.push(gt(messageRefs.id, after));
@@ -192,7 +224,7 @@ export async function listMessages(db: Executor, chat: ChatRow, page: MessagePag
     .innerJoin(messages, eq(messages.id, messageRefs.messageId))
     .leftJoin(media, eq(media.id, messages.mediaId))
     .where(and(...conditions))
-    .orderBy(ascending ? asc(messageRefs.id) : desc(messageRefs.id))
+    .orderBy(...(ascending ? [asc(messageRefs.chatId), asc(messageRefs.id)] : [desc(messageRefs.chatId), desc(messageRefs.id)]))
     .limit(page.limit);
   if (ascending) rows.reverse();
   return rows.map((row) => renderMessage({ ...row, chat }, publicUrl));

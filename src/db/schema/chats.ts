@@ -23,7 +23,9 @@ export const chats = pgTable(
   },
   (t) => [
     uniqueIndex("chats_account_recipient_idx").on(t.accountId, t.recipientId),
-    index("chats_account_updated_idx").on(t.accountId, t.updatedAt.desc(), t.id.desc()),
+    // Ascending: scanned backward it gives `updated_at DESC, id DESC` (NULLS FIRST, the default the
+    // queries sort by); a `.desc()` index is `DESC NULLS LAST` and cannot serve that ORDER BY at all.
+    index("chats_account_updated_idx").on(t.accountId, t.updatedAt, t.id),
     index("chats_recipient_idx").on(t.recipientId),
   ],
 );
@@ -82,7 +84,8 @@ export const messageRefs = pgTable(
   },
   (t) => [
     uniqueIndex("message_refs_message_chat_idx").on(t.messageId, t.chatId),
-    index("message_refs_chat_id_idx").on(t.chatId, t.id.desc()),
+    // Ascending for the same reason as chats_account_updated_idx: serves `ORDER BY id DESC` and `ASC`.
+    index("message_refs_chat_id_idx").on(t.chatId, t.id),
     index("message_refs_unread_idx").on(t.chatId, t.id).where(sql`${t.unread}`),
   ],
 );
