@@ -2,7 +2,10 @@ import postgres from "postgres";
 import { INBOUND_JOB_OPTIONS } from "../../src/federation/inbox/store.js";
 import { newId } from "../../src/shared/ids.js";
 import { pleromaChatMessage } from "../../test/helpers/inbox.js";
-import { api, createAccount, startTestParley } from "../../test/helpers/parley.js";
+import { openQueues, queueBackend } from "../../src/queues/queues.js";
+import { createLogger } from "../../src/shared/logger.js";
+import { api, createAccount, TEST_REDIS } from "../../test/helpers/parley.js";
+import { startParleyProcesses } from "../lib/parley-processes.js";
 import type { RemoteActor } from "../../test/helpers/remote.js";
 import type { Bench, BenchResult } from "../types.js";
 
@@ -11,6 +14,8 @@ import type { Bench, BenchResult } from "../types.js";
  * `Create{ChatMessage}` rows are written to inbox_activities as the inbox would (from cached remote
  * actors, so no actor fetch), their `inbound` jobs enqueued in bulk, and the clock runs from the
  * first enqueue until every row is `applied`; the messages are then checked through the API.
+ * Parley runs as in production: a web process and a worker process (bench/lib/parley-processes.ts);
+ * the bench only enqueues, on the same queue backend and prefix, and reads the worker's peak RSS.
  */
 
 const N = Number(process.env.BENCH_INBOUND_N ?? 5_000);
@@ -20,8 +25,14 @@ const TIMEOUT_MS = 180_000;
 export const bench: Bench = {
   name: "inbound",
   async run(ctx) {
-    const instance = await startTestParley({ queue: ctx.queue });
-    const sql = postgres(instance.databaseUrl, { max: 2, onnotice: () => {} });
+    const instance = await startParleyProcesses(ctx.queue);
+    const sql = instance.sql;
+    const backend = queueBackend({
+      redisUrl: ctx.queue === "redis" ? TEST_REDIS : undefined,
+      databaseUrl: instance.databaseUrl,
+      prefix: instance.queuePrefix,
+    });
+    const queues = await openQueues(backend, createLogger("warn", process.stderr));
     try {
       const { account, token } = await createAccount(instance, "bench");
       const [{ uri: localUri }] = await sql`SELECT uri FROM accounts WHERE id = ${account.id}`;
@@ -51,7 +62,7 @@ export const bench: Bench = {
         const batch = rows.slice(i, i + 1_000).map((r) => ({ ...r, payload: sql.json(r.payload as postgres.JSONValue) }));
         await sql`INSERT INTO inbox_activities ${sql(batch)}`;
       }
-      const queue = instance.parley.deps.queues.inbound;
+      const queue = queues.inbound;
       const started = performance.now();
       for (let i = 0; i < rows.length; i += 500) {
         await queue.addBulk(
@@ -84,10 +95,11 @@ export const bench: Bench = {
         { metric: "inbound applied/s", value: Math.round(applied / seconds), unit: "activities/s", goal: "≥ 1000 (Redis backend)" },
         { metric: "inbound activities applied", value: applied, unit: "activities" },
         { metric: "inbound enqueue of all jobs", value: Math.round(enqueued), unit: "ms" },
+        { metric: "inbound worker peak RSS", value: (await instance.peakRssMb()).worker, unit: "MB", goal: "≤ 300" },
       ];
       return results;
     } finally {
-      await sql.end();
+      await queues.close();
       await instance.close();
     }
   },
