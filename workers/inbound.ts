@@ -1,5 +1,5 @@
 import { type Job, UnrecoverableError } from "bullmq";
-import { and, asc, eq, lt, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, lt, notInArray, sql } from "drizzle-orm";
 import type { AccountRow } from "../src/accounts/account.view.js";
 import { isBlocked } from "../src/chats/chat.view.js";
 import {
@@ -7,12 +7,13 @@ import {
   editRemoteMessage,
   findMessageByUri,
   insertRemoteMessage,
+  insertRemoteMessages,
   type RemoteMessageFields,
   restoreRemoteMessage,
   tombstoneRemoteMessage,
 } from "../src/chats/remote-message.service.js";
 import type { Transaction } from "../src/db/database.js";
-import { inboxActivities } from "../src/db/schema/index.js";
+import { accounts, blocks, inboxActivities } from "../src/db/schema/index.js";
 import {
   emojisOf,
   firstAttachment,
@@ -28,7 +29,7 @@ import {
 } from "../src/federation/inbox/chat-message-rules.js";
 import { findLocalActor } from "../src/federation/inbox/inbox-context.js";
 import { enqueueInbound, hasPendingCreate } from "../src/federation/inbox/store.js";
-import { RemoteActorError, resolveRemoteActor } from "../src/federation/remote-actors.js";
+import { ACTOR_TTL_MS, RemoteActorError, resolveRemoteActor } from "../src/federation/remote-actors.js";
 import type { Deps } from "../src/shared/deps.js";
 import { newId } from "../src/shared/ids.js";
 
@@ -56,12 +57,65 @@ export function inboundSchedules() {
   return [{ id: "inbound-reconcile", every: RECONCILE_EVERY_MS, name: "reconcile" }];
 }
 
+/** At most this many activities are applied in one transaction. */
+export const INBOUND_BATCH_MAX = 50;
+/** Batches of one process under way at once (one being written while the next is gathered). */
+const INBOUND_BATCHES_IN_FLIGHT = 2;
+
 export function inboundProcessor(deps: InboundDeps) {
+  const apply = batcher(deps);
   return async (job: Job) => {
     if (job.name === "reconcile") return { reenqueued: await reconcileInbound(deps) };
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    return applyInboxActivity(deps, job.id!, { lastAttempt });
+    // The job completes only once its row's transaction has committed: a crash before that leaves
+    // the job to run again, and the row (still pending) says there is something to do.
+    return apply({ id: job.id!, lastAttempt });
   };
+}
+
+interface Claim {
+  id: string;
+  lastAttempt: boolean;
+}
+
+/**
+ * Gathers the jobs that run at the same time in this process (the worker's concurrency) into
+ * batches for applyInboxActivities. Each job still settles on its own row's outcome.
+ */
+function batcher(deps: InboundDeps) {
+  const waiting: { claim: Claim; resolve: (outcome: ApplyOutcome) => void; reject: (error: unknown) => void }[] = [];
+  let inFlight = 0;
+  let scheduled = false;
+  const pump = () => {
+    scheduled = false;
+    while (inFlight < INBOUND_BATCHES_IN_FLIGHT && waiting.length > 0) {
+      const batch = waiting.splice(0, INBOUND_BATCH_MAX);
+      inFlight++;
+      applyInboxActivities(
+        deps,
+        batch.map((entry) => entry.claim),
+        { pull: INBOUND_BATCH_MAX - batch.length },
+      )
+        .then(
+          (results) =>
+            results.forEach((result, i) => (result.status === "fulfilled" ? batch[i].resolve(result.value) : batch[i].reject(result.reason))),
+          (error) => batch.forEach((entry) => entry.reject(error)),
+        )
+        .finally(() => {
+          inFlight--;
+          pump();
+        });
+    }
+  };
+  return (claim: Claim) =>
+    new Promise<ApplyOutcome>((resolve, reject) => {
+      waiting.push({ claim, resolve, reject });
+      if (!scheduled && inFlight < INBOUND_BATCHES_IN_FLIGHT) {
+        scheduled = true;
+        // The jobs BullMQ hands over in the same turn go together.
+        setImmediate(pump);
+      }
+    });
 }
 
 /** Re-enqueues pending rows older than `olderThanMs` that have no live job. Returns how many. */
@@ -93,12 +147,62 @@ export type ApplyOutcome = { status: "applied"; result: string } | { status: "sk
 
 /** Applies one row; throws (for BullMQ to retry) when it could not. */
 export async function applyInboxActivity(deps: InboundDeps, id: string, options: { lastAttempt: boolean }): Promise<ApplyOutcome> {
-  const [row] = await deps.db.select().from(inboxActivities).where(eq(inboxActivities.id, id)).limit(1);
-  if (!row || row.status !== "pending") return { status: "skipped" };
-  await deps.db
+  const [result] = await applyInboxActivities(deps, [{ id, lastAttempt: options.lastAttempt }]);
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
+}
+
+/**
+ * Applies rows, each as if alone: its outcome, or the error BullMQ should retry it for. The
+ * `Create{ChatMessage}` rows whose author is cached are applied together in one transaction (a
+ * handful of statements whatever their number: see applyCreates); if that transaction fails, each
+ * is applied again alone, as every other row is — one transaction per row — after the batch, so
+ * that a Delete or Update sees the Creates of its batch. With `pull`, the batch also takes along up
+ * to that many other pending Creates nobody holds (see applyCreates).
+ */
+export async function applyInboxActivities(
+  deps: InboundDeps,
+  claims: Claim[],
+  options: { pull?: number } = {},
+): Promise<PromiseSettledResult<ApplyOutcome>[]> {
+  // The attempt is counted before anything is tried (a crash mid-way counts), and read back.
+  const rows = await deps.db
     .update(inboxActivities)
     .set({ attempts: sql`${inboxActivities.attempts} + 1` })
-    .where(eq(inboxActivities.id, id));
+    .where(and(inArray(inboxActivities.id, [...new Set(claims.map((c) => c.id))]), eq(inboxActivities.status, "pending")))
+    .returning();
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  const outcomes = new Map<string, Promise<ApplyOutcome>>();
+  const alone: InboxRow[] = [];
+  const creates: BatchedCreate[] = [];
+  const authors = await cachedAuthors(deps, rows.filter((row) => typesOf(row.payload as Json).includes("Create")).map((row) => row.actorUri));
+  for (const row of [...rows].sort((a, b) => compare(a.id, b.id))) {
+    const create = batchableCreate(row, authors);
+    if (create) creates.push(create);
+    else alone.push(row);
+  }
+  const lastAttempt = new Map(claims.map((c) => [c.id, c.lastAttempt]));
+  const applyAlone = (row: InboxRow) => outcomes.set(row.id, applyClaimed(deps, row, { lastAttempt: lastAttempt.get(row.id) ?? false }));
+  if (creates.length > 0) {
+    try {
+      const results = await deps.db.transaction((tx) => applyCreates(deps, tx, creates, options.pull ?? 0));
+      creates.forEach((create, i) => {
+        deps.logger.debug({ inboxActivity: create.row.id, activity: create.row.activityUri, result: results[i] }, "inbound: applied");
+        outcomes.set(create.row.id, Promise.resolve({ status: "applied", result: results[i] }));
+      });
+    } catch (error) {
+      // Nothing of the batch was written: each row on its own, with its own errors and retries.
+      deps.logger.warn({ err: error, rows: creates.length }, "inbound: batch failed; applying its activities one by one");
+      for (const create of creates) applyAlone(create.row);
+    }
+  }
+  for (const row of alone) applyAlone(row);
+  return Promise.allSettled(claims.map((claim) => (byId.has(claim.id) ? outcomes.get(claim.id)! : Promise.resolve({ status: "skipped" as const }))));
+}
+
+/** Applies one claimed row (its attempt counted) in its own transaction; throws when it could not. */
+async function applyClaimed(deps: InboundDeps, row: InboxRow, options: { lastAttempt: boolean }): Promise<ApplyOutcome> {
+  const id = row.id;
   try {
     const payload = row.payload as Json;
     // Network first, outside the transaction: the author of a new message is resolved (cached a day).
@@ -131,6 +235,142 @@ export async function applyInboxActivity(deps: InboundDeps, id: string, options:
     }
     throw error;
   }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The cached remote actors among `actorUris` that resolveRemoteActor would return without a fetch
+ * (fresh, not gone), by actor id, in one query; the others go through resolveRemoteActor.
+ */
+async function cachedAuthors(deps: InboundDeps, actorUris: string[]): Promise<Map<string, AccountRow>> {
+  const uris = [...new Set(actorUris.map((uri) => httpUrl(uri)?.href).filter((uri): uri is string => uri !== undefined))];
+  if (uris.length === 0) return new Map();
+  const rows = await deps.db.select().from(accounts).where(inArray(accounts.uri, uris));
+  return new Map(rows.filter(isFresh).map((a) => [a.uri, a]));
+}
+
+/** A remote actor resolveRemoteActor returns from its cache without a fetch. */
+function isFresh(a: AccountRow): boolean {
+  return a.domain !== null && a.goneAt === null && a.fetchedAt !== null && Date.now() - a.fetchedAt.getTime() < ACTOR_TTL_MS;
+}
+
+interface BatchedCreate {
+  row: InboxRow;
+  object: Json;
+  author: AccountRow;
+  recipientUri: string;
+  published: Date;
+  uri: string;
+}
+
+/** A Create whose author is cached and whose object passes the checks applyCreate makes; else undefined. */
+function batchableCreate(row: InboxRow, authors: Map<string, AccountRow>): BatchedCreate | undefined {
+  const payload = row.payload as Json;
+  if (!typesOf(payload).includes("Create") || !isJsonObject(payload.object)) return undefined;
+  const author = authors.get(httpUrl(row.actorUri)?.href ?? "");
+  const object = payload.object as Json;
+  const published = parsePublished(object.published);
+  const uri = httpUrl(object.id)?.href;
+  if (!author || !sameUri(author.uri, row.actorUri) || !published || !uri) return undefined;
+  return { row, object, author, recipientUri: recipientsOf(object.to)[0] ?? "", published, uri };
+}
+
+/**
+ * Applies Creates of cached remote authors in the caller's transaction, as applyCreate would one by
+ * one, in a fixed number of statements: lock the rows (a row another transaction applied meanwhile
+ * is left out); take along up to `pull` other pending Creates of cached authors that no one holds
+ * (their own jobs will find them applied and skip them); mark them all applied; find the
+ * recipients and blocks; insert the messages with their references, chats, notifications and
+ * stream events (insertRemoteMessages). Returns the result of each of `creates`, in order.
+ */
+async function applyCreates(deps: InboundDeps, tx: Transaction, creates: BatchedCreate[], pull: number): Promise<string[]> {
+  const ids = creates.map((c) => c.row.id);
+  const locked = await tx
+    .select({ id: inboxActivities.id })
+    .from(inboxActivities)
+    .where(and(inArray(inboxActivities.id, ids), eq(inboxActivities.status, "pending")))
+    .orderBy(inboxActivities.id)
+    .for("update");
+  const mine = new Set(locked.map((m) => m.id));
+  const results: string[] = creates.map((c) => (mine.has(c.row.id) ? "" : "nothing"));
+  const taken = pull > 0 ? await pullCreates(tx, ids, pull) : [];
+  const batch = [...creates.map((c, i) => ({ c, i })).filter(({ i }) => results[i] === ""), ...taken.map((c) => ({ c, i: -1 }))];
+  if (batch.length === 0) return results;
+  await tx
+    .update(inboxActivities)
+    .set({ status: "applied", error: null, processedAt: sql`now()` })
+    .where(inArray(inboxActivities.id, batch.map(({ c }) => c.row.id)));
+  const outcome = new Map<BatchedCreate, string>();
+  // Through the transaction, never the pool (see applyCreate).
+  const recipients = new Map<string, AccountRow | undefined>();
+  for (const { c } of batch) {
+    if (!recipients.has(c.recipientUri)) recipients.set(c.recipientUri, await findLocalActor({ db: tx, config: deps.config }, c.recipientUri));
+  }
+  const candidates: { c: BatchedCreate; recipient: AccountRow }[] = [];
+  for (const { c } of batch) {
+    const recipient = recipients.get(c.recipientUri);
+    if (recipient) candidates.push({ c, recipient });
+    else outcome.set(c, "recipient gone");
+  }
+  const blocked = await blockedPairs(
+    tx,
+    candidates.map((p) => [p.recipient.id, p.c.author.id]),
+  );
+  const toInsert = candidates.filter((p) => {
+    if (!blocked.has(`${p.recipient.id} ${p.c.author.id}`)) return true;
+    outcome.set(p.c, "blocked");
+    return false;
+  });
+  // In arrival order: a chat's references follow its messages' arrival.
+  toInsert.sort((a, b) => compare(a.c.row.id, b.c.row.id));
+  const inserted = await insertRemoteMessages(
+    tx,
+    toInsert.map(({ c, recipient }) => ({
+      uri: c.uri,
+      activityUri: c.row.activityUri,
+      author: c.author,
+      recipient,
+      publishedAt: c.published,
+      ...messageFields(c.object),
+    })),
+  );
+  toInsert.forEach((p, k) => outcome.set(p.c, inserted[k] ? "created" : "duplicate"));
+  for (const { c, i } of batch) {
+    if (i >= 0) results[i] = outcome.get(c)!;
+    else deps.logger.debug({ inboxActivity: c.row.id, activity: c.row.activityUri, result: outcome.get(c) }, "inbound: applied along");
+  }
+  return results;
+}
+
+/**
+ * Up to `limit` other pending Creates whose author is cached and fresh, locked — skipping the rows
+ * another transaction holds (a job applying its own row) — for applyCreates to take along.
+ */
+async function pullCreates(tx: Transaction, exclude: string[], limit: number): Promise<BatchedCreate[]> {
+  const rows = await tx
+    .select({ row: inboxActivities, author: accounts })
+    .from(inboxActivities)
+    .leftJoin(accounts, eq(accounts.uri, inboxActivities.actorUri))
+    .where(and(eq(inboxActivities.status, "pending"), notInArray(inboxActivities.id, exclude), sql`${inboxActivities.payload}->>'type' = 'Create'`))
+    .limit(limit)
+    .for("update", { of: inboxActivities, skipLocked: true });
+  const authors = new Map(rows.flatMap(({ author }) => (author && isFresh(author) ? [[author.uri, author] as const] : [])));
+  return rows.map(({ row }) => batchableCreate(row, authors)).filter((c): c is BatchedCreate => c !== undefined);
+}
+
+/** Which (account, target) pairs are blocks, in one query: "account target" keys. */
+async function blockedPairs(tx: Transaction, pairs: [string, string][]): Promise<Set<string>> {
+  if (pairs.length === 0) return new Set();
+  const rows = await tx
+    .select({ accountId: blocks.accountId, targetId: blocks.targetAccountId })
+    .from(blocks)
+    .where(
+      sql`(${blocks.accountId}, ${blocks.targetAccountId}) IN (SELECT * FROM unnest(${sql.param(pairs.map((p) => p[0]))}::text[], ${sql.param(pairs.map((p) => p[1]))}::text[]))`,
+    );
+  return new Set(rows.map((r) => `${r.accountId} ${r.targetId}`));
 }
 
 function errorText(error: unknown): string {

@@ -6,7 +6,7 @@ import { assertCanSendTo, type DeliverQueue, withDeliveries } from "../federatio
 import { ApiError, notFound } from "../http/errors.js";
 import { claimIdempotencyKey, storeIdempotentResponse } from "./idempotency.js";
 import { newId } from "../shared/ids.js";
-import { publishChatUpdate, publishMessageUpdate, publishNotification } from "../streaming/events.js";
+import { EVENTS_CHANNEL, publishChatUpdate, publishMessageUpdate, publishNotification, type StreamEvent } from "../streaming/events.js";
 import { type ChatMessageJson, findMessage, isBlocked, renderMessage } from "./chat.view.js";
 import { composeHtml, shortcodesIn } from "./compose.js";
 
@@ -76,6 +76,90 @@ export async function addMessageToChat(
     if (!notification.seen) await publishNotification(tx, ownerId, notification.id);
   }
   return { chatId: chat.id, refId };
+}
+
+/** One local participant's reference to a message, for `addMessagesToChats`. */
+export interface ChatAddition {
+  message: MessageRow;
+  ownerId: string;
+  counterpartId: string;
+}
+
+/**
+ * `addMessageToChat` for many messages at once, in a handful of statements whatever their number
+ * (the inbound worker applies accepted activities in batches). Each chat is upserted once — bumped,
+ * shown again, its unread counter raised by the number of its new unread messages, its last message
+ * the highest new reference id — and the chats are locked in (account id, counterpart id) order, the
+ * order every chat write follows, so that concurrent batches and sends cannot deadlock. References
+ * are given in the order of `additions` (their ids increase with it). Stream events and
+ * notifications are as `addMessageToChat` makes them, in the same order.
+ */
+export async function addMessagesToChats(tx: Transaction, additions: ChatAddition[]): Promise<{ chatId: string; refId: string }[]> {
+  if (additions.length === 0) return [];
+  const key = (a: { ownerId: string; counterpartId: string }) => `${a.ownerId} ${a.counterpartId}`;
+  const refs = additions.map((a) => ({ ...a, refId: newId(), unread: a.message.authorId !== a.ownerId }));
+  const byChat = new Map<string, { ownerId: string; counterpartId: string; unread: number; lastRefId: string }>();
+  for (const ref of refs) {
+    const chat = byChat.get(key(ref));
+    if (!chat) byChat.set(key(ref), { ownerId: ref.ownerId, counterpartId: ref.counterpartId, unread: ref.unread ? 1 : 0, lastRefId: ref.refId });
+    else {
+      chat.unread += ref.unread ? 1 : 0;
+      if (ref.refId > chat.lastRefId) chat.lastRefId = ref.refId;
+    }
+  }
+  const ordered = [...byChat.values()].sort((a, b) => compare(a.ownerId, b.ownerId) || compare(a.counterpartId, b.counterpartId));
+  // Multi-row VALUES are inserted (and their conflicting rows locked) in list order.
+  const upserted = await tx
+    .insert(chats)
+    .values(ordered.map((c) => ({ id: newId(), accountId: c.ownerId, recipientId: c.counterpartId, unread: c.unread, lastMessageRefId: c.lastRefId })))
+    .onConflictDoUpdate({
+      target: [chats.accountId, chats.recipientId],
+      set: {
+        updatedAt: sql`now()`,
+        hidden: false,
+        unread: sql`${chats.unread} + excluded.unread`,
+        lastMessageRefId: sql`GREATEST(${chats.lastMessageRefId}, excluded.last_message_ref_id)`,
+      },
+    })
+    .returning({ id: chats.id, accountId: chats.accountId, recipientId: chats.recipientId });
+  const chatIds = new Map(upserted.map((c) => [key({ ownerId: c.accountId, counterpartId: c.recipientId }), c.id]));
+  const placed = refs.map((ref) => ({ ...ref, chatId: chatIds.get(key(ref))! }));
+  await tx.insert(messageRefs).values(placed.map((r) => ({ id: r.refId, chatId: r.chatId, messageId: r.message.id, unread: r.unread })));
+  const unread = placed.filter((r) => r.unread);
+  const notified = unread.length
+    ? await tx
+        .insert(notifications)
+        .values(
+          unread.map((r) => ({
+            id: newId(),
+            accountId: r.ownerId,
+            type: "pleroma:chat_mention" as const,
+            fromAccountId: r.message.authorId,
+            messageRefId: r.refId,
+            // A muted sender's message still arrives, but its notification is born seen.
+            seen: sql`EXISTS (SELECT 1 FROM ${mutes} WHERE ${mutes.accountId} = ${r.ownerId} AND ${mutes.targetAccountId} = ${r.message.authorId})`,
+          })),
+        )
+        .returning({ id: notifications.id, refId: notifications.messageRefId, seen: notifications.seen })
+    : [];
+  const notificationOf = new Map(notified.map((n) => [n.refId, n]));
+  // The events addMessageToChat would publish, in its order, in one statement (PostgreSQL drops the
+  // duplicates of a payload within a transaction, as it does for one chat bumped twice).
+  const events: StreamEvent[] = [];
+  for (const r of placed) {
+    events.push({ type: "chat", account: r.ownerId, chat: r.chatId });
+    const notification = notificationOf.get(r.refId);
+    // Streamed unless muted (Pleroma does not stream a muted sender's notifications either).
+    if (notification && !notification.seen) events.push({ type: "notification", account: r.ownerId, notification: notification.id });
+  }
+  await tx.execute(
+    sql`SELECT pg_notify(${EVENTS_CHANNEL}, e.payload) FROM unnest(${sql.param(events.map((e) => JSON.stringify(e)))}::text[]) WITH ORDINALITY AS e(payload, n) ORDER BY e.n`,
+  );
+  return placed.map((r) => ({ chatId: r.chatId, refId: r.refId }));
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export interface PostMessageInput {

@@ -5,7 +5,7 @@ import type { Executor, Transaction } from "../db/database.js";
 import { accounts, chats, messageRefs, messages } from "../db/schema/index.js";
 import { newId } from "../shared/ids.js";
 import { publishChatUpdate, publishMessageUpdate } from "../streaming/events.js";
-import { addMessageToChat, refreshChatsAfterRemoval } from "./chat.service.js";
+import { addMessagesToChats, addMessageToChat, refreshChatsAfterRemoval } from "./chat.service.js";
 
 /**
  * Writes of messages that arrive from other servers (the inbound worker), each inside the caller's
@@ -79,6 +79,52 @@ export async function insertRemoteMessage(tx: Transaction, input: NewRemoteMessa
     await addMessageToChat(tx, message, ownerId, counterpartId);
   }
   return message;
+}
+
+/**
+ * `insertRemoteMessage` for many messages of remote authors to local recipients (the inbound
+ * worker's batches), in one statement per table whatever their number. The result is in the order
+ * of `inputs`: the message, or null when its object id (or activity id) exists already — also when
+ * it comes twice in `inputs`: only the first is kept. Every author must be remote and every
+ * recipient local (the one local participant): the caller checks it.
+ */
+export async function insertRemoteMessages(tx: Transaction, inputs: NewRemoteMessage[]): Promise<(MessageRow | null)[]> {
+  if (inputs.length === 0) return [];
+  for (const input of inputs) {
+    if (input.author.domain === null || input.recipient.domain !== null) throw new Error("insertRemoteMessages: a remote author to a local recipient only");
+  }
+  const inserted = await tx
+    .insert(messages)
+    .values(
+      inputs.map((input) => ({
+        id: newId(),
+        uri: input.uri,
+        activityUri: input.activityUri,
+        authorId: input.author.id,
+        recipientId: input.recipient.id,
+        content: input.content,
+        emojis: input.emojis,
+        remoteAttachment: input.remoteAttachment,
+        local: false,
+        publishedAt: input.publishedAt,
+      })),
+    )
+    .onConflictDoNothing()
+    .returning();
+  // RETURNING has no guaranteed order: matched back by object and activity id, each row once.
+  const byUri = new Map(inserted.map((m) => [m.uri, m]));
+  const taken = new Set<string>();
+  const result = inputs.map((input) => {
+    const message = byUri.get(input.uri);
+    if (!message || taken.has(message.id) || message.activityUri !== input.activityUri) return null;
+    taken.add(message.id);
+    return message;
+  });
+  await addMessagesToChats(
+    tx,
+    result.flatMap((message) => (message ? [{ message, ownerId: message.recipientId, counterpartId: message.authorId }] : [])),
+  );
+  return result;
 }
 
 /**
