@@ -1,19 +1,19 @@
 import { createFederation, type Federation } from "@fedify/fedify";
 import { Activity, Create, Delete, Endpoints, Person, Tombstone, Undo, Update } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
-import { asc, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { readFileSync } from "node:fs";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import { accountKeys } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
-import { type ContextData, idempotencyKey } from "./inbox/inbox-context.js";
+import { type ContextData, liveLocalAccountFor, localAccountFor } from "./inbox/inbox-context.js";
 import { onCreate } from "./inbox/on-create.js";
 import { onDelete } from "./inbox/on-delete.js";
 import { onOtherActivity } from "./inbox/on-other.js";
 import { onUndo } from "./inbox/on-undo.js";
 import { onUnverifiedActivity } from "./inbox/on-unverified.js";
 import { onUpdate } from "./inbox/on-update.js";
-import { importKeyPair } from "./keys.js";
+import { accountKeyPairs } from "./keys.js";
 import { PostgresKvStore } from "./kv.js";
 import { authenticatedRemoteDocumentLoader, remoteDocumentLoader } from "./remote-actors.js";
 
@@ -26,7 +26,8 @@ export const litepubContext = JSON.parse(
 
 export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "logger">): ParleyFederation {
   const { db, config } = deps;
-  const kv = new PostgresKvStore(db);
+  // Remote public keys are read on every inbox request: a minute in memory saves that round trip.
+  const kv = new PostgresKvStore(db, { prefixes: [["_fedify", "publicKey"]], ttlMs: 60_000, maxEntries: 10_000 });
   // Every remote fetch of Fedify (keys, objects, contexts) goes through safeFetch: the SSRF guard
   // (ALLOW_PRIVATE_ADDRESS), 3 redirects, 1 MiB, timeouts. Pleroma's litepub context and Fedify's
   // preloaded ones are answered locally, so `ChatMessage` always parses as ChatMessage; other
@@ -44,7 +45,7 @@ export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "l
 
   federation
     .setActorDispatcher("/users/{identifier}", async (ctx, identifier) => {
-      const account = await findLocalAccountByUsername(db, identifier, { includeDeleted: true });
+      const account = await localAccountFor(db, ctx.data, identifier);
       // One canonical actor URI per account: other spellings of the name are not actors.
       if (!account || account.username !== identifier) return null;
       if (account.deletedAt) {
@@ -71,17 +72,14 @@ export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "l
       });
     })
     .mapHandle(async (_ctx, username) => (await findLocalAccountByUsername(db, username))?.username ?? null)
-    .setKeyPairsDispatcher(async (_ctx, identifier) => {
-      const account = await findLocalAccountByUsername(db, identifier);
+    .setKeyPairsDispatcher(async (ctx, identifier) => {
+      const account = await liveLocalAccountFor(db, ctx.data, identifier);
       if (!account) return [];
-      // RSA first: it is the `publicKey` Pleroma and Mastodon verify with.
-      const rows = await db
-        .select()
-        .from(accountKeys)
-        .where(eq(accountKeys.accountId, account.id))
-        .orderBy(asc(accountKeys.algorithm));
-      rows.sort((a, b) => (a.algorithm === "RSASSA-PKCS1-v1_5" ? -1 : b.algorithm === "RSASSA-PKCS1-v1_5" ? 1 : 0));
-      return Promise.all(rows.map((row) => importKeyPair(row)));
+      return accountKeyPairs(account.id, async () => {
+        const rows = await db.select().from(accountKeys).where(eq(accountKeys.accountId, account.id));
+        // RSA first: it is the `publicKey` Pleroma and Mastodon verify with.
+        return rows.sort((a, b) => (a.algorithm === "RSASSA-PKCS1-v1_5" ? -1 : b.algorithm === "RSASSA-PKCS1-v1_5" ? 1 : 0));
+      });
     });
 
   // Inbox and outbox are private: chats are never listed publicly, so both read as empty
@@ -103,8 +101,9 @@ export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "l
   // accepts is written to inbox_activities before the 202 and applied by workers/inbound.ts.
   federation
     .setInboxListeners("/users/{identifier}/inbox", "/inbox")
-    // The same activity through another inbox is the same activity (ids on the actor's origin only).
-    .withIdempotency(idempotencyKey)
+    // No de-duplication by Fedify (two KV round trips per activity): what the listeners store is
+    // de-duplicated by activity id in inbox_activities, and what they do not store is a no-op.
+    .withIdempotency(() => null)
     .on(Create, onCreate(deps))
     .on(Update, onUpdate(deps))
     .on(Delete, onDelete(deps))

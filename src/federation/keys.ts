@@ -37,3 +37,23 @@ export async function importKeyPair(stored: { privateKey: unknown; publicKey: un
     publicKey: await importJwk(stored.publicKey as JsonWebKey, "public"),
   };
 }
+
+/** Imported key pairs by account id. A local account's keys never change while it lives. */
+const importedKeyPairs = new Map<string, Promise<CryptoKeyPair[]>>();
+/** Bounded: one entry per local account that signs or receives; the oldest goes first. */
+const KEY_CACHE_ENTRIES = 10_000;
+
+/**
+ * An account's key pairs, imported once per process (a JWK import costs more than the RSA
+ * operation it serves). `load` reads the stored keys in signing order; a failed load is not kept.
+ */
+export function accountKeyPairs(accountId: string, load: () => Promise<{ privateKey: unknown; publicKey: unknown }[]>): Promise<CryptoKeyPair[]> {
+  let pairs = importedKeyPairs.get(accountId);
+  if (!pairs) {
+    pairs = load().then((rows) => Promise.all(rows.map((row) => importKeyPair(row))));
+    pairs.catch(() => importedKeyPairs.delete(accountId));
+    if (importedKeyPairs.size >= KEY_CACHE_ENTRIES) importedKeyPairs.delete(importedKeyPairs.keys().next().value!);
+    importedKeyPairs.set(accountId, pairs);
+  }
+  return pairs;
+}

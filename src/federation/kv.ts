@@ -20,20 +20,56 @@ function canonical(value: unknown): string {
   );
 }
 
-/** Fedify's KvStore on PostgreSQL: shared by every process, no Redis needed. */
+export interface KvMemoryOptions {
+  /** Entries under these key prefixes are also kept in this process's memory. */
+  prefixes: KvKey[];
+  /** How long a process may answer from memory (never past the entry's own expiry). */
+  ttlMs: number;
+  maxEntries: number;
+}
+
+/**
+ * Fedify's KvStore on PostgreSQL: shared by every process, no Redis needed. Entries read on every
+ * request (remote public keys) can be kept in memory for a while: Fedify re-fetches a key when a
+ * signature fails with a cached one, and this process's own writes replace its copy.
+ */
 export class PostgresKvStore implements KvStore {
-  constructor(private readonly db: Database) {}
+  private readonly memory = new Map<string, { value: unknown; until: number }>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly memoryOptions?: KvMemoryOptions,
+  ) {}
+
+  private memorable(key: KvKey): boolean {
+    return this.memoryOptions?.prefixes.some((prefix) => prefix.every((part, i) => key[i] === part)) ?? false;
+  }
 
   async get<T = unknown>(key: KvKey): Promise<T | undefined> {
+    const encoded = encode(key);
+    const memorable = this.memorable(key);
+    if (memorable) {
+      const kept = this.memory.get(encoded);
+      if (kept && kept.until > Date.now()) return kept.value as T;
+      this.memory.delete(encoded);
+    }
     const [row] = await this.db
-      .select({ value: fedifyKv.value })
+      .select({ value: fedifyKv.value, expiresAt: fedifyKv.expiresAt })
       .from(fedifyKv)
-      .where(and(eq(fedifyKv.key, encode(key)), alive()));
+      .where(and(eq(fedifyKv.key, encoded), alive()));
+    if (row && memorable) this.remember(encoded, row.value, row.expiresAt);
     return row?.value as T | undefined;
+  }
+
+  private remember(encoded: string, value: unknown, expiresAt: Date | null): void {
+    const { ttlMs, maxEntries } = this.memoryOptions!;
+    if (this.memory.size >= maxEntries) this.memory.delete(this.memory.keys().next().value!);
+    this.memory.set(encoded, { value, until: Math.min(Date.now() + ttlMs, expiresAt?.getTime() ?? Infinity) });
   }
 
   async set(key: KvKey, value: unknown, options?: KvStoreSetOptions): Promise<void> {
     const expiresAt = options?.ttl ? new Date(Date.now() + options.ttl.total("millisecond")) : null;
+    this.memory.delete(encode(key));
     await this.db
       .insert(fedifyKv)
       .values({ key: encode(key), value: jsonb(value), expiresAt })
@@ -41,10 +77,12 @@ export class PostgresKvStore implements KvStore {
   }
 
   async delete(key: KvKey): Promise<void> {
+    this.memory.delete(encode(key));
     await this.db.delete(fedifyKv).where(eq(fedifyKv.key, encode(key)));
   }
 
   async cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean> {
+    this.memory.delete(encode(key));
     const expiresAt = options?.ttl ? new Date(Date.now() + options.ttl.total("millisecond")) : null;
     if (expectedValue === undefined) {
       // Nothing to lock when there is no row: insert, or take over an expired row, or lose.

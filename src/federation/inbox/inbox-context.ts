@@ -1,8 +1,8 @@
 import type { InboxContext } from "@fedify/fedify";
 import type { Activity } from "@fedify/vocab";
-import { findLocalAccountByUsername } from "../../accounts/account.view.js";
-import { isHostBlocked } from "../domain-blocks.js";
-import { resetHostPause } from "../outgoing/hosts.js";
+import { type AccountRow, findLocalAccountByUsername } from "../../accounts/account.view.js";
+import { domainBlockedSql, isHostBlocked } from "../domain-blocks.js";
+import { admitSigningHost } from "../outgoing/hosts.js";
 import type { Executor } from "../../db/database.js";
 import type { Deps } from "../../shared/deps.js";
 import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
@@ -21,6 +21,8 @@ export interface RequestData {
   verdict?: Verdict;
   /** What made Fedify answer 500 (set by the inbox's onError): the bridge answers 503 to a lost dependency. */
   error?: unknown;
+  /** Local accounts (deleted ones included) by lower-cased username, read once per request. */
+  localAccounts?: Map<string, Promise<AccountRow | undefined>>;
 }
 
 /** `undefined` where no request is involved (contexts built by workers). */
@@ -82,11 +84,11 @@ export async function isDomainBlocked(deps: Pick<Deps, "db">, actorUri: string):
  * pause (if any) is lifted (SPEC §4.3).
  */
 export async function admitVerifiedSender(deps: InboxDeps, ctx: InboxCtx, actorUri: string): Promise<void> {
-  if (await isDomainBlocked(deps, actorUri)) {
+  const host = new URL(actorUri).host;
+  if (!(await admitSigningHost(deps.db, host, domainBlockedSql(host)))) {
     deps.logger.info({ actor: actorUri, reason: "domain_blocked" }, "inbox: activity refused");
     refuse(ctx, 403, { error: "domain_blocked" });
   }
-  await resetHostPause(deps.db, new URL(actorUri).host);
 }
 
 /**
@@ -102,15 +104,44 @@ export function activityIdOf(ctx: InboxCtx, raw: Json, actorUri: string): string
   return id.href;
 }
 
+/**
+ * A local account by username, deleted ones included, read once per request: Fedify asks for the
+ * inbox's owner several times (the actor, its key pairs for the authenticated key fetch, the
+ * listener). Outside a request (`data` undefined) it is a plain lookup.
+ */
+export function localAccountFor(db: Executor, data: ContextData, username: string): Promise<AccountRow | undefined> {
+  if (!data) return findLocalAccountByUsername(db, username, { includeDeleted: true });
+  const key = username.toLowerCase();
+  data.localAccounts ??= new Map();
+  let account = data.localAccounts.get(key);
+  if (!account) {
+    account = findLocalAccountByUsername(db, username, { includeDeleted: true });
+    data.localAccounts.set(key, account);
+  }
+  return account;
+}
+
+/** The same, live accounts only. */
+export async function liveLocalAccountFor(db: Executor, data: ContextData, username: string): Promise<AccountRow | undefined> {
+  const account = await localAccountFor(db, data, username);
+  return account && !account.deletedAt ? account : undefined;
+}
+
 /** The local account whose personal inbox received the request (null: the shared inbox). */
 export async function inboxOwnerId(deps: InboxDeps, ctx: InboxCtx): Promise<string | null> {
   if (ctx.recipient == null) return null;
-  return (await findLocalAccountByUsername(deps.db, ctx.recipient))?.id ?? null;
+  return (await liveLocalAccountFor(deps.db, ctx.data, ctx.recipient))?.id ?? null;
 }
 
-/** The local account an actor URI of ours names (its canonical spelling only). */
-/** The live local account an actor URI of ours names. `db` may be an open transaction. */
-export async function findLocalActor(deps: { db: Executor; config: Pick<Deps["config"], "publicUrl"> }, uri: string) {
+/**
+ * The live local account an actor URI of ours names (its canonical spelling only). `db` may be an
+ * open transaction; `data` (an inbox request's) shares that request's lookups.
+ */
+export async function findLocalActor(
+  deps: { db: Executor; config: Pick<Deps["config"], "publicUrl"> },
+  uri: string,
+  data?: ContextData,
+) {
   const url = httpUrl(uri);
   if (!url || url.origin !== new URL(deps.config.publicUrl).origin) return undefined;
   const match = /^\/users\/([^/]+)$/.exec(url.pathname);
@@ -121,18 +152,6 @@ export async function findLocalActor(deps: { db: Executor; config: Pick<Deps["co
   } catch {
     return undefined;
   }
-  const account = await findLocalAccountByUsername(deps.db, username);
+  const account = await liveLocalAccountFor(deps.db, data, username);
   return account && account.username === username ? account : undefined;
-}
-
-/**
- * Fedify's idempotency key of an inbound activity: its id, whichever inbox it reaches — but only
- * when the id is on the actor's origin. Otherwise a server could mark another server's future
- * activity ids as processed (Fedify would then drop the real ones unseen); such an activity is
- * simply not remembered by Fedify (what we store is de-duplicated in PostgreSQL anyway).
- */
-export function idempotencyKey(_ctx: InboxCtx, activity: Activity): string | null {
-  const id = activity.id;
-  const actor = activity.actorId;
-  return id && actor && id.origin === actor.origin ? id.href : null;
 }

@@ -1,8 +1,4 @@
 import type { Create } from "@fedify/vocab";
-import { eq } from "drizzle-orm";
-import { findMessageByUri } from "../../chats/remote-message.service.js";
-import { isBlocked } from "../../chats/chat.view.js";
-import { accounts } from "../../db/schema/index.js";
 import { checkCreateChatMessage, looksLikeChatMessage } from "./chat-message-rules.js";
 import {
   actorOf,
@@ -15,7 +11,7 @@ import {
   refuse,
   admitVerifiedSender,
 } from "./inbox-context.js";
-import { isActivityStored, storeInboundActivity } from "./store.js";
+import { storeInboundActivity, whatIsKnownOfCreate } from "./store.js";
 
 /**
  * `Create{ChatMessage}`: checked against every rule of SPEC §4.2 (422 with the reason code), then
@@ -30,24 +26,27 @@ export function onCreate(deps: InboxDeps) {
     if (!looksLikeChatMessage(raw.object)) return;
     const object = raw.object;
     const activityUri = activityIdOf(ctx, raw, actorUri);
-    // Seen already, through any inbox: 202 and nothing new.
-    if (await isActivityStored(deps.db, activityUri)) return;
     const result = await checkCreateChatMessage({
       activity: raw,
       object,
       actorUri,
       remoteMessageLimit: deps.config.remoteMessageLimit,
-      findLocalRecipient: (uri) => findLocalActor(deps, uri),
+      findLocalRecipient: (uri) => findLocalActor(deps, uri, ctx.data),
     });
     if (!result.ok) {
       deps.logger.info({ activity: activityUri, actor: actorUri, reason: result.reason }, "inbox: invalid ChatMessage");
       refuse(ctx, 422, { error: "invalid_chat_message", reason: result.reason });
     }
-    // The same object in another activity: already there.
-    if (await findMessageByUri(deps.db, new URL(object.id as string).href)) return;
+    const seen = await whatIsKnownOfCreate(deps.db, {
+      activityUri,
+      objectUri: new URL(object.id as string).href,
+      actorUri,
+      recipientId: result.recipient.id,
+    });
+    // Seen already (this activity through any inbox, or its object in another activity): 202, nothing new.
+    if (seen.activityStored || seen.objectStored) return;
     // The recipient blocks the sender: acknowledged as usual (a block is never revealed), dropped.
-    const [sender] = await deps.db.select({ id: accounts.id }).from(accounts).where(eq(accounts.uri, actorUri)).limit(1);
-    if (sender && (await isBlocked(deps.db, result.recipient.id, sender.id))) {
+    if (seen.senderBlocked) {
       deps.logger.info({ activity: activityUri, actor: actorUri, reason: "blocked" }, "inbox: ChatMessage dropped");
       return;
     }

@@ -2,7 +2,7 @@ import type { JobsOptions, Queue } from "bullmq";
 import { and, eq, sql } from "drizzle-orm";
 import { findMessageByUri } from "../../chats/remote-message.service.js";
 import type { Executor } from "../../db/database.js";
-import { inboxActivities } from "../../db/schema/index.js";
+import { accounts, blocks, inboxActivities, messages } from "../../db/schema/index.js";
 import { newId } from "../../shared/ids.js";
 import { httpUrl, type Json, sameUri } from "./chat-message-rules.js";
 import type { InboxDeps } from "./inbox-context.js";
@@ -23,9 +23,20 @@ export async function enqueueInbound(queue: Queue, id: string): Promise<void> {
   await queue.add("apply", { inboxActivityId: id }, { ...INBOUND_JOB_OPTIONS, jobId: id });
 }
 
-export async function isActivityStored(db: Executor, activityUri: string): Promise<boolean> {
-  const rows = await db.select({ id: inboxActivities.id }).from(inboxActivities).where(eq(inboxActivities.activityUri, activityUri)).limit(1);
-  return rows.length > 0;
+/**
+ * What the inbox must know of a valid Create{ChatMessage} before storing it, in one round trip:
+ * whether the activity or its object is stored already, and whether the recipient blocks the sender.
+ */
+export async function whatIsKnownOfCreate(
+  db: Executor,
+  create: { activityUri: string; objectUri: string; actorUri: string; recipientId: string },
+): Promise<{ activityStored: boolean; objectStored: boolean; senderBlocked: boolean }> {
+  const [row] = await db.execute<{ activity_stored: boolean; object_stored: boolean; sender_blocked: boolean }>(sql`SELECT
+    EXISTS (SELECT 1 FROM ${inboxActivities} WHERE activity_uri = ${create.activityUri}) AS activity_stored,
+    EXISTS (SELECT 1 FROM ${messages} WHERE uri = ${create.objectUri}) AS object_stored,
+    EXISTS (SELECT 1 FROM ${blocks} b JOIN ${accounts} sender ON sender.id = b.target_account_id
+      WHERE b.account_id = ${create.recipientId} AND sender.uri = ${create.actorUri}) AS sender_blocked`);
+  return { activityStored: row.activity_stored, objectStored: row.object_stored, senderBlocked: row.sender_blocked };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { and, eq, gt, like, lt, sql } from "drizzle-orm";
+import { and, eq, gt, like, lt, sql, type SQL } from "drizzle-orm";
 import type { Executor } from "../../db/database.js";
 import { deliveries, hostSlots, hostStates } from "../../db/schema/index.js";
 import type { DeliveryTuning } from "./policy.js";
@@ -107,7 +107,28 @@ export async function resetHostPause(db: Executor, host: string): Promise<void> 
     .where(eq(hostStates.host, host.toLowerCase()))
     .returning({ pausedUntil: hostStates.pausedUntil });
   const now = new Date();
-  if (!removed.some((row) => row.pausedUntil && row.pausedUntil > now)) return;
+  if (removed.some((row) => row.pausedUntil && row.pausedUntil > now)) await releaseHeldDeliveries(db, host);
+}
+
+/**
+ * resetHostPause for the inbox, in one round trip with its domain-block check: a host for which
+ * `refused` holds is left as it is and gets false.
+ */
+export async function admitSigningHost(db: Executor, host: string, refused: SQL<boolean>): Promise<boolean> {
+  const [row] = await db.execute<{ refused: boolean; was_paused: boolean }>(sql`
+    WITH refusal AS (SELECT ${refused} AS refused),
+    lifted AS (
+      DELETE FROM ${hostStates} WHERE host = ${host.toLowerCase()} AND NOT (SELECT refused FROM refusal)
+      RETURNING paused_until)
+    SELECT (SELECT refused FROM refusal) AS refused, EXISTS (SELECT 1 FROM lifted WHERE paused_until > now()) AS was_paused`);
+  if (row.refused) return false;
+  if (row.was_paused) await releaseHeldDeliveries(db, host);
+  return true;
+}
+
+/** Deliveries held by a host's pause are due now. */
+async function releaseHeldDeliveries(db: Executor, host: string): Promise<void> {
+  const now = new Date();
   await db
     .update(deliveries)
     .set({ nextAttemptAt: now, updatedAt: now })
