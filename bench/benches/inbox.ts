@@ -50,24 +50,35 @@ export const bench: Bench = {
       const actors = Array.from({ length: ACTORS }, (_, i) => remote.actor(`sender${i}`));
       const recipients: string[] = [];
       for (let i = 0; i < LOCALS; i++) recipients.push((await createAccount(instance, `bench${i}`)).account.username);
-      // Warm-up: every actor once (Parley fetches and caches its key), not measured.
-      for (const [i, actor] of actors.entries()) {
-        const recipient = recipients[i % recipients.length];
-        const answer = await signedPost(`${instance.url}/users/${recipient}/inbox`, pleromaChatMessage(actor, `${instance.url}/users/${recipient}`), actor);
-        if (answer.status !== 202) throw new Error(`warm-up: ${answer.status} ${answer.body}`);
-      }
+      // Warm-up: every actor once (the server fetches and caches its key), not measured.
+      const warmUp = async (origin: string) => {
+        for (const [i, actor] of actors.entries()) {
+          const recipient = recipients[i % recipients.length];
+          const answer = await signedPost(`${origin}/users/${recipient}/inbox`, pleromaChatMessage(actor, `${origin}/users/${recipient}`), actor);
+          if (answer.status !== 202) throw new Error(`warm-up of ${origin}: ${answer.status} ${answer.body}`);
+        }
+      };
+      await warmUp(instance.url);
       ctx.log(`inbox: signing ${REQUESTS} requests for parley and for the baseline`);
       const forParley = prepare(instance.url, actors, recipients, REQUESTS);
       await writeFile(path.join(keyDir, "keys.json"), JSON.stringify(Object.fromEntries(actors.map((a) => [a.keyId, a.publicKeyPem]))));
       const bareServer = spawnTs("./bare-inbox.ts", [path.join(keyDir, "keys.json")]);
+      const fedifyServer = spawnTs("./fedify-inbox.ts");
       try {
-        const { port } = await firstJsonLine<{ port: number }>(bareServer);
-        const bareOrigin = `http://127.0.0.1:${port}`;
+        const bareOrigin = `http://127.0.0.1:${(await firstJsonLine<{ port: number }>(bareServer)).port}`;
         const forBare = prepare(bareOrigin, actors, recipients, REQUESTS);
-
         ctx.log("inbox: baseline (bare verifying server)");
         const baseline = await runLoad(bareOrigin, forBare, CONCURRENCY, DURATION_MS);
         ctx.log(`inbox: baseline ${JSON.stringify(baseline.byStatus)} in ${Math.round(baseline.elapsedMs)} ms`);
+        bareServer.kill();
+
+        const fedifyOrigin = `http://127.0.0.1:${(await firstJsonLine<{ port: number }>(fedifyServer)).port}`;
+        await warmUp(fedifyOrigin);
+        const forFedify = prepare(fedifyOrigin, actors, recipients, REQUESTS);
+        ctx.log("inbox: Fedify alone (in-memory KV, no-op listener)");
+        const fedifyAlone = await runLoad(fedifyOrigin, forFedify, CONCURRENCY, DURATION_MS);
+        ctx.log(`inbox: Fedify alone ${JSON.stringify(fedifyAlone.byStatus)} in ${Math.round(fedifyAlone.elapsedMs)} ms`);
+        fedifyServer.kill();
         ctx.log("inbox: parley");
         const fetchesBefore = remote.requests.filter((r) => r.method === "GET").length;
         const measured = await runLoad(instance.url, forParley, CONCURRENCY, DURATION_MS);
@@ -83,8 +94,15 @@ export const bench: Bench = {
             baseline: { name: "bare verifying node:http", value: round(rate(baseline), 0) },
             goal: ">= 0.25 x baseline",
           },
+          {
+            metric: "inbox accepted/s vs Fedify alone",
+            value: round(rate(measured), 0),
+            unit: "req/s",
+            baseline: { name: "Fedify inbox, memory KV, no-op listener", value: round(rate(fedifyAlone), 0) },
+          },
           { metric: "inbox p50", value: round(ours.p50), unit: "ms", baseline: { name: "bare verifying node:http", value: round(theirs.p50) } },
           { metric: "inbox p99", value: round(ours.p99), unit: "ms", baseline: { name: "bare verifying node:http", value: round(theirs.p99) }, goal: "<= 50 ms" },
+          { metric: "inbox p99 vs Fedify alone", value: round(ours.p99), unit: "ms", baseline: { name: "Fedify inbox, memory KV, no-op listener", value: round(summarize(fedifyAlone.latenciesMs).p99) } },
         ];
         const fetches = remote.requests.filter((r) => r.method === "GET").length - fetchesBefore;
         results.push({ metric: "inbox remote GETs during measurement (key fetches)", value: fetches, unit: "req" });
@@ -98,6 +116,7 @@ export const bench: Bench = {
         return results;
       } finally {
         bareServer.kill();
+        fedifyServer.kill();
       }
     } finally {
       await instance.close();
