@@ -38,7 +38,7 @@ interface Seeded {
 }
 
 /** Seeds `total` messages: a big chat L0↔L1 gets `big`, the rest go round-robin to L0's other chats. */
-async function seed(sql: postgres.Sql, publicUrl: string, total: number, log: (m: string) => void): Promise<Seeded> {
+export async function seed(sql: postgres.Sql, publicUrl: string, total: number, log: (m: string) => void): Promise<Seeded> {
   const started = performance.now();
   const big = total >= 100_000 ? Math.round(total / 5) : Math.round(total / 2);
   const t0 = Date.now() - total - 1_000_000;
