@@ -61,6 +61,10 @@ export function inboundSchedules() {
 export const INBOUND_BATCH_MAX = 50;
 /** Batches of one process under way at once (one being written while the next is gathered). */
 const INBOUND_BATCHES_IN_FLIGHT = 2;
+/** How many ids of rows applied along (see applyCreates) a process remembers. */
+const APPLIED_ALONG_KEPT = 20_000;
+/** How long a job may go on applying further batches of pending Creates (see applyMore). */
+const INBOUND_CONTINUE_MS = 250;
 
 export function inboundProcessor(deps: InboundDeps) {
   const apply = batcher(deps);
@@ -86,6 +90,15 @@ function batcher(deps: InboundDeps) {
   const waiting: { claim: Claim; resolve: (outcome: ApplyOutcome) => void; reject: (error: unknown) => void }[] = [];
   let inFlight = 0;
   let scheduled = false;
+  // Rows this process applied along with a batch (committed): their own jobs need no query.
+  const appliedAlong = new Set<string>();
+  const remember = (ids: string[]) => {
+    for (const id of ids) appliedAlong.add(id);
+    for (const id of appliedAlong) {
+      if (appliedAlong.size <= APPLIED_ALONG_KEPT) break;
+      appliedAlong.delete(id);
+    }
+  };
   const pump = () => {
     scheduled = false;
     while (inFlight < INBOUND_BATCHES_IN_FLIGHT && waiting.length > 0) {
@@ -94,7 +107,7 @@ function batcher(deps: InboundDeps) {
       applyInboxActivities(
         deps,
         batch.map((entry) => entry.claim),
-        { pull: INBOUND_BATCH_MAX - batch.length },
+        { pull: INBOUND_BATCH_MAX - batch.length, onAppliedAlong: remember },
       )
         .then(
           (results) =>
@@ -109,6 +122,7 @@ function batcher(deps: InboundDeps) {
   };
   return (claim: Claim) =>
     new Promise<ApplyOutcome>((resolve, reject) => {
+      if (appliedAlong.delete(claim.id)) return resolve({ status: "skipped" });
       waiting.push({ claim, resolve, reject });
       if (!scheduled && inFlight < INBOUND_BATCHES_IN_FLIGHT) {
         scheduled = true;
@@ -163,7 +177,7 @@ export async function applyInboxActivity(deps: InboundDeps, id: string, options:
 export async function applyInboxActivities(
   deps: InboundDeps,
   claims: Claim[],
-  options: { pull?: number } = {},
+  options: { pull?: number; onAppliedAlong?: (ids: string[]) => void } = {},
 ): Promise<PromiseSettledResult<ApplyOutcome>[]> {
   // The attempt is counted before anything is tried (a crash mid-way counts), and read back.
   const rows = await deps.db
@@ -185,11 +199,15 @@ export async function applyInboxActivities(
   const applyAlone = (row: InboxRow) => outcomes.set(row.id, applyClaimed(deps, row, { lastAttempt: lastAttempt.get(row.id) ?? false }));
   if (creates.length > 0) {
     try {
-      const results = await deps.db.transaction((tx) => applyCreates(deps, tx, creates, options.pull ?? 0));
+      const along: string[] = [];
+      const { results, saturated } = await deps.db.transaction((tx) => applyCreates(deps, tx, creates, options.pull ?? 0, along));
+      // Committed.
+      if (along.length > 0) options.onAppliedAlong?.(along);
       creates.forEach((create, i) => {
         deps.logger.debug({ inboxActivity: create.row.id, activity: create.row.activityUri, result: results[i] }, "inbound: applied");
         outcomes.set(create.row.id, Promise.resolve({ status: "applied", result: results[i] }));
       });
+      if (saturated) await applyMore(deps, options);
     } catch (error) {
       // Nothing of the batch was written: each row on its own, with its own errors and retries.
       deps.logger.warn({ err: error, rows: creates.length }, "inbound: batch failed; applying its activities one by one");
@@ -198,6 +216,27 @@ export async function applyInboxActivities(
   }
   for (const row of alone) applyAlone(row);
   return Promise.allSettled(claims.map((claim) => (byId.has(claim.id) ? outcomes.get(claim.id)! : Promise.resolve({ status: "skipped" as const }))));
+}
+
+/**
+ * More pending Creates were there than a batch took along: apply them in further batches of their
+ * own for up to INBOUND_CONTINUE_MS, ahead of their jobs (which will find them applied), rather than
+ * one batch per job. Inside the job that found them, so a shutdown waits for it. A failure only
+ * stops it: those rows stay pending for their own jobs.
+ */
+async function applyMore(deps: InboundDeps, options: { onAppliedAlong?: (ids: string[]) => void }): Promise<void> {
+  const until = performance.now() + INBOUND_CONTINUE_MS;
+  while (performance.now() < until) {
+    const along: string[] = [];
+    try {
+      const { saturated } = await deps.db.transaction((tx) => applyCreates(deps, tx, [], INBOUND_BATCH_MAX, along));
+      if (along.length > 0) options.onAppliedAlong?.(along);
+      if (!saturated) return;
+    } catch (error) {
+      deps.logger.warn({ err: error }, "inbound: a batch of pending activities failed; their jobs will apply them");
+      return;
+    }
+  }
 }
 
 /** Applies one claimed row (its attempt counted) in its own transaction; throws when it could not. */
@@ -286,19 +325,28 @@ function batchableCreate(row: InboxRow, authors: Map<string, AccountRow>): Batch
  * recipients and blocks; insert the messages with their references, chats, notifications and
  * stream events (insertRemoteMessages). Returns the result of each of `creates`, in order.
  */
-async function applyCreates(deps: InboundDeps, tx: Transaction, creates: BatchedCreate[], pull: number): Promise<string[]> {
+async function applyCreates(
+  deps: InboundDeps,
+  tx: Transaction,
+  creates: BatchedCreate[],
+  pull: number,
+  along: string[],
+): Promise<{ results: string[]; saturated: boolean }> {
   const ids = creates.map((c) => c.row.id);
-  const locked = await tx
-    .select({ id: inboxActivities.id })
-    .from(inboxActivities)
-    .where(and(inArray(inboxActivities.id, ids), eq(inboxActivities.status, "pending")))
-    .orderBy(inboxActivities.id)
-    .for("update");
+  const locked = ids.length
+    ? await tx
+        .select({ id: inboxActivities.id })
+        .from(inboxActivities)
+        .where(and(inArray(inboxActivities.id, ids), eq(inboxActivities.status, "pending")))
+        .orderBy(inboxActivities.id)
+        .for("update")
+    : [];
   const mine = new Set(locked.map((m) => m.id));
   const results: string[] = creates.map((c) => (mine.has(c.row.id) ? "" : "nothing"));
-  const taken = pull > 0 ? await pullCreates(tx, ids, pull) : [];
+  const { taken, saturated } = pull > 0 ? await pullCreates(tx, ids, pull) : { taken: [], saturated: false };
+  along.push(...taken.map((c) => c.row.id));
   const batch = [...creates.map((c, i) => ({ c, i })).filter(({ i }) => results[i] === ""), ...taken.map((c) => ({ c, i: -1 }))];
-  if (batch.length === 0) return results;
+  if (batch.length === 0) return { results, saturated };
   await tx
     .update(inboxActivities)
     .set({ status: "applied", error: null, processedAt: sql`now()` })
@@ -342,14 +390,14 @@ async function applyCreates(deps: InboundDeps, tx: Transaction, creates: Batched
     if (i >= 0) results[i] = outcome.get(c)!;
     else deps.logger.debug({ inboxActivity: c.row.id, activity: c.row.activityUri, result: outcome.get(c) }, "inbound: applied along");
   }
-  return results;
+  return { results, saturated };
 }
 
 /**
  * Up to `limit` other pending Creates whose author is cached and fresh, locked — skipping the rows
  * another transaction holds (a job applying its own row) — for applyCreates to take along.
  */
-async function pullCreates(tx: Transaction, exclude: string[], limit: number): Promise<BatchedCreate[]> {
+async function pullCreates(tx: Transaction, exclude: string[], limit: number): Promise<{ taken: BatchedCreate[]; saturated: boolean }> {
   const rows = await tx
     .select({ row: inboxActivities, author: accounts })
     .from(inboxActivities)
@@ -358,7 +406,10 @@ async function pullCreates(tx: Transaction, exclude: string[], limit: number): P
     .limit(limit)
     .for("update", { of: inboxActivities, skipLocked: true });
   const authors = new Map(rows.flatMap(({ author }) => (author && isFresh(author) ? [[author.uri, author] as const] : [])));
-  return rows.map(({ row }) => batchableCreate(row, authors)).filter((c): c is BatchedCreate => c !== undefined);
+  const taken = rows.map(({ row }) => batchableCreate(row, authors)).filter((c): c is BatchedCreate => c !== undefined);
+  // Only when every row it found was taken: a pending row it cannot take (its author to fetch, say)
+  // must not keep a job going on for nothing.
+  return { taken, saturated: rows.length === limit && taken.length === rows.length };
 }
 
 /** Which (account, target) pairs are blocks, in one query: "account target" keys. */
