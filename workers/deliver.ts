@@ -1,14 +1,13 @@
 import { DelayedError, type Job, UnrecoverableError, type WorkerOptions } from "bullmq";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { randomUUID } from "node:crypto";
-import { accounts, deliveries } from "../src/db/schema/index.js";
+import { accounts, deliveries, hostSlots, hostStates } from "../src/db/schema/index.js";
 import { domainBlockedSql } from "../src/federation/domain-blocks.js";
 import {
   acquireHostSlot,
   HOST_PAUSED,
   hostOf,
   recordHostFailure,
-  recordHostSuccess,
   releaseHostSlot,
 } from "../src/federation/outgoing/hosts.js";
 import { deliveryReason } from "../src/ops/metrics.js";
@@ -24,7 +23,7 @@ import {
 import { RECONCILE_JOB, RECONCILE_SCHEDULER_ID, reconcileDeliveries } from "../src/federation/outgoing/reconciler.js";
 import { postActivity, signerOf } from "../src/federation/outgoing/sender.js";
 import type { Deps } from "../src/shared/deps.js";
-import { publishMessageUpdate } from "../src/streaming/events.js";
+import { messageUpdateNotifySql, publishMessageUpdate } from "../src/streaming/events.js";
 
 /**
  * The `deliver` queue: one job per `deliveries` row (job id = row id), plus the reconciler's
@@ -114,12 +113,16 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
     if (outcome.kind !== "delivered") outcome.error += errorDetail(response.body);
   } catch (error) {
     outcome = classifyError(error);
-  } finally {
-    await releaseHostSlot(db, host, slot, holder);
   }
+  if (outcome.kind === "delivered") {
+    deps.metrics?.deliveryAttempt("delivered", deliveryReason(outcome));
+    void job.log(`attempt ${row.attempts + 1}: delivered (HTTP ${outcome.status})`).catch(() => {});
+    await finishDelivered(db, row, host, slot, holder);
+    return { delivered: true, attempts: row.attempts + 1 };
+  }
+  await releaseHostSlot(db, host, slot, holder);
 
-  if (outcome.kind === "delivered") await recordHostSuccess(db, host);
-  else if (outcome.kind === "retry" && outcome.hostFailure) {
+  if (outcome.kind === "retry" && outcome.hostFailure) {
     const pausedUntil = await recordHostFailure(db, host, tuning);
     if (pausedUntil) deps.logger.warn({ host, pausedUntil }, "delivery host paused after repeated failures");
   }
@@ -127,10 +130,10 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
   const gaveUp = outcome.kind === "retry" && (Date.now() - row.createdAt.getTime() >= tuning.horizonMs || attempts >= MAX_ATTEMPTS);
   // Metrics and the job's log and data (bull-board shows them): one entry per attempt. Not awaited:
   // the row, not the queue, records the attempt, and must not wait on a queue backend that is away.
-  const counted = outcome.kind === "delivered" ? "delivered" : outcome.kind === "retry" && !gaveUp ? "retry" : "failed";
+  const counted = outcome.kind === "retry" && !gaveUp ? "retry" : "failed";
   deps.metrics?.deliveryAttempt(counted, deliveryReason(outcome));
-  void job.log(`attempt ${attempts}: ${counted}${outcome.kind === "delivered" ? ` (HTTP ${outcome.status})` : ` — ${outcome.error}`}`).catch(() => {});
-  if (outcome.kind !== "delivered") void job.updateData({ ...job.data, attempts, lastError: outcome.error }).catch(() => {});
+  void job.log(`attempt ${attempts}: ${counted} — ${outcome.error}`).catch(() => {});
+  void job.updateData({ ...job.data, attempts, lastError: outcome.error }).catch(() => {});
   if (outcome.kind !== "retry") return finish(deps, row, outcome);
   if (gaveUp) return finish(deps, row, { kind: "permanent", error: `gave up after ${attempts} attempts: ${outcome.error}`, gone: false });
   const delay =
@@ -144,6 +147,21 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
     .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending")));
   deps.logger.info({ delivery: row.id, host, attempts, error: outcome.error, retryInMs: delay }, "delivery will be retried");
   return later(job, token, nextAt);
+}
+
+/**
+ * A delivery went through, in one statement: its slot is released, the host's failure count
+ * starts again, the row is delivered and the sender's chat streamed.
+ */
+async function finishDelivered(db: Deps["db"], row: DeliveryRow, host: string, slot: number, holder: string) {
+  await db.execute(sql`
+    WITH released AS (DELETE FROM ${hostSlots} WHERE host = ${host} AND slot = ${slot} AND holder = ${holder}),
+    healthy AS (DELETE FROM ${hostStates} WHERE host = ${host}),
+    done AS (
+      UPDATE ${deliveries} SET status = 'delivered', attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL, updated_at = now()
+      WHERE id = ${row.id} AND status = 'pending'
+      RETURNING message_id)
+    ${messageUpdateNotifySql(sql`(SELECT message_id FROM done)`)}`);
 }
 
 /** A delivery that cannot be attempted at all (no POST): counted as failed, then finished. */

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
 import { chats, messageRefs } from "../db/schema/index.js";
 
@@ -32,8 +32,16 @@ export async function publishNotification(db: Executor, accountId: string, notif
 
 /** A message changed in place (edit, delivery state): the chat of every local account that holds it. */
 export async function publishMessageUpdate(db: Executor, messageId: string): Promise<void> {
-  await db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('type', 'chat', 'account', c.account_id, 'chat', c.id)::text)
-    FROM ${messageRefs} r JOIN ${chats} c ON c.id = r.chat_id WHERE r.message_id = ${messageId}`);
+  await db.execute(messageUpdateNotifySql(sql`${messageId}`));
+}
+
+/**
+ * publishMessageUpdate as SQL, to end a statement that changes the message: `messageId` is any
+ * expression of at most one id (a scalar subquery of a CTE, say).
+ */
+export function messageUpdateNotifySql(messageId: SQL): SQL {
+  return sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('type', 'chat', 'account', c.account_id, 'chat', c.id)::text)
+    FROM ${messageRefs} r JOIN ${chats} c ON c.id = r.chat_id WHERE r.message_id = ${messageId}`;
 }
 
 /** The event a payload carries; undefined for anything else (another version's event, say). */

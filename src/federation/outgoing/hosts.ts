@@ -91,11 +91,6 @@ export async function recordHostFailure(
   return paused ? new Date(paused.paused_until) : null;
 }
 
-/** A delivery went through: the host's failure count starts again. */
-export async function recordHostSuccess(db: Executor, host: string): Promise<void> {
-  await db.delete(hostStates).where(eq(hostStates.host, host));
-}
-
 /**
  * The host is alive (the inbox got a request signed by one of its actors): forget its failures
  * and lift its pause. Cheap when there is nothing to reset (one delete by key). Deliveries held
