@@ -1,4 +1,4 @@
-import { inArray } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
 import { accounts } from "../db/schema/index.js";
 
@@ -48,7 +48,12 @@ export type AccountJson = ReturnType<typeof renderAccount>;
 
 /** An account the API may show (a deleted local account is gone for everyone). */
 export async function findAccount(db: Executor, id: string): Promise<AccountRow | undefined> {
-  return db.query.accounts.findFirst({ where: (a, { and, eq, isNull }) => and(eq(a.id, id), isNull(a.deletedAt)) });
+  const [row] = await db
+    .select()
+    .from(accounts)
+    .where(and(eq(accounts.id, id), isNull(accounts.deletedAt)))
+    .limit(1);
+  return row;
 }
 
 export async function findAccounts(db: Executor, ids: string[]): Promise<Map<string, AccountRow>> {
@@ -63,12 +68,16 @@ export async function findLocalAccountByUsername(
   username: string,
   options: { includeDeleted?: boolean } = {},
 ): Promise<AccountRow | undefined> {
-  return db.query.accounts.findFirst({
-    where: (a, { and, isNull, sql }) =>
+  const [row] = await db
+    .select()
+    .from(accounts)
+    .where(
       and(
-        isNull(a.domain),
-        sql`lower(${a.username}) = ${username.toLowerCase()}`,
-        options.includeDeleted ? undefined : isNull(a.deletedAt),
+        isNull(accounts.domain),
+        sql`lower(${accounts.username}) = ${username.toLowerCase()}`,
+        options.includeDeleted ? undefined : isNull(accounts.deletedAt),
       ),
-  });
+    )
+    .limit(1);
+  return row;
 }
