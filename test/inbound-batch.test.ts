@@ -98,6 +98,10 @@ it("applies the Creates of one batch as if one by one: counters, blocks, mutes, 
     // In arrival order; the chat's last message is the newest reference.
     expect(refsA.map((r) => r.content)).toEqual(["a1", "a2"]);
     expect(chatA.last_message_ref_id).toBe(refsA[1].id);
+    const [stored] = await sql`SELECT uri, activity_uri, local, content, emojis, remote_attachment IS NULL AS no_attachment, published_at
+      FROM messages WHERE uri = ${(first.object as Json).id as string}`;
+    expect(stored).toMatchObject({ activity_uri: first.id, local: false, content: "a1", emojis: [], no_attachment: true });
+    expect(new Date(stored.published_at).toISOString()).toBe((first.object as Json).published);
     expect((await chatOf(b.accountId)).unread).toBe(1);
     expect(await chatOf(blocked.accountId)).toBeUndefined();
     const chatMuted = await chatOf(muted.accountId);

@@ -58,7 +58,7 @@ export function inboundSchedules() {
 }
 
 /** At most this many activities are applied in one transaction. */
-export const INBOUND_BATCH_MAX = 50;
+export const INBOUND_BATCH_MAX = 100;
 /** Batches of one process under way at once (one being written while the next is gathered). */
 const INBOUND_BATCHES_IN_FLIGHT = 2;
 /** How many ids of rows applied along (see applyCreates) a process remembers. */

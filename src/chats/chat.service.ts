@@ -80,7 +80,7 @@ export async function addMessageToChat(
 
 /** One local participant's reference to a message, for `addMessagesToChats`. */
 export interface ChatAddition {
-  message: MessageRow;
+  message: Pick<MessageRow, "id" | "authorId">;
   ownerId: string;
   counterpartId: string;
 }
@@ -108,41 +108,41 @@ export async function addMessagesToChats(tx: Transaction, additions: ChatAdditio
     }
   }
   const ordered = [...byChat.values()].sort((a, b) => compare(a.ownerId, b.ownerId) || compare(a.counterpartId, b.counterpartId));
-  // Multi-row VALUES are inserted (and their conflicting rows locked) in list order.
-  const upserted = await tx
-    .insert(chats)
-    .values(ordered.map((c) => ({ id: newId(), accountId: c.ownerId, recipientId: c.counterpartId, unread: c.unread, lastMessageRefId: c.lastRefId })))
-    .onConflictDoUpdate({
-      target: [chats.accountId, chats.recipientId],
-      set: {
-        updatedAt: sql`now()`,
-        hidden: false,
-        unread: sql`${chats.unread} + excluded.unread`,
-        lastMessageRefId: sql`GREATEST(${chats.lastMessageRefId}, excluded.last_message_ref_id)`,
-      },
-    })
-    .returning({ id: chats.id, accountId: chats.accountId, recipientId: chats.recipientId });
-  const chatIds = new Map(upserted.map((c) => [key({ ownerId: c.accountId, counterpartId: c.recipientId }), c.id]));
+  // Each statement takes its rows as one JSON parameter (building a many-row INSERT through the
+  // query builder costs more CPU than PostgreSQL spends on it). The chats are inserted — and their
+  // existing rows locked — in list order (ORDER BY the ordinality).
+  const upserted = (await tx.execute(sql`
+    INSERT INTO ${chats} (id, account_id, recipient_id, unread, last_message_ref_id)
+    SELECT v->>'id', v->>'account_id', v->>'recipient_id', (v->>'unread')::int, v->>'last_message_ref_id'
+    FROM jsonb_array_elements(${JSON.stringify(
+      ordered.map((c) => ({ id: newId(), account_id: c.ownerId, recipient_id: c.counterpartId, unread: c.unread, last_message_ref_id: c.lastRefId })),
+    )}::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
+    ON CONFLICT (account_id, recipient_id) DO UPDATE SET
+      updated_at = now(),
+      hidden = false,
+      unread = ${chats}.unread + excluded.unread,
+      -- Concurrent sends may commit out of id order: the last message is the highest reference id.
+      last_message_ref_id = GREATEST(${chats}.last_message_ref_id, excluded.last_message_ref_id)
+    RETURNING id, account_id, recipient_id`)) as unknown as { id: string; account_id: string; recipient_id: string }[];
+  const chatIds = new Map(upserted.map((c) => [key({ ownerId: c.account_id, counterpartId: c.recipient_id }), c.id]));
   const placed = refs.map((ref) => ({ ...ref, chatId: chatIds.get(key(ref))! }));
-  await tx.insert(messageRefs).values(placed.map((r) => ({ id: r.refId, chatId: r.chatId, messageId: r.message.id, unread: r.unread })));
+  await tx.execute(sql`
+    INSERT INTO ${messageRefs} (id, chat_id, message_id, unread)
+    SELECT v->>'id', v->>'chat_id', v->>'message_id', (v->>'unread')::boolean
+    FROM jsonb_array_elements(${JSON.stringify(placed.map((r) => ({ id: r.refId, chat_id: r.chatId, message_id: r.message.id, unread: r.unread })))}::jsonb) AS e(v)`);
   const unread = placed.filter((r) => r.unread);
   const notified = unread.length
-    ? await tx
-        .insert(notifications)
-        .values(
-          unread.map((r) => ({
-            id: newId(),
-            accountId: r.ownerId,
-            type: "pleroma:chat_mention" as const,
-            fromAccountId: r.message.authorId,
-            messageRefId: r.refId,
-            // A muted sender's message still arrives, but its notification is born seen.
-            seen: sql`EXISTS (SELECT 1 FROM ${mutes} WHERE ${mutes.accountId} = ${r.ownerId} AND ${mutes.targetAccountId} = ${r.message.authorId})`,
-          })),
-        )
-        .returning({ id: notifications.id, refId: notifications.messageRefId, seen: notifications.seen })
+    ? ((await tx.execute(sql`
+        INSERT INTO ${notifications} (id, account_id, type, from_account_id, message_ref_id, seen)
+        SELECT v->>'id', v->>'account_id', 'pleroma:chat_mention', v->>'from_account_id', v->>'message_ref_id',
+          -- A muted sender's message still arrives, but its notification is born seen.
+          EXISTS (SELECT 1 FROM ${mutes} m WHERE m.account_id = v->>'account_id' AND m.target_account_id = v->>'from_account_id')
+        FROM jsonb_array_elements(${JSON.stringify(
+          unread.map((r) => ({ id: newId(), account_id: r.ownerId, from_account_id: r.message.authorId, message_ref_id: r.refId })),
+        )}::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
+        RETURNING id, message_ref_id, seen`)) as unknown as { id: string; message_ref_id: string; seen: boolean }[])
     : [];
-  const notificationOf = new Map(notified.map((n) => [n.refId, n]));
+  const notificationOf = new Map(notified.map((n) => [n.message_ref_id, n]));
   // The events addMessageToChat would publish, in its order, in one statement (PostgreSQL drops the
   // duplicates of a payload within a transaction, as it does for one chat bumped twice).
   const events: StreamEvent[] = [];

@@ -13,6 +13,8 @@ import { addMessagesToChats, addMessageToChat, refreshChatsAfterRemoval } from "
  */
 
 type MessageRow = typeof messages.$inferSelect;
+/** What insertRemoteMessages returns of each message it wrote. */
+export type InsertedMessage = Pick<MessageRow, "id" | "uri" | "activityUri" | "authorId" | "recipientId">;
 
 export interface RemoteMessageFields {
   /** Sanitized HTML; null for an attachment-only message. */
@@ -88,37 +90,39 @@ export async function insertRemoteMessage(tx: Transaction, input: NewRemoteMessa
  * it comes twice in `inputs`: only the first is kept. Every author must be remote and every
  * recipient local (the one local participant): the caller checks it.
  */
-export async function insertRemoteMessages(tx: Transaction, inputs: NewRemoteMessage[]): Promise<(MessageRow | null)[]> {
+export async function insertRemoteMessages(tx: Transaction, inputs: NewRemoteMessage[]): Promise<(InsertedMessage | null)[]> {
   if (inputs.length === 0) return [];
   for (const input of inputs) {
     if (input.author.domain === null || input.recipient.domain !== null) throw new Error("insertRemoteMessages: a remote author to a local recipient only");
   }
-  const inserted = await tx
-    .insert(messages)
-    .values(
-      inputs.map((input) => ({
-        id: newId(),
-        uri: input.uri,
-        activityUri: input.activityUri,
-        authorId: input.author.id,
-        recipientId: input.recipient.id,
-        content: input.content,
-        emojis: input.emojis,
-        remoteAttachment: input.remoteAttachment,
-        local: false,
-        publishedAt: input.publishedAt,
-      })),
-    )
-    .onConflictDoNothing()
-    .returning();
+  // One JSON parameter rather than ten per row: building a many-row INSERT through the query
+  // builder cost more CPU than PostgreSQL spends running it.
+  const rows = inputs.map((input) => ({
+    id: newId(),
+    uri: input.uri,
+    activity_uri: input.activityUri,
+    author_id: input.author.id,
+    recipient_id: input.recipient.id,
+    content: input.content,
+    emojis: input.emojis,
+    remote_attachment: input.remoteAttachment,
+    published_at: input.publishedAt.toISOString(),
+  }));
+  const inserted = (await tx.execute(sql`
+    INSERT INTO ${messages} (id, uri, activity_uri, author_id, recipient_id, content, emojis, remote_attachment, local, published_at)
+    SELECT v->>'id', v->>'uri', v->>'activity_uri', v->>'author_id', v->>'recipient_id', v->>'content', v->'emojis',
+      NULLIF(v->'remote_attachment', 'null'::jsonb), false, (v->>'published_at')::timestamptz
+    FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
+    ON CONFLICT DO NOTHING
+    RETURNING id, uri, activity_uri, author_id, recipient_id`)) as unknown as { id: string; uri: string; activity_uri: string; author_id: string; recipient_id: string }[];
   // RETURNING has no guaranteed order: matched back by object and activity id, each row once.
   const byUri = new Map(inserted.map((m) => [m.uri, m]));
   const taken = new Set<string>();
-  const result = inputs.map((input) => {
-    const message = byUri.get(input.uri);
-    if (!message || taken.has(message.id) || message.activityUri !== input.activityUri) return null;
-    taken.add(message.id);
-    return message;
+  const result = inputs.map((input): InsertedMessage | null => {
+    const m = byUri.get(input.uri);
+    if (!m || taken.has(m.id) || m.activity_uri !== input.activityUri) return null;
+    taken.add(m.id);
+    return { id: m.id, uri: m.uri, activityUri: m.activity_uri, authorId: m.author_id, recipientId: m.recipient_id };
   });
   await addMessagesToChats(
     tx,
