@@ -17,5 +17,5 @@ export const notifications = pgTable(
     seen: boolean("seen").notNull().default(false),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index("notifications_account_id_idx").on(t.accountId, t.id.desc())],
+  (t) => [index("notifications_account_id_idx").on(t.accountId, t.id)],
 );
