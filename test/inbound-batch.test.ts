@@ -209,3 +209,16 @@ it("a failed batch falls back to one transaction per row", async () => {
   expect(calls).toBe(3);
   expect((await chatOf(actor.accountId)).unread).toBe(2);
 });
+
+it("a job whose row is applied already goes on with the pending Creates left by a batch out of time", async () => {
+  const actor = await remoteActor();
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) ids.push(await store(actor, create(actor, `left ${i}`)));
+  const backlog: boolean[] = [];
+  const along: string[] = [];
+  const results = await applyInboxActivities(deps(), [], { goOn: true, onBacklog: (left) => backlog.push(left), onAppliedAlong: (a) => along.push(...a) });
+  expect(results).toEqual([]);
+  expect(backlog).toEqual([false]);
+  expect(new Set(along)).toEqual(new Set(ids));
+  expect((await chatOf(actor.accountId)).unread).toBe(5);
+});

@@ -90,6 +90,8 @@ function batcher(deps: InboundDeps) {
   const waiting: { claim: Claim; resolve: (outcome: ApplyOutcome) => void; reject: (error: unknown) => void }[] = [];
   let inFlight = 0;
   let scheduled = false;
+  // The last batch ran out of time with pending Creates left (see applyMore).
+  let backlog = false;
   // Rows this process applied along with a batch (committed): their own jobs need no query.
   const appliedAlong = new Set<string>();
   const remember = (ids: string[]) => {
@@ -107,7 +109,7 @@ function batcher(deps: InboundDeps) {
       applyInboxActivities(
         deps,
         batch.map((entry) => entry.claim),
-        { pull: INBOUND_BATCH_MAX - batch.length, onAppliedAlong: remember },
+        { pull: INBOUND_BATCH_MAX - batch.length, onAppliedAlong: remember, goOn: backlog, onBacklog: (left) => (backlog = left) },
       )
         .then(
           (results) =>
@@ -122,7 +124,8 @@ function batcher(deps: InboundDeps) {
   };
   return (claim: Claim) =>
     new Promise<ApplyOutcome>((resolve, reject) => {
-      if (appliedAlong.delete(claim.id)) return resolve({ status: "skipped" });
+      // Applied already: nothing to do, unless the pending rows beyond it wait for a job to go on.
+      if (appliedAlong.delete(claim.id) && !backlog) return resolve({ status: "skipped" });
       waiting.push({ claim, resolve, reject });
       if (!scheduled && inFlight < INBOUND_BATCHES_IN_FLIGHT) {
         scheduled = true;
@@ -177,7 +180,7 @@ export async function applyInboxActivity(deps: InboundDeps, id: string, options:
 export async function applyInboxActivities(
   deps: InboundDeps,
   claims: Claim[],
-  options: { pull?: number; onAppliedAlong?: (ids: string[]) => void } = {},
+  options: { pull?: number; onAppliedAlong?: (ids: string[]) => void; goOn?: boolean; onBacklog?: (left: boolean) => void } = {},
 ): Promise<PromiseSettledResult<ApplyOutcome>[]> {
   // The attempt is counted before anything is tried (a crash mid-way counts), and read back.
   const rows = await deps.db
@@ -207,13 +210,13 @@ export async function applyInboxActivities(
         deps.logger.debug({ inboxActivity: create.row.id, activity: create.row.activityUri, result: results[i] }, "inbound: applied");
         outcomes.set(create.row.id, Promise.resolve({ status: "applied", result: results[i] }));
       });
-      if (saturated) await applyMore(deps, options);
+      options.onBacklog?.(saturated || options.goOn ? await applyMore(deps, options) : false);
     } catch (error) {
       // Nothing of the batch was written: each row on its own, with its own errors and retries.
       deps.logger.warn({ err: error, rows: creates.length }, "inbound: batch failed; applying its activities one by one");
       for (const create of creates) applyAlone(create.row);
     }
-  }
+  } else if (options.goOn) options.onBacklog?.(await applyMore(deps, options));
   for (const row of alone) applyAlone(row);
   return Promise.allSettled(claims.map((claim) => (byId.has(claim.id) ? outcomes.get(claim.id)! : Promise.resolve({ status: "skipped" as const }))));
 }
@@ -222,21 +225,24 @@ export async function applyInboxActivities(
  * More pending Creates were there than a batch took along: apply them in further batches of their
  * own for up to INBOUND_CONTINUE_MS, ahead of their jobs (which will find them applied), rather than
  * one batch per job. Inside the job that found them, so a shutdown waits for it. A failure only
- * stops it: those rows stay pending for their own jobs.
+ * stops it: those rows stay pending for their own jobs. Returns whether it stopped for time with
+ * more to do: the next job of the process, even one whose row is applied already, goes on.
  */
-async function applyMore(deps: InboundDeps, options: { onAppliedAlong?: (ids: string[]) => void }): Promise<void> {
+async function applyMore(deps: InboundDeps, options: { onAppliedAlong?: (ids: string[]) => void }): Promise<boolean> {
   const until = performance.now() + INBOUND_CONTINUE_MS;
   while (performance.now() < until) {
     const along: string[] = [];
     try {
       const { saturated } = await deps.db.transaction((tx) => applyCreates(deps, tx, [], INBOUND_BATCH_MAX, along));
       if (along.length > 0) options.onAppliedAlong?.(along);
-      if (!saturated) return;
+      if (!saturated) return false;
     } catch (error) {
       deps.logger.warn({ err: error }, "inbound: a batch of pending activities failed; their jobs will apply them");
-      return;
+      return false;
     }
   }
+  // Out of time with more to do.
+  return true;
 }
 
 /** Applies one claimed row (its attempt counted) in its own transaction; throws when it could not. */
