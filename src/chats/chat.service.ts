@@ -2,12 +2,12 @@ import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { AccountRow } from "../accounts/account.view.js";
 import type { Database, Executor, Transaction } from "../db/database.js";
 import { chats, customEmojis, media, messageRefs, messages, mutes, notifications } from "../db/schema/index.js";
-import { assertCanSendTo, type DeliverQueue, withDeliveries } from "../federation/outgoing/deliveries.js";
+import { type DeliverQueue, remoteRecipientHosts, withDeliveries } from "../federation/outgoing/deliveries.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { claimIdempotencyKey, storeIdempotentResponse } from "./idempotency.js";
 import { newId } from "../shared/ids.js";
 import { EVENTS_CHANNEL, publishChatUpdate, publishMessageUpdate, publishNotification, type StreamEvent } from "../streaming/events.js";
-import { type ChatMessageJson, findMessage, isBlocked, renderMessage } from "./chat.view.js";
+import { type ChatMessageJson, findMessage, isBlockedEitherWay, renderMessage } from "./chat.view.js";
 import { composeHtml, shortcodesIn } from "./compose.js";
 
 /** Writes of the chat domain. Every change of a counter happens in the transaction of its cause. */
@@ -218,18 +218,17 @@ export async function postMessage(
     }
     // After the key: a replay answers the first response whatever its body (as Pleroma's plug does).
     const composed = await compose(tx, input.content, settings.chatMessageLimit);
-    let attachmentId: string | null = null;
+    let attachment: typeof media.$inferSelect | null = null;
     if (input.mediaId) {
       const [row] = await tx.select().from(media).where(eq(media.id, input.mediaId)).limit(1);
       if (!row || row.accountId !== sender.id) throw new ApiError(400, "forbidden", { field: "media_id" });
-      attachmentId = row.id;
+      attachment = row;
     }
-    if (composed.content === null && attachmentId === null) throw new ApiError(400, "no_content");
+    if (composed.content === null && attachment === null) throw new ApiError(400, "no_content");
     // A remote recipient that cannot take it is refused: never a silent loss (SPEC §4.3).
-    if (recipient.domain !== null) await assertCanSendTo(tx, recipient);
+    const hosts = recipient.domain !== null ? remoteRecipientHosts(recipient) : [];
     if (recipient.acceptsChatMessages === false) throw new ApiError(422, "recipient_does_not_accept_chats");
-    if (await isBlocked(tx, recipient.id, sender.id)) throw new ApiError(422, "blocked");
-    if (await isBlocked(tx, sender.id, recipient.id)) throw new ApiError(422, "blocked");
+    if (await isBlockedEitherWay(tx, sender.id, recipient.id, hosts)) throw new ApiError(422, "blocked");
 
     const id = newId();
     const [message] = await tx
@@ -243,26 +242,29 @@ export async function postMessage(
         content: composed.content,
         source: composed.source,
         emojis: composed.emojis,
-        mediaId: attachmentId,
+        mediaId: attachment?.id ?? null,
         idempotencyKey: input.idempotencyKey ?? null,
         local: true,
         // The transaction's clock, as the chat bump uses: created_at and updated_at agree.
         publishedAt: sql`now()`,
       })
       .returning();
-    // Both participants' chats are locked in account-id order, whoever sends: two people
-    // writing to each other at the same moment would otherwise deadlock.
-    let mine: { chatId: string; refId: string } | undefined;
-    for (const ownerId of [...new Set([sender.id, recipient.id])].sort()) {
-      const added = await addMessageToChat(tx, message, ownerId, ownerId === sender.id ? recipient.id : sender.id);
-      if (ownerId === sender.id) mine = added;
-    }
-    if (!mine) throw new Error("the sender's chat was not written");
-    await federate("Create", message.id);
+    // Each local participant's chat (a remote account has none here, as in Pleroma), locked in
+    // account-id order whoever sends: two people writing to each other at once cannot deadlock.
+    const owners = recipient.domain === null && recipient.id !== sender.id ? [sender, recipient] : [sender];
+    const added = await addMessagesToChats(
+      tx,
+      owners.map((owner) => ({ message, ownerId: owner.id, counterpartId: owner.id === sender.id ? recipient.id : sender.id })),
+    );
+    const mine = added[0];
+    const delivered = await federate("Create", message.id);
 
-    const [ownChat] = await tx.select().from(chats).where(eq(chats.id, mine.chatId));
-    const row = await findMessage(tx, ownChat, mine.refId);
-    const body = renderMessage(row!, settings.publicUrl);
+    // The sender's view, from the rows in hand: a new message to a remote account is pending.
+    const ref = { id: mine.refId, chatId: mine.chatId, messageId: message.id, unread: false, createdAt: message.createdAt };
+    const body = renderMessage(
+      { ref, message, chat: { accountId: sender.id }, attachment, delivery: delivered ? "pending" : null },
+      settings.publicUrl,
+    );
     if (input.idempotencyKey) await storeIdempotentResponse(tx, sender.id, input.idempotencyKey, { status: 200, body });
     return { status: 200, body, replayed: false, messageId: message.id };
   });

@@ -2,6 +2,7 @@ import { aliasedTable, and, asc, desc, eq, gt, gte, inArray, lt, lte, notExists,
 import { type AccountRow, renderAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { accounts, blocks, chats, media, messageRefs, messages, mutes } from "../db/schema/index.js";
+import { domainBlockedSql } from "../federation/domain-blocks.js";
 import { deliveryStatusSql } from "../federation/outgoing/deliveries.js";
 import { renderAttachment } from "../media/media.view.js";
 
@@ -293,4 +294,16 @@ export async function isBlocked(db: Executor, accountId: string, targetId: strin
     .where(and(eq(blocks.accountId, accountId), eq(blocks.targetAccountId, targetId)))
     .limit(1);
   return rows.length > 0;
+}
+
+/**
+ * The block checks of a send, in one round trip: either account blocks the other, or the admin
+ * blocks one of `hosts` (a remote recipient's).
+ */
+export async function isBlockedEitherWay(db: Executor, a: string, b: string, hosts: string[]): Promise<boolean> {
+  const [row] = await db.execute<{ blocked: boolean }>(sql`SELECT EXISTS (
+      SELECT 1 FROM ${blocks}
+      WHERE (account_id = ${a} AND target_account_id = ${b}) OR (account_id = ${b} AND target_account_id = ${a})
+    ) ${hosts.length > 0 ? sql`OR ${domainBlockedSql(...hosts)}` : sql``} AS blocked`);
+  return row?.blocked === true;
 }

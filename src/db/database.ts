@@ -13,6 +13,32 @@ const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url)
 /** Arbitrary constant shared by every Parley process: serialises migrations. */
 const MIGRATION_LOCK_KEY = 72_017_334;
 
+/**
+ * The client drizzle gets: every query a named prepared statement, cached per connection. drizzle
+ * asks postgres.js for unnamed ones, which cost a Parse + Describe round trip before each Bind +
+ * Execute and a parse and plan in PostgreSQL every time (half of PostgreSQL's CPU in the delivery
+ * bench). Parley's query shapes are few and fixed (bulk inserts pass rows as one JSON parameter),
+ * so the per-connection statement cache stays small. Transactions and savepoints get the same.
+ */
+function preparingClient(client: postgres.Sql): postgres.Sql {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === "unsafe") {
+        return (query: string, parameters?: unknown[], options?: postgres.UnsafeQueryOptions) =>
+          target.unsafe(query, parameters as postgres.ParameterOrJSON<never>[], options && { ...options, prepare: true });
+      }
+      if (property === "begin" || property === "savepoint") {
+        return (...args: unknown[]) => {
+          const work = args.pop() as (tx: postgres.Sql) => unknown;
+          const start = Reflect.get(target, property, receiver) as (...a: unknown[]) => unknown;
+          return start(...args, (tx: postgres.Sql) => work(preparingClient(tx)));
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
 export function connect(databaseUrl: string, options: { max?: number } = {}): Database {
   const client = postgres(databaseUrl, {
     max: options.max ?? 10,
@@ -21,7 +47,7 @@ export function connect(databaseUrl: string, options: { max?: number } = {}): Da
     // past a plan cost of 100,000, e.g. the v1 chat list of an account with ~10k chats) costs more than it saves.
     connection: { application_name: "parley", jit: "off" },
   });
-  return drizzle(client, { schema }) as Database;
+  return drizzle(preparingClient(client), { schema }) as Database;
 }
 
 /** Creates the database named in the URL when it does not exist yet. */

@@ -6,7 +6,6 @@ import type { Database, Executor, Transaction } from "../../db/database.js";
 import { accounts, deliveries, media, messages } from "../../db/schema/index.js";
 import { ApiError } from "../../http/errors.js";
 import { newId } from "../../shared/ids.js";
-import { isHostBlocked } from "../domain-blocks.js";
 import { createActivity, deleteActivity, updateActivity } from "./activities.js";
 
 /**
@@ -69,8 +68,11 @@ export function inboxOf(recipient: Pick<AccountRow, "inboxUrl" | "sharedInboxUrl
   return null;
 }
 
-/** Refuses, with the reason the client is told, a message to a remote account that cannot get it. */
-export async function assertCanSendTo(db: Executor, recipient: AccountRow): Promise<void> {
+/**
+ * Refuses, with the reason the client is told, a message to a remote account that cannot get it;
+ * returns the hosts a domain block must not name (the caller checks them, with its other checks).
+ */
+export function remoteRecipientHosts(recipient: AccountRow): string[] {
   if (recipient.goneAt) throw new ApiError(422, "recipient_gone");
   if (recipient.acceptsChatMessages === false) throw new ApiError(422, "recipient_does_not_accept_chats");
   if (recipient.acceptsChatMessages === null && !understandsChatMessage(recipient.software)) {
@@ -78,9 +80,7 @@ export async function assertCanSendTo(db: Executor, recipient: AccountRow): Prom
   }
   const inbox = inboxOf(recipient);
   if (!inbox) throw new ApiError(422, "recipient_cannot_receive_chats");
-  const hosts = [new URL(inbox.url).host, ...(recipient.domain ? [recipient.domain] : [])];
-  // The same answer as a user block: the sender learns nothing more.
-  if (await isHostBlocked(db, ...hosts)) throw new ApiError(422, "blocked");
+  return [new URL(inbox.url).host, ...(recipient.domain ? [recipient.domain] : [])];
 }
 
 const authors = aliasedTable(accounts, "author");
@@ -103,7 +103,7 @@ export type FederatedChange = "Create" | "Update" | "Delete";
 /**
  * Writes the delivery of a change to a local author's message whose recipient is remote; returns
  * the delivery (id, for its job) or null when nothing is to be sent. Call it inside the change's transaction,
- * after the change; `assertCanSendTo` has vetted a new message's recipient already. Edits and
+ * after the change; `remoteRecipientHosts` has vetted a new message's recipient already. Edits and
  * deletions of messages to a recipient gone since are simply not sent.
  */
 export async function federateMessage(
@@ -211,7 +211,8 @@ export function deliveryStatusSql(message: { id: AnyPgColumn; activityUri: AnyPg
     FROM ${deliveries} d WHERE d.message_id = ${message.id} AND d.activity_uri = ${message.activityUri})`;
 }
 
-export type Federate = (change: FederatedChange, messageId: string) => Promise<void>;
+/** Writes the delivery of a change, if there is one to write; says whether it did. */
+export type Federate = (change: FederatedChange, messageId: string) => Promise<boolean>;
 
 /**
  * Runs a write in a transaction whose `federate(change, messageId)` calls write delivery rows;
@@ -228,6 +229,7 @@ export async function withDeliveries<T>(
     work(tx, async (change, messageId) => {
       const ref = await federateMessage(tx, publicUrl, change, messageId);
       if (ref) refs.push(ref);
+      return ref !== null;
     }),
   );
   await enqueueDeliveries(queue, refs);
