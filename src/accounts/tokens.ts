@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { eq } from "drizzle-orm";
-import type { Executor } from "../db/database.js";
+import { eq, sql } from "drizzle-orm";
+import { builtOnce, type Database, type Executor } from "../db/database.js";
 import { accessTokens, accounts } from "../db/schema/index.js";
 import { newId } from "../shared/ids.js";
 import type { AccountRow } from "./account.view.js";
@@ -16,13 +16,19 @@ export async function issueToken(db: Executor, accountId: string): Promise<strin
   return token;
 }
 
-export async function accountForToken(db: Executor, token: string): Promise<AccountRow | undefined> {
-  const [row] = await db
+const accountForTokenQuery = builtOnce((db) =>
+  db
     .select({ account: accounts })
     .from(accessTokens)
     .innerJoin(accounts, eq(accounts.id, accessTokens.accountId))
-    .where(eq(accessTokens.tokenHash, hashToken(token)))
-    .limit(1);
+    .where(eq(accessTokens.tokenHash, sql.placeholder("hash")))
+    .limit(1)
+    .prepare("account_for_token"),
+);
+
+/** The account a bearer token names (every authenticated request asks). */
+export async function accountForToken(db: Database, token: string): Promise<AccountRow | undefined> {
+  const [row] = await accountForTokenQuery(db).execute({ hash: hashToken(token) });
   return row?.account;
 }
 

@@ -1,6 +1,6 @@
 import { aliasedTable, and, asc, desc, eq, gt, gte, inArray, lt, lte, notExists, sql, type SQL } from "drizzle-orm";
 import { type AccountRow, renderAccount } from "../accounts/account.view.js";
-import type { Executor } from "../db/database.js";
+import { builtOnce, type Executor, isPool } from "../db/database.js";
 import { accounts, blocks, chats, media, messageRefs, messages, mutes } from "../db/schema/index.js";
 import { domainBlockedSql } from "../federation/domain-blocks.js";
 import { deliveryStatusSql } from "../federation/outgoing/deliveries.js";
@@ -161,10 +161,20 @@ export async function findAnyChat(db: Executor, chatId: string) {
   return row;
 }
 
+const findChatQuery = builtOnce((db) =>
+  chatQuery(db)
+    .where(and(eq(chats.id, sql.placeholder("chatId")), eq(chats.accountId, sql.placeholder("ownerId"))))
+    .limit(1)
+    .prepare("find_chat"),
+);
+
+/** An account's chat with what renders it (every chat endpoint starts here). */
 export async function findChat(db: Executor, ownerId: string, chatId: string) {
-  const [row] = await chatQuery(db)
-    .where(and(eq(chats.id, chatId), eq(chats.accountId, ownerId)))
-    .limit(1);
+  const [row] = isPool(db)
+    ? await findChatQuery(db).execute({ chatId, ownerId })
+    : await chatQuery(db)
+        .where(and(eq(chats.id, chatId), eq(chats.accountId, ownerId)))
+        .limit(1);
   return row;
 }
 
