@@ -79,6 +79,23 @@ describe.each<QueueKind>(["postgres", "redis"])("outgoing delivery with the %s q
     expect(sink.received.filter((r) => r.activity?.id === request.activity.id)).toHaveLength(1);
   });
 
+  it("writes the local sender's chat only (no chat, reference or notification for the remote account) and answers what GET shows", async () => {
+    const bob = await insertRemoteAccount(parley, sink);
+    const chat = await chatTo(parley, alice.token, bob.id);
+    const sent = await chat.send("only mine");
+    expect(sent.status).toBe(200);
+    const sql = parley.parley.deps.db.$client;
+    const [counts] = await sql`SELECT
+      (SELECT count(*)::int FROM chats WHERE account_id = ${bob.id}) AS chats,
+      (SELECT count(*)::int FROM notifications WHERE account_id = ${bob.id}) AS notifications,
+      (SELECT count(*)::int FROM message_refs r JOIN messages m ON m.id = r.message_id WHERE m.content = '<p>only mine</p>' OR m.source = 'only mine') AS refs`;
+    expect(counts).toEqual({ chats: 0, notifications: 0, refs: 1 });
+    const shown = await chat.client.get(`/api/v1/pleroma/chats/${chat.chatId}/messages`);
+    const same = shown.body.find((m: { id: string }) => m.id === sent.body.id);
+    // The delivery may have gone through meanwhile: compare all but its state.
+    expect({ ...same, parley: undefined }).toEqual({ ...sent.body, parley: undefined });
+  });
+
   it("federates Update and Delete of the sender's own message", async () => {
     const bob = await insertRemoteAccount(parley, sink);
     const chat = await chatTo(parley, alice.token, bob.id);
