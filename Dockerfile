@@ -25,5 +25,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # node is PID 1 and handles SIGTERM itself (src/main.ts: drains within SHUTDOWN_TIMEOUT_MS, then exits).
 # tsx runs the TypeScript sources directly (it is a runtime dependency). A 16 MB semi-space keeps
-# V8 from sizing the young generation by the host's memory (≈ 150 MB more RSS per process).
-CMD ["node", "--max-semi-space-size=16", "--import", "tsx", "src/main.ts"]
+# V8 from sizing the young generation by the host's memory (≈ 150 MB more RSS per process); a 1.5×
+# heap growing factor collects before garbage doubles the heap (docs/benchmarks.md, memory).
+CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=50", "--import", "tsx", "src/main.ts"]

@@ -33,8 +33,8 @@ export interface ParleyProcesses {
 function startRole(role: "web" | "worker", env: Record<string, string>): Promise<ChildProcess> {
   const profileDir = process.env.BENCH_CPU_PROF;
   const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [])];
-  // The V8 flag of `npm start` (package.json): see docs/benchmarks.md, memory.
-  const child = spawn(process.execPath, [...args, "--max-semi-space-size=16", ...(process.env.BENCH_EXTRA_NODE_FLAGS?.split(" ") ?? []), "--import", "tsx", "test/helpers/worker-process.ts"], {
+  // The V8 flags of `npm start` (package.json): see docs/benchmarks.md, memory.
+  const child = spawn(process.execPath, [...args, "--max-semi-space-size=16", "--heap-growing-percent=50", ...(process.env.BENCH_EXTRA_NODE_FLAGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", "test/helpers/worker-process.ts"], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, ROLE: role },
     stdio: ["ignore", "pipe", "inherit"],
