@@ -51,6 +51,10 @@ const MISSING_AVATAR = Buffer.from(
 export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   const app = express();
   app.disable("x-powered-by");
+  // No ETag on API answers: express would hash every body (the v1 chat list is megabytes) for a
+  // header no chat client sends back. A function (not `false`) keeps ETags on media files, which
+  // express gives them only while the setting is enabled.
+  app.set("etag", () => undefined);
   // PUBLIC_URL is the origin; behind a proxy, X-Forwarded-* say how the request reached us.
   app.set("trust proxy", true);
   app.use(
