@@ -9,6 +9,7 @@ import {
   type RemoteDocument,
   UrlError,
 } from "@fedify/vocab-runtime";
+import { CryptographicKey, isActor, Multikey, Object as ASObject } from "@fedify/vocab";
 import { readFileSync } from "node:fs";
 import type { Config } from "../config/config.js";
 import { RemoteFetchError, safeFetch, type SafeFetchOptions, type SafeResponse } from "./http-client.js";
@@ -65,12 +66,50 @@ function toLoaderError(url: string, error: unknown): Error {
   return converted;
 }
 
+/** A loader for the origin check's parse: every reference stays unresolved. */
+const noFetch: DocumentLoader = (url) => Promise.reject(new FetchError(url, "not fetched"));
+
+/**
+ * What a fetched document claims on another origin than the one that served it (FEP-fe34), or
+ * undefined: its `id`, a key's `owner`, or the `owner`/`controller` of a key an actor embeds.
+ * Fedify trusts a key's `owner` to tell whose key it is (`doesActorOwnKey`), so without this any
+ * server could serve a key "owned" by an actor of another server and sign as that actor.
+ * Read as Fedify reads it (JSON-LD, whatever the spelling); what Fedify cannot parse as an object
+ * (a context, say) is passed on as it is.
+ */
+async function foreignClaim(document: unknown, documentUrl: string, contextLoader: DocumentLoader): Promise<string | undefined> {
+  if (typeof document !== "object" || document === null || Array.isArray(document)) return undefined;
+  const origin = new URL(documentUrl).origin;
+  const options = { documentLoader: noFetch, contextLoader };
+  let object: ASObject | CryptographicKey | Multikey;
+  try {
+    object = await ASObject.fromJsonLd(document, options);
+  } catch (error) {
+    if (!(error instanceof TypeError)) return undefined;
+    try {
+      object = await CryptographicKey.fromJsonLd(document, options);
+    } catch {
+      return undefined;
+    }
+  }
+  const claims: (URL | null | undefined)[] = [object.id];
+  if (object instanceof CryptographicKey) claims.push(object.ownerId);
+  else if (object instanceof Multikey) claims.push(object.controllerId);
+  else if (isActor(object)) {
+    const quiet = { ...options, suppressError: true };
+    for await (const key of object.getPublicKeys(quiet)) claims.push(key.id, key.ownerId);
+    for await (const key of object.getAssertionMethods(quiet)) claims.push(key.id, key.controllerId);
+  }
+  return claims.find((claim) => claim != null && claim.origin !== origin)?.href;
+}
+
 function buildLoader(
   config: LoaderConfig,
   prepare?: SafeFetchOptions["prepare"],
 ): DocumentLoader {
   const userAgent = parleyUserAgent(config.publicUrl);
-  const load = async (url: string, signal: AbortSignal | undefined, alternates: number): Promise<RemoteDocument> => {
+  /** `check`: refuse foreign claims (not for the contexts that check itself loads). */
+  const load = async (url: string, signal: AbortSignal | undefined, alternates: number, check = true): Promise<RemoteDocument> => {
     signal?.throwIfAborted();
     const known = bundled(url);
     if (known) return known;
@@ -85,10 +124,15 @@ function buildLoader(
     } catch (error) {
       throw toLoaderError(url, error);
     }
-    return getRemoteDocument(answer.url, toResponse(answer), (next) => {
+    const remote = await getRemoteDocument(answer.url, toResponse(answer), (next) => {
       if (alternates >= MAX_ALTERNATES) return Promise.reject(new FetchError(next, "too many alternate links"));
-      return load(next, signal, alternates + 1);
+      return load(next, signal, alternates + 1, check);
     });
+    if (!check) return remote;
+    const contexts: DocumentLoader = async (context) => bundled(context) ?? load(context, signal, 0, false);
+    const foreign = await foreignClaim(remote.document, remote.documentUrl, contexts);
+    if (foreign) throw new FetchError(url, `${foreign} is not on the origin of ${remote.documentUrl}`);
+    return remote;
   };
   return (url, options) => load(url, options?.signal, 0);
 }

@@ -249,6 +249,9 @@ export async function checkCreateChatMessage<R extends { acceptsChatMessages: bo
   const fail = (reason: ChatMessageReason): RuleResult<R> => ({ ok: false, reason });
   const identity = identityRules(object, actorUri);
   if (identity) return fail(identity);
+  // One actor, the verified one: Fedify checks the key against the first of a list only.
+  const actors = [activity.actor].flat();
+  if (actors.length !== 1 || !sameUri(idOf(actors[0]), actorUri)) return fail("actor_mismatch");
   const to = recipientsOf(object.to);
   if (to.length !== 1) return fail("recipient_count");
   const activityTo = recipientsOf(activity.to);
