@@ -375,7 +375,7 @@ describe("blocks at every entry (§5.2.9)", () => {
       const mallory = evil.actor("blocked_signer");
       evil.route("/keys/2", (_req, res) =>
         res.writeHead(200, { "content-type": "application/activity+json" }).end(
-          JSON.stringify({ "@context": "https://w3id.org/security/v1", id: `${evil.url}/keys/2`, type: "Key", owner: sender.id, publicKeyPem: mallory.publicKeyPem }),
+          JSON.stringify({ "@context": "https://w3id.org/security/v1", id: `${evil.url}/keys/2`, type: "CryptographicKey", owner: sender.id, publicKeyPem: mallory.publicKeyPem }),
         ),
       );
       const response = await sendStoringNothing(post(message(), {}, { keyId: `${evil.url}/keys/2`, privateKeyPem: mallory.privateKeyPem }));
@@ -496,5 +496,23 @@ describe("authorization across accounts", () => {
     await send(alice, chat, "local only");
     const [row] = await sql()`SELECT uri, activity_uri FROM messages WHERE content LIKE '%local only%'`;
     for (const url of [row.uri, row.activity_uri]) expect((await signedGet(url, sender)).status).toBe(404);
+  });
+});
+
+describe("signed GETs of our objects (§5.2.4)", () => {
+  it("a participant's signature must cover host and date: without them 404, with them 200", async () => {
+    const rob = remote.actor("rob_get", { capabilities: { acceptsChatMessages: true } });
+    const carol = await createAccount(parley, "carol_get");
+    const asCarol = api(parley.url, carol.token);
+    const found = await asCarol.get(`/api/v1/accounts/lookup?acct=${encodeURIComponent(rob.id)}`);
+    const chat = await asCarol.post(`/api/v1/pleroma/chats/by-account-id/${found.body.id}`);
+    expect((await asCarol.post(`/api/v1/pleroma/chats/${chat.body.id}/messages`, { content: "fetch me" })).status).toBe(200);
+    const [row] = await parley.parley.deps.db.$client`SELECT uri FROM messages WHERE content LIKE '%fetch me%'`;
+    const get = (options: RawSignOptions) => send(signRaw(row.uri, undefined, rob, { method: "GET", ...options }));
+    expect((await get({})).status).toBe(200);
+    expect((await get({ headers: ["(request-target)", "date"] })).status).toBe(404);
+    expect((await get({ headers: ["(request-target)", "host"] })).status).toBe(404);
+    expect((await get({ date: new Date(Date.now() + 2 * 3600_000) })).status).toBe(404);
+    expect((await get({ hash: "RSA-SHA1", algorithm: "rsa-sha1" })).status).toBe(404);
   });
 });

@@ -66,6 +66,11 @@ function toLoaderError(url: string, error: unknown): Error {
   return converted;
 }
 
+/** `application/activity+json`, or `application/ld+json` (with or without the AS profile). */
+export function isActivityJson(contentType: string | undefined): boolean {
+  return /^\s*application\/(activity|ld)\+json\s*(;|$)/i.test(contentType ?? "");
+}
+
 /** A loader for the origin check's parse: every reference stays unresolved. */
 const noFetch: DocumentLoader = (url) => Promise.reject(new FetchError(url, "not fetched"));
 
@@ -77,7 +82,12 @@ const noFetch: DocumentLoader = (url) => Promise.reject(new FetchError(url, "not
  * Read as Fedify reads it (JSON-LD, whatever the spelling); what Fedify cannot parse as an object
  * (a context, say) is passed on as it is.
  */
-async function foreignClaim(document: unknown, documentUrl: string, contextLoader: DocumentLoader): Promise<string | undefined> {
+async function foreignClaim(
+  document: unknown,
+  documentUrl: string,
+  contextLoader: DocumentLoader,
+  activityJson: boolean,
+): Promise<string | undefined> {
   if (typeof document !== "object" || document === null || Array.isArray(document)) return undefined;
   const origin = new URL(documentUrl).origin;
   const options = { documentLoader: noFetch, contextLoader };
@@ -91,6 +101,11 @@ async function foreignClaim(document: unknown, documentUrl: string, contextLoade
     } catch {
       return undefined;
     }
+  }
+  // An actor or key only from an ActivityPub answer: not from a file a user uploaded to that
+  // origin and that it serves as text/plain or application/json (CVE-2024-23832's class).
+  if (!activityJson && (object instanceof CryptographicKey || object instanceof Multikey || isActor(object))) {
+    return `an actor or key served without an ActivityPub content type at ${documentUrl}`;
   }
   const claims: (URL | null | undefined)[] = [object.id];
   if (object instanceof CryptographicKey) claims.push(object.ownerId);
@@ -130,8 +145,10 @@ function buildLoader(
     });
     if (!check) return remote;
     const contexts: DocumentLoader = async (context) => bundled(context) ?? load(context, signal, 0, false);
-    const foreign = await foreignClaim(remote.document, remote.documentUrl, contexts);
-    if (foreign) throw new FetchError(url, `${foreign} is not on the origin of ${remote.documentUrl}`);
+    // Through an alternate link, the nested load checked what it fetched.
+    const activityJson = remote.documentUrl !== answer.url || isActivityJson(answer.headers["content-type"]);
+    const foreign = await foreignClaim(remote.document, remote.documentUrl, contexts, activityJson);
+    if (foreign) throw new FetchError(url, `refused: ${foreign} (not on the origin of ${remote.documentUrl})`);
     return remote;
   };
   return (url, options) => load(url, options?.signal, 0);

@@ -41,6 +41,27 @@ function toFetchRequest(req: ExpressRequest): Request {
   return new Request(url, { method: req.method, headers });
 }
 
+/**
+ * Whether the signature covers who the request was for and when (Mastodon's rule for GETs):
+ * draft-cavage `headers` with `host` and `date` or `(created)`; RFC 9421 components naming the
+ * authority (`@authority`, `@target-uri` or `host`). Fedify verifies whatever the signer chose to
+ * cover; a signature without the host could be replayed here from a fetch of the same path made
+ * to another server (one the attacker runs), and one without a date at any time.
+ */
+function coversHostAndDate(req: ExpressRequest): boolean {
+  const input = req.get("signature-input");
+  if (input) {
+    const components = input.toLowerCase();
+    return /"(@authority|@target-uri|host)"/.test(components) && (/;created=\d+/.test(components) || /"date"/.test(components));
+  }
+  const signature = req.get("signature");
+  if (!signature) return true; // unsigned: verifyRequest refuses it anyway
+  const headers = /(?:^|,)\s*headers\s*=\s*"([^"]*)"/i.exec(signature)?.[1];
+  // No `headers` parameter means `date` only (draft-cavage §2.1.6): no host.
+  const names = (headers ?? "date").toLowerCase().split(/\s+/);
+  return names.includes("host") && (names.includes("date") || names.includes("(created)"));
+}
+
 export function objectsRouter(deps: Deps): Router {
   const { db, config, logger } = deps;
   const publicUrl = config.publicUrl;
@@ -48,6 +69,7 @@ export function objectsRouter(deps: Deps): Router {
 
   /** The origin of the signing key, or undefined when the request carries no valid signature. */
   async function signerOrigin(req: ExpressRequest): Promise<string | undefined> {
+    if (!coversHostAndDate(req)) return undefined;
     try {
       const key = await verifyRequest(toFetchRequest(req), { documentLoader: loader, contextLoader: loader });
       return key?.id?.origin;

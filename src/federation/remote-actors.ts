@@ -5,7 +5,7 @@ import { pgErrorCode } from "../db/database.js";
 import { accounts } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
 import { newId } from "../shared/ids.js";
-import { ACTIVITY_JSON, parleyUserAgent } from "./document-loader.js";
+import { ACTIVITY_JSON, isActivityJson, parleyUserAgent } from "./document-loader.js";
 import { RemoteFetchError, type RemoteFetchErrorCode, safeFetch } from "./http-client.js";
 import { nodeinfoSoftware } from "./nodeinfo.js";
 import { webfingerActorUri } from "./webfinger.js";
@@ -162,6 +162,10 @@ async function fetchActor(deps: ActorDeps, uri: string): Promise<Record<string, 
   if (answer.status === 404 || answer.status === 410) throw new RemoteActorError("gone", `${uri} answered ${answer.status}`);
   if (answer.status < 200 || answer.status > 299) {
     throw new RemoteActorError("http_error", `${uri} answered ${answer.status}`, { status: answer.status });
+  }
+  // Only an ActivityPub answer is an actor: not a JSON file a user uploaded to that origin.
+  if (!isActivityJson(answer.headers["content-type"])) {
+    throw new RemoteActorError("invalid_json", `${uri} answered ${answer.headers["content-type"] ?? "no content type"}, not ActivityPub JSON`);
   }
   let document: unknown;
   try {
