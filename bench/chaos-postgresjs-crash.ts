@@ -1,0 +1,90 @@
+/**
+ * Minimal reproduction of the process crash seen in bench/chaos.ts at a PostgreSQL cut
+ * (docs/reliability-chaos-notes.md): postgres.js 3.4.9, transactions in flight, every connection
+ * closed by a TCP proxy now and then → `TypeError: Cannot read properties of null (reading 'write')
+ * at Immediate.nextWrite (postgres/src/connection.js:255)`, thrown from a setImmediate callback:
+ * no try/catch or promise can catch it, the process dies (upstream porsager/postgres#1154, #1208).
+ *
+ *   npx tsx bench/chaos-postgresjs-crash.ts [rounds=40] [cut|fatal]
+ *
+ * `cut`: connections are destroyed, new ones pass after 300 ms; `fatal`: for 300 ms new ones get
+ * PostgreSQL's FATAL 53300 "too many clients" after their startup message. Exit 3 = crashed (the
+ * bug), 0 = survived every round. Uses the database `postgres` (read-only queries).
+ */
+import { connect, createServer, type Socket } from "node:net";
+import postgres from "postgres";
+
+const rounds = Number(process.argv[2] ?? 40);
+const mode = process.argv[3] === "fatal" ? "fatal" : "cut";
+let round = 0;
+process.on("uncaughtException", (error) => {
+  console.log(`crashed in round ${round} of ${rounds} (${mode}): ${error.message}\n${error.stack?.split("\n").slice(0, 2).join("\n")}`);
+  process.exit(3);
+});
+
+function tooManyClients(): Buffer {
+  const fields = Buffer.from("SFATAL\0VFATAL\0C53300\0Msorry, too many clients already\0\0");
+  const head = Buffer.alloc(5);
+  head.write("E", 0);
+  head.writeInt32BE(fields.length + 4, 1);
+  return Buffer.concat([head, fields]);
+}
+
+let refusing = false;
+const sockets = new Set<Socket>();
+const server = createServer((client) => {
+  sockets.add(client);
+  client.on("error", () => {});
+  if (refusing) {
+    if (mode === "fatal") client.once("data", () => client.end(tooManyClients()));
+    else client.destroy();
+    return;
+  }
+  const upstream = connect(5432, "127.0.0.1");
+  sockets.add(upstream);
+  const drop = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  client.on("close", drop);
+  upstream.on("error", drop).on("close", drop);
+  client.pipe(upstream);
+  upstream.pipe(client);
+});
+await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+const port = (server.address() as { port: number }).port;
+const sql = postgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { max: 10, onnotice: () => {}, connect_timeout: 2 });
+
+let ok = 0;
+let failed = 0;
+let stop = false;
+// Half the loops run small transactions (as drizzle's db.transaction does), half single queries.
+const loops = Array.from({ length: 40 }, async (_, i) => {
+  while (!stop) {
+    try {
+      if (i % 2)
+        await sql.begin(async (tx) => {
+          await tx`select 1`;
+          await tx`select pg_sleep(0.001)`;
+          await tx`select 2`;
+        });
+      else await sql`select 1`;
+      ok++;
+    } catch {
+      failed++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+});
+for (round = 1; round <= rounds; round++) {
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  refusing = true;
+  for (const socket of sockets) socket.destroy();
+  sockets.clear();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  refusing = false;
+}
+stop = true;
+await Promise.all(loops);
+console.log(`survived ${rounds} rounds (${mode}): ${ok} queries ok, ${failed} failed`);
+process.exit(0);
