@@ -20,6 +20,29 @@ export interface BridgeOptions {
 
 class PayloadTooLarge extends Error {}
 
+/**
+ * Deepest nesting of arrays and objects a body may have: real activities stay under ten levels;
+ * JSON-LD expansion recurses per level and overflows the stack (a 500) some thousands deep.
+ */
+const MAX_JSON_DEPTH = 64;
+
+/** Whether the JSON text nests arrays/objects deeper than `max` (strings skipped; no full parse). */
+function nestedTooDeep(body: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 /** Reads the whole body, refusing it as soon as it grows past `limit` bytes. */
 async function readBody(req: ExpressRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
@@ -43,6 +66,9 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
   return async (req: ExpressRequest, res: ExpressResponse, next: NextFunction) => {
     try {
       const url = `${req.protocol}://${req.get("host")}${req.originalUrl}`;
+      // A NUL (`%00`) in the path or query names no actor or resource, and would reach PostgreSQL
+      // (which refuses it: a 500) through the actor, outbox and WebFinger lookups.
+      if (/%00/.test(req.originalUrl)) return res.status(404).json({ error: "not_found" });
       const hasBody = req.method !== "GET" && req.method !== "HEAD";
       let body: Buffer | undefined;
       if (hasBody) {
@@ -53,6 +79,9 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
           // The rest of the body is not read: close the connection rather than drain it.
           res.set("Connection", "close");
           return res.status(413).json({ error: "payload_too_large" });
+        }
+        if (nestedTooDeep(body, MAX_JSON_DEPTH)) {
+          return res.status(400).json({ error: "invalid_activity", message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
         }
       }
       const makeRequest = () =>
@@ -67,17 +96,28 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
       let passed = false;
       // The inbox listeners read the raw JSON, and leave a refusal here (approach A).
       const contextData: RequestData = { body };
-      const response = await federation.fetch(request, {
-        contextData,
-        onNotFound: () => {
-          passed = true;
-          return new Response(null, { status: 404 });
-        },
-        onNotAcceptable: () => {
-          passed = true;
-          return new Response(null, { status: 406 });
-        },
-      });
+      let response: Response;
+      try {
+        response = await federation.fetch(request, {
+          contextData,
+          onNotFound: () => {
+            passed = true;
+            return new Response(null, { status: 404 });
+          },
+          onNotAcceptable: () => {
+            passed = true;
+            return new Response(null, { status: 406 });
+          },
+        });
+      } catch (error) {
+        // Fedify's JSON-LD parsing throws on some hostile shapes instead of answering 400
+        // "Invalid activity.": a number where a date belongs ("v.@value.substring is not a
+        // function"), an `@context` that cannot be loaded (jsonld.InvalidUrl). Answered as that
+        // 400 (explained below like any unparsable activity), not a 500; a lost dependency stays a 503.
+        if (!hasBody || isDependencyDown(error)) throw error;
+        req.log?.warn({ err: error }, "inbox: activity Fedify could not parse");
+        response = new Response("Invalid activity.", { status: 400, headers: { "content-type": "text/plain; charset=utf-8" } });
+      }
       if (passed) return next();
       if (contextData.verdict) {
         // The listener threw after deciding: Fedify's 500 is replaced by its answer.

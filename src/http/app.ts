@@ -134,6 +134,10 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   return app;
 }
 
+/** busboy's errors on a malformed multipart or urlencoded body (it gives them no status). */
+const BROKEN_FORM =
+  /^(Multipart: Boundary not found|Malformed part header|Malformed urlencoded form|Malformed content type|Unexpected end of (form|file)|Unsupported content type|Missing Content-Type)/;
+
 /** Every error leaves as `{"error": code}`; only the unexpected is a 500, and it is logged. */
 const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
   if (res.headersSent) return;
@@ -154,6 +158,17 @@ const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
   }
   if (error?.type === "entity.parse.failed") {
     res.status(400).json({ error: "invalid_json", message: "the request body is not valid JSON" });
+    return;
+  }
+  // A path parameter that is not valid percent-encoding (`%E0%A4%A`) names nothing: 404, as any
+  // id that is not one of ours (express says 400 "Failed to decode param" without naming a field).
+  if (error instanceof URIError || (status === 400 && /^Failed to decode param/.test(String(error?.message)))) {
+    res.status(404).json({ error: "not_found" });
+    return;
+  }
+  // busboy (under multer) throws plain Errors on a broken multipart or form body.
+  if (BROKEN_FORM.test(String(error?.message)) && !(typeof status === "number" && status >= 500)) {
+    res.status(400).json({ error: "invalid_request", field: "body", message: String(error.message) });
     return;
   }
   if (error?.name === "MulterError" || (typeof status === "number" && status >= 400 && status < 500)) {

@@ -52,12 +52,28 @@ export function refuse(ctx: InboxCtx, status: number, body: Record<string, unkno
   throw new InboxVerdict(verdict);
 }
 
-/** The activity as the remote server wrote it (the rules look at raw shapes). */
+/** NUL, and UTF-16 surrogates without their pair (JSON escapes can carry both). */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The parsed JSON with every NUL and lone surrogate (in values and keys) replaced by U+FFFD:
+ * PostgreSQL's text and jsonb cannot hold them, and the payload is stored as jsonb (a 500 else).
+ */
+export function storableJson(value: unknown): unknown {
+  if (typeof value === "string") return value.replace(UNSTORABLE, "\ufffd");
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key.replace(UNSTORABLE, "\ufffd"), storableJson(item)]));
+  }
+  return value;
+}
+
+/** The activity as the remote server wrote it (the rules look at raw shapes), made storable. */
 export async function rawActivity(ctx: InboxCtx, activity: Activity): Promise<Json> {
   const data = ctx.data;
   if (data && data.json === undefined && data.body) {
     try {
-      data.json = JSON.parse(Buffer.from(data.body).toString("utf8"));
+      data.json = storableJson(JSON.parse(Buffer.from(data.body).toString("utf8")));
     } catch {
       data.json = null;
     }
@@ -110,6 +126,8 @@ export function activityIdOf(ctx: InboxCtx, raw: Json, actorUri: string): string
  * listener). Outside a request (`data` undefined) it is a plain lookup.
  */
 export function localAccountFor(db: Executor, data: ContextData, username: string): Promise<AccountRow | undefined> {
+  // A NUL (`/users/a%00b`) names no account, and PostgreSQL would refuse the query (a 500).
+  if (username.includes("\u0000")) return Promise.resolve(undefined);
   if (!data) return findLocalAccountByUsername(db, username, { includeDeleted: true });
   const key = username.toLowerCase();
   data.localAccounts ??= new Map();

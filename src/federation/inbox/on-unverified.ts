@@ -3,7 +3,7 @@ import { type Activity, Delete } from "@fedify/vocab";
 import { and, eq, isNotNull } from "drizzle-orm";
 import { accounts } from "../../db/schema/index.js";
 import { httpUrl, isJsonObject } from "./chat-message-rules.js";
-import { type ContextData, type InboxDeps, isDomainBlocked } from "./inbox-context.js";
+import { type ContextData, type InboxDeps, isDomainBlocked, storableJson } from "./inbox-context.js";
 import { storeInboundActivity } from "./store.js";
 
 const refused = (reason: UnverifiedActivityReason) =>
@@ -22,7 +22,7 @@ export function onUnverifiedActivity(deps: InboxDeps) {
     }
     const actor = activity.actorId;
     if (!actor || activity.objectId?.href !== actor.href || reason.keyId.origin !== actor.origin) return refused(reason);
-    const raw = isJsonObject(ctx.data?.json) ? ctx.data.json : (JSON.parse(Buffer.from(ctx.data?.body ?? []).toString("utf8")) as unknown);
+    const raw = isJsonObject(ctx.data?.json) ? ctx.data.json : storableJson(JSON.parse(Buffer.from(ctx.data?.body ?? []).toString("utf8")));
     const id = isJsonObject(raw) ? httpUrl(raw.id) : undefined;
     if (!isJsonObject(raw) || !id || id.origin !== actor.origin) return refused(reason);
     if (await isDomainBlocked(deps, actor.href)) return Response.json({ error: "domain_blocked" }, { status: 403 });

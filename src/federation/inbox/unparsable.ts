@@ -1,7 +1,7 @@
 import { verifyRequestDetailed } from "@fedify/fedify";
 import type { ParleyFederation } from "../federation.js";
 import { checkCreateChatMessage, httpUrl, idOf, isJsonObject, looksLikeChatMessage, typesOf } from "./chat-message-rules.js";
-import { findLocalActor, type InboxDeps, isDomainBlocked, type RequestData, type Verdict } from "./inbox-context.js";
+import { findLocalActor, type InboxDeps, isDomainBlocked, type RequestData, storableJson, type Verdict } from "./inbox-context.js";
 
 /**
  * Fedify refuses to parse some activities at all ("Invalid activity.", 400) before any listener
@@ -14,7 +14,7 @@ export function invalidActivityExplainer(deps: InboxDeps, federation: ParleyFede
   return async (request: Request, data: RequestData): Promise<Verdict | undefined> => {
     let raw: unknown;
     try {
-      raw = JSON.parse(Buffer.from(data.body ?? new Uint8Array()).toString("utf8"));
+      raw = storableJson(JSON.parse(Buffer.from(data.body ?? new Uint8Array()).toString("utf8")));
     } catch {
       return undefined;
     }
