@@ -1,3 +1,4 @@
+import type { KvKey } from "@fedify/fedify";
 import { Temporal } from "@js-temporal/polyfill";
 import { PostgresKvStore } from "../src/federation/kv.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
@@ -5,8 +6,8 @@ import { startTestParley, type TestParley } from "./helpers/parley.js";
 /** The in-memory layer of the KV store (remote public keys on the inbox's hot path). */
 
 let parley: TestParley;
-const KEY = ["_fedify", "publicKey", "https://remote.example/users/a#main-key"];
-const OTHER = ["_fedify", "remoteDocument", "https://remote.example/x"];
+const KEY: KvKey = ["_fedify", "publicKey", "https://remote.example/users/a#main-key"];
+const OTHER: KvKey = ["_fedify", "remoteDocument", "https://remote.example/x"];
 
 beforeAll(async () => {
   parley = await startTestParley({ role: "web" });
@@ -19,7 +20,7 @@ afterAll(async () => {
 const memoryStore = (ttlMs = 60_000) =>
   new PostgresKvStore(parley.parley.deps.db, { prefixes: [["_fedify", "publicKey"]], ttlMs, maxEntries: 100 });
 /** What another process writes: straight to the table. */
-const writeElsewhere = (key: unknown[], value: unknown) =>
+const writeElsewhere = (key: KvKey, value: unknown) =>
   parley.parley.deps.db.$client`UPDATE fedify_kv SET value = ${JSON.stringify(value)}::jsonb WHERE key = ${JSON.stringify(key)}`;
 
 it("answers a remembered entry from memory for its ttl, and reads the table again after", async () => {
