@@ -77,6 +77,8 @@ interface Window {
   skipped: number;
   posts: number;
 }
+/** Requests without a 2xx answer over the whole run, by stream and status (or error code). */
+const errorKinds: Record<string, number> = {};
 const fresh = (): Window => ({ apiLatency: [], inboxLatency: [], apiErrors: 0, inboxErrors: 0, skipped: 0, posts: 0 });
 let win = fresh();
 
@@ -95,7 +97,7 @@ function http(origin: string, method: string, pathName: string, headers: Record<
       },
     );
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error("timeout")));
-    req.on("error", () => resolve({ status: -1, body: "" }));
+    req.on("error", (error: NodeJS.ErrnoException) => resolve({ status: -1, body: error.code ?? error.message }));
     req.end(body);
   });
 }
@@ -340,11 +342,15 @@ try {
 
   const timed = async (into: "api" | "inbox", run: () => Promise<{ status: number }>, ok: (status: number) => boolean) => {
     const t0 = performance.now();
-    const { status } = await run();
+    const { status, body } = (await run()) as { status: number; body?: string };
     const ms = performance.now() - t0;
     if (ok(status)) (into === "api" ? win.apiLatency : win.inboxLatency).push(ms);
-    else if (into === "api") win.apiErrors++;
-    else win.inboxErrors++;
+    else {
+      const kind = `${into} ${status < 0 ? body || "error" : status}`;
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+      if (into === "api") win.apiErrors++;
+      else win.inboxErrors++;
+    }
   };
 
   const sample = async (): Promise<Sample> => {
@@ -494,7 +500,7 @@ try {
     verdicts.push(`${key.replace("_rss_mb", "")}: ${levels ? "levels off" : "still growing"}`);
     say(`${key}: ${start} MB at the first sample -> ${end} MB at the last; slope first half ${r1(s1)} MB/min, second half ${r1(s2)} MB/min -> ${levels ? "levels off" : "STILL GROWING"}`);
   }
-  say(`totals: deliveries delivered ${totals.delivered}, failed ${totals.failed}; inbox applied ${totals.applied}, failed ${totals.inbox_failed}; backlog ${drained ? "drained" : "NOT drained"} ${Math.round((Date.now() - drainStart) / 1000)} s after the load stopped; websocket reconnects ${reconnects}`);
+  say(`totals: deliveries delivered ${totals.delivered}, failed ${totals.failed}; inbox applied ${totals.applied}, failed ${totals.inbox_failed}; backlog ${drained ? "drained" : "NOT drained"} ${Math.round((Date.now() - drainStart) / 1000)} s after the load stopped; websocket reconnects ${reconnects}; requests without a 2xx answer: ${JSON.stringify(errorKinds)}`);
   say(`verdict: ${verdicts.join("; ")}`);
   await writeFile(`${outBase}-summary.md`, lines.join("\n") + "\n");
 
