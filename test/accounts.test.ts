@@ -96,6 +96,14 @@ describe("user API", () => {
     const host = new URL(parley.url).host;
     expect((await a.get(`/api/v1/accounts/lookup?acct=ubob@${host}`)).body.id).toBe(bob.account.id);
     expect((await a.get("/api/v1/accounts/lookup?acct=nobody")).status).toBe(404);
+    // A NUL is refused with the field named (PostgreSQL would refuse it in the query: a 500).
+    for (const acct of ["ub%00ob", `ub%00ob@${host}`]) {
+      const refused = await a.get(`/api/v1/accounts/lookup?acct=${acct}`);
+      expect([refused.status, refused.body.field]).toEqual([400, "acct"]);
+    }
+    // The C2S outbox reads its owner from the path, before the federation bridge's NUL check.
+    const outbox = await api(parley.url, alice.token).post("/users/ub%00ob/outbox", { type: "Note" });
+    expect(outbox.status).toBe(404);
     const missing = await a.get("/api/v1/accounts/lookup");
     expect(missing.status).toBe(400);
     expect(missing.body.field).toBe("acct");

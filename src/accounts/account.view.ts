@@ -68,6 +68,8 @@ export async function findLocalAccountByUsername(
   username: string,
   options: { includeDeleted?: boolean } = {},
 ): Promise<AccountRow | undefined> {
+  // A NUL names no account (PostgreSQL refuses it in a query: the caller would answer 500).
+  if (username.includes("\0")) return undefined;
   const [row] = await db
     .select()
     .from(accounts)
