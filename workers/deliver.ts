@@ -134,8 +134,8 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
   deps.metrics?.deliveryAttempt(counted, deliveryReason(outcome));
   void job.log(`attempt ${attempts}: ${counted} — ${outcome.error}`).catch(() => {});
   void job.updateData({ ...job.data, attempts, lastError: outcome.error }).catch(() => {});
-  if (outcome.kind !== "retry") return finish(deps, row, outcome);
-  if (gaveUp) return finish(deps, row, { kind: "permanent", error: `gave up after ${attempts} attempts: ${outcome.error}`, gone: false });
+  if (outcome.kind !== "retry") return fail(deps, row, outcome);
+  if (gaveUp) return fail(deps, row, { kind: "permanent", error: `gave up after ${attempts} attempts: ${outcome.error}`, gone: false });
   const delay =
     outcome.retryAfterMs !== undefined
       ? Math.min(Math.max(outcome.retryAfterMs, 1000), tuning.maxDelayMs)
@@ -168,7 +168,7 @@ async function finishDelivered(db: Deps["db"], row: DeliveryRow, host: string, s
 async function refuseBeforeSending(deps: Deps, job: Job, row: DeliveryRow, outcome: Exclude<Outcome, { kind: "retry" | "delivered" }>) {
   deps.metrics?.deliveryAttempt("failed", deliveryReason(outcome));
   void job.log(`not sent: ${outcome.error}`).catch(() => {});
-  return finish(deps, row, outcome);
+  return fail(deps, row, outcome);
 }
 
 /** The first bytes of an error answer, for `last_error` (peers often say why). */
@@ -178,28 +178,21 @@ function errorDetail(body: Buffer): string {
   return text ? `: ${text}` : "";
 }
 
-async function finish(deps: Deps, row: DeliveryRow, outcome: Exclude<Outcome, { kind: "retry" }>) {
+/** The delivery failed for good: the row says so (and the account is gone on a 404/410), the job fails. */
+async function fail(deps: Deps, row: DeliveryRow, outcome: Exclude<Outcome, { kind: "retry" | "delivered" }>): Promise<never> {
   const { db } = deps;
-  const delivered = outcome.kind === "delivered";
-  if (!delivered && outcome.gone && row.recipientId) {
+  if (outcome.gone && row.recipientId) {
     // 404/410 from the actor's own inbox: the account no longer exists there. Written before the
     // row's state, so whoever sees the delivery failed also sees the account gone.
     await db.update(accounts).set({ goneAt: new Date() }).where(and(eq(accounts.id, row.recipientId), isNull(accounts.goneAt)));
   }
   const changed = await db
     .update(deliveries)
-    .set({
-      status: delivered ? "delivered" : "failed",
-      attempts: sql`${deliveries.attempts} + 1`,
-      lastError: delivered ? null : outcome.error,
-      nextAttemptAt: null,
-      updatedAt: new Date(),
-    })
+    .set({ status: "failed", attempts: sql`${deliveries.attempts} + 1`, lastError: outcome.error, nextAttemptAt: null, updatedAt: new Date() })
     .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending")))
     .returning({ id: deliveries.id });
   // The sender's `parley.delivery` changed (committed above): their chat is streamed (SPEC §4.3).
   if (changed.length > 0 && row.messageId) await publishMessageUpdate(db, row.messageId);
-  if (delivered) return { delivered: true, attempts: row.attempts + 1 };
   deps.logger.warn({ delivery: row.id, inbox: row.inboxUrl, error: outcome.error }, "delivery failed for good");
   throw new UnrecoverableError(outcome.error);
 }
