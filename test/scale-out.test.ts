@@ -10,6 +10,7 @@ import { newId } from "../src/shared/ids.js";
 import { FAST_DELIVERY, sleep, waitUntil } from "./helpers/delivery.js";
 import { type InboxSink, startInboxSink } from "./helpers/inbox-sink.js";
 import { api, deleteRedisPrefix, dropDatabase, freePort, TEST_PG, TEST_REDIS } from "./helpers/parley.js";
+import { untilReady } from "./helpers/processes.js";
 import { isChatUpdate, openStream, type StreamClient, streamingUrl, subscribe } from "./helpers/streaming.js";
 
 /**
@@ -63,14 +64,7 @@ function startProcess(role: "web" | "worker", port: number, publicUrl: string): 
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (chunk) => {
-      out += chunk;
-      if (out.includes("ready\n")) resolve(child);
-    });
-    child.once("exit", (code) => reject(new Error(`${role} process exited early (${code})`)));
-  });
+  return untilReady(child, role);
 }
 
 async function stopProcess(child: ChildProcess) {

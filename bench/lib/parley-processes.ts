@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { stopProcess } from "../../test/helpers/processes.js";
+import { stopProcess, untilReady } from "../../test/helpers/processes.js";
 import { deleteRedisPrefix, dropDatabase, freePort, TEST_PG, TEST_REDIS } from "../../test/helpers/parley.js";
 import type { QueueBackend } from "../types.js";
 
@@ -63,14 +63,7 @@ function startRole(role: "web" | "worker", env: Record<string, string>, stderr: 
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, ROLE: role },
     stdio: ["ignore", "pipe", stderr],
   });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (chunk) => {
-      out += chunk;
-      if (out.includes("ready\n")) resolve(child);
-    });
-    child.once("exit", (code) => reject(new Error(`${role} process exited early (${code})`)));
-  });
+  return untilReady(child, role);
 }
 
 async function peakRssMb(child: ChildProcess): Promise<number> {

@@ -34,13 +34,18 @@ export function spawnWorkerProcess(
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  return untilReady(child, "worker");
+}
+
+/** Resolves with `child` once it prints `ready` (test/helpers/worker-process.ts); rejects if it exits first. */
+export function untilReady(child: ChildProcess, role: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (chunk) => {
       out += chunk;
       if (out.includes("ready\n")) resolve(child);
     });
-    child.once("exit", (code) => reject(new Error(`worker process exited early (${code})`)));
+    child.once("exit", (code) => reject(new Error(`${role} process exited early (${code})`)));
   });
 }
 
