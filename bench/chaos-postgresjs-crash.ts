@@ -1,15 +1,15 @@
 /**
- * Minimal reproduction of the process crash seen in bench/chaos.ts at a PostgreSQL cut
- * (docs/reliability-chaos-notes.md): postgres.js 3.4.9, transactions in flight, every connection
- * closed by a TCP proxy now and then → `TypeError: Cannot read properties of null (reading 'write')
- * at Immediate.nextWrite (postgres/src/connection.js:255)`, thrown from a setImmediate callback:
- * no try/catch or promise can catch it, the process dies (upstream porsager/postgres#1154, #1208).
+ * Checks that postgres.js survives PostgreSQL dropping every connection while transactions are in
+ * flight (docs/reliability-chaos-notes.md). Unpatched 3.4.9 dies on it: `TypeError: Cannot read
+ * properties of null (reading 'write') at Immediate.nextWrite`, or an unhandled rejection from its
+ * type fetch; or a transaction waits forever (upstream porsager/postgres#1154, #1208).
+ * patches/postgres+3.4.9.patch fixes these; test/postgres-connection-loss.test.ts runs this file.
  *
  *   npx tsx bench/chaos-postgresjs-crash.ts [rounds=40] [cut|fatal]
  *
  * `cut`: connections are destroyed, new ones pass after 300 ms; `fatal`: for 300 ms new ones get
- * PostgreSQL's FATAL 53300 "too many clients" after their startup message. Exit 3 = crashed (the
- * bug), 0 = survived every round. Uses the database `postgres` (read-only queries).
+ * PostgreSQL's FATAL 53300 "too many clients" after their startup message. Exit 3 = crashed,
+ * 4 = a query never settled, 0 = survived every round. Uses the database `postgres` (read-only).
  */
 import { connect, createServer, type Socket } from "node:net";
 import postgres from "postgres";
@@ -17,6 +17,7 @@ import postgres from "postgres";
 const rounds = Number(process.argv[2] ?? 40);
 const mode = process.argv[3] === "fatal" ? "fatal" : "cut";
 let round = 0;
+// Node turns an unhandled rejection into an uncaught exception too.
 process.on("uncaughtException", (error) => {
   console.log(`crashed in round ${round} of ${rounds} (${mode}): ${error.message}\n${error.stack?.split("\n").slice(0, 2).join("\n")}`);
   process.exit(3);
@@ -58,9 +59,11 @@ const sql = postgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { max: 10
 let ok = 0;
 let failed = 0;
 let stop = false;
+const waitingOn = new Map<number, string>();
 // Half the loops run small transactions (as drizzle's db.transaction does), half single queries.
 const loops = Array.from({ length: 40 }, async (_, i) => {
   while (!stop) {
+    waitingOn.set(i, i % 2 ? "transaction" : "query");
     try {
       if (i % 2)
         await sql.begin(async (tx) => {
@@ -74,6 +77,7 @@ const loops = Array.from({ length: 40 }, async (_, i) => {
       failed++;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
+    waitingOn.delete(i);
   }
 });
 for (round = 1; round <= rounds; round++) {
@@ -85,6 +89,14 @@ for (round = 1; round <= rounds; round++) {
   refusing = false;
 }
 stop = true;
-await Promise.all(loops);
+// A query that never settles is a bug too: after the last cut, each loop must finish within 30 s (reconnection backoff is at most 20 s).
+const settled = await Promise.race([
+  Promise.all(loops).then(() => true),
+  new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000)),
+]);
+if (!settled) {
+  console.log(`hung after ${rounds} rounds (${mode}): ${waitingOn.size} loops wait forever (${[...new Set(waitingOn.values())].join(", ")})`);
+  process.exit(4);
+}
 console.log(`survived ${rounds} rounds (${mode}): ${ok} queries ok, ${failed} failed`);
 process.exit(0);
