@@ -16,7 +16,7 @@
  * p50/p99 over the window, deliveries received by the sink in the window. Written to
  * bench/results/soak-<date>.csv and printed; at the end a summary (first vs last 5 minutes, RSS slope
  * over the second half) and an SVG plot (bench/results/soak-<date>.svg, converted to PNG when
- * ImageMagick's `convert` is on the machine).
+ * librsvg's `rsvg-convert` or ImageMagick's `convert` is on the machine).
  */
 import { execFile } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
@@ -506,8 +506,8 @@ try {
 
   const svg = svgPlot([idle, ...samples], `Parley soak ${new Date(started).toISOString().slice(0, 16).replace("T", " ")} UTC, ${r1(totalMin)} min, ${QUEUE}, ${RATE}/s per stream`);
   await writeFile(`${outBase}.svg`, svg);
-  const png = await new Promise<boolean>((resolve) => execFile("convert", [`${outBase}.svg`, `${outBase}.png`], (error) => resolve(!error)));
-  log(`wrote ${path.relative(root, csvFile)}, ${path.relative(root, `${outBase}-summary.md`)}, ${path.relative(root, `${outBase}.svg`)}${png ? `, ${path.relative(root, `${outBase}.png`)}` : " (no PNG: convert failed)"}`);
+  const png = (await svgToPng(`${outBase}.svg`, `${outBase}.png`)) ? `, ${path.relative(root, `${outBase}.png`)}` : " (no PNG: install librsvg2-bin or ImageMagick)";
+  log(`wrote ${path.relative(root, csvFile)}, ${path.relative(root, `${outBase}-summary.md`)}, ${path.relative(root, `${outBase}.svg`)}${png}`);
 } finally {
   stopping = true;
   for (const ws of sockets) ws?.terminate();
@@ -516,4 +516,11 @@ try {
   await instance.close();
   await remote.close();
   await sink.close();
+}
+
+/** librsvg first (`apt-get install librsvg2-bin`), then ImageMagick; false when neither converts. */
+async function svgToPng(svg: string, png: string): Promise<boolean> {
+  const run = (command: string, args: string[]) =>
+    new Promise<boolean>((resolve) => execFile(command, args, (error) => resolve(!error)));
+  return (await run("rsvg-convert", ["-b", "white", "-o", png, svg])) || (await run("convert", [svg, png]));
 }
