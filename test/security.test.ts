@@ -165,24 +165,40 @@ describe("signature strength (§5.2.4): 401, nothing stored", () => {
     await settled(parley);
   });
 
-  it("the algorithm label is not trusted: an RSA-SHA256 signature is verified as such whatever it says (202)", async () => {
-    // Fedify verifies with the key's algorithm (RSASSA-PKCS1-v1_5 SHA-256); the label cannot
-    // select a weaker check, as the RSA-SHA1 case above shows.
-    for (const algorithm of ["rsa-sha1", "hmac-sha256", "ed25519"]) {
-      expect([algorithm, (await send(post(message(), { algorithm }))).status]).toEqual([algorithm, 202]);
+  it("an algorithm label other than rsa-sha256 or hs2019 is refused, as Mastodon does, even on a valid RSA-SHA256 signature", async () => {
+    for (const algorithm of ["rsa-sha1", "hmac-sha256", "ed25519", "rsa-sha512"]) {
+      const response = await sendStoringNothing(post(message(), { algorithm }));
+      expect([algorithm, response.status, response.body]).toEqual([algorithm, 401, { error: "invalid_signature", reason: "unsupported_algorithm" }]);
     }
+    expect((await send(post(message(), { algorithm: "RSA-SHA256" }))).status).toBe(202);
     await settled(parley);
   });
 
-  it("a correct SHA-512 Digest is accepted (a stronger hash of the same body); with a SHA-256 one both must match", async () => {
+  it("the Digest must carry a SHA-256: a correct SHA-512 alone is refused; with a SHA-256 both must match", async () => {
     const activity = JSON.stringify(message());
-    const sha512 = `SHA-512=${createHash("sha512").update(activity).digest("base64")}`;
-    expect((await send(signRaw(inbox(), activity, sender, { digest: sha512 }))).status).toBe(202);
+    const sha512 = (text: string) => `SHA-512=${createHash("sha512").update(text).digest("base64")}`;
+    const alone = await sendStoringNothing(signRaw(inbox(), activity, sender, { digest: sha512(activity) }));
+    expect([alone.status, alone.body]).toEqual([401, { error: "invalid_signature", reason: "digest_not_sha256" }]);
+    const unpadded = await sendStoringNothing(signRaw(inbox(), activity, sender, { digest: `SHA-256=${sha256(activity).replace(/=$/, "")}` }));
+    expect([unpadded.status, unpadded.body]).toEqual([401, { error: "invalid_signature", reason: "digest_not_sha256" }]);
+    expect((await send(signRaw(inbox(), activity, sender, { digest: `${sha512(activity)}, sha-256=${sha256(activity)}` }))).status).toBe(202);
     await settled(parley);
     const other = JSON.stringify(message());
-    const mixed = `SHA-256=${sha256(other)},SHA-512=${createHash("sha512").update(other).digest("base64")}`;
-    const wrongFirst = `SHA-256=${sha256("x")},${mixed.split(",")[1]}`;
-    expect((await sendStoringNothing(signRaw(inbox(), other, sender, { digest: wrongFirst }))).status).toBe(401);
+    const wrongSha256 = `SHA-256=${sha256("x")},${sha512(other)}`;
+    expect((await sendStoringNothing(signRaw(inbox(), other, sender, { digest: wrongSha256 }))).status).toBe(401);
+  });
+});
+
+describe("key-fetch abuse (§5.2.7)", () => {
+  // Also: RATE_LIMIT_INBOX counts per keyId host before any signature work (rate-limit.test.ts).
+  it("a keyId that cannot be fetched is asked for once, then remembered as missing: 401 each time, one fetch", async () => {
+    const keyId = `${remote.url}/keys/absent-${randomUUID()}`;
+    const fetches = () => remote.requests.filter((request) => request.path === new URL(keyId).pathname).length;
+    for (let i = 0; i < 5; i++) {
+      const response = await sendStoringNothing(post(message(), { keyId }));
+      expect(response.status).toBe(401);
+    }
+    expect(fetches()).toBe(1);
   });
 });
 

@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "../http/unavailable.js";
 import type { ParleyFederation } from "./federation.js";
 import type { RequestData, Verdict } from "./inbox/inbox-context.js";
+import { signatureStrengthProblem } from "./inbox/signature-strength.js";
 
 const ACTOR_PATH = /^\/users\/([^/?#]+)\/?$/;
 
@@ -93,6 +94,8 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
           body: hasBody ? new Uint8Array(body!) : undefined,
         });
       const request = makeRequest();
+      const weakSignature = hasBody ? signatureStrengthProblem(request.headers) : undefined;
+      if (weakSignature) return res.status(401).json({ error: "invalid_signature", reason: weakSignature });
       let passed = false;
       // The inbox listeners read the raw JSON, and leave a refusal here (approach A).
       const contextData: RequestData = { body };
