@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Temporal } from "@js-temporal/polyfill";
-import { PostgresKvStore } from "../src/federation/kv.js";
+import { KV_MAX_TTL_MS, PostgresKvStore } from "../src/federation/kv.js";
 import { api, createAccount, dropDatabase, startTestParley, TEST_PG, type TestParley } from "./helpers/parley.js";
 import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } from "./helpers/remote.js";
 
@@ -354,6 +354,21 @@ describe("Fedify's KvStore on PostgreSQL", () => {
     expect(await kv.cas(["t2", "old"], 1, 2)).toBe(false);
     expect(await kv.cas(["t2", "old"], undefined, 2)).toBe(true);
     expect(await kv.get(["t2", "old"])).toBe(2);
+  });
+
+  it("bounds every entry to a week, with or without a TTL (Fedify caches public keys without one)", async () => {
+    const kv = store();
+    await kv.set(["t3", "no-ttl"], 1);
+    await kv.set(["t3", "month"], 1, { ttl: Temporal.Duration.from({ days: 30 }) as never });
+    await kv.set(["t3", "minute"], 1, { ttl: seconds(60) });
+    await kv.cas(["t3", "cas"], undefined, 1);
+    const rows = await parley.parley.deps.db.$client<{ key: string; left_s: number }[]>`
+      SELECT key, extract(epoch FROM expires_at - now())::int AS left_s FROM fedify_kv WHERE key LIKE '["t3",%' ORDER BY key`;
+    const week = KV_MAX_TTL_MS / 1000;
+    const left = Object.fromEntries(rows.map((row) => [JSON.parse(row.key)[1], row.left_s]));
+    expect(Object.keys(left).sort()).toEqual(["cas", "minute", "month", "no-ttl"]);
+    for (const bounded of ["no-ttl", "month", "cas"]) expect([bounded, Math.abs(left[bounded] - week) <= 60]).toEqual([bounded, true]);
+    expect(left.minute).toBeLessThanOrEqual(60);
   });
 });
 

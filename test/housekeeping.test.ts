@@ -1,4 +1,5 @@
 import type { Job } from "bullmq";
+import { KV_MAX_TTL_MS } from "../src/federation/kv.js";
 import { housekeepingProcessor } from "../workers/housekeeping.js";
 import { createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 
@@ -8,7 +9,7 @@ beforeAll(async () => {
 });
 afterAll(() => parley.close());
 
-it("purges idempotency keys older than an hour, expired Fedify cache entries and expired per-host delivery records, keeping the rest", async () => {
+it("purges idempotency keys older than an hour, expired Fedify cache entries (bounding those without an expiry) and expired per-host delivery records, keeping the rest", async () => {
   const sql = parley.parley.deps.db.$client;
   const { account } = await createAccount(parley, "keeper");
   await sql`INSERT INTO idempotency_keys (account_id, key, status, body, created_at) VALUES
@@ -29,4 +30,7 @@ it("purges idempotency keys older than an hour, expired Fedify cache entries and
   expect((await sql`SELECT host FROM host_states`).map((r) => r.host)).toEqual(["paused.example"]);
   expect((await sql`SELECT key FROM idempotency_keys ORDER BY key`).map((r) => r.key)).toEqual(["fresh"]);
   expect((await sql`SELECT key FROM fedify_kv ORDER BY key`).map((r) => r.key)).toEqual(['["alive"]', '["forever"]']);
+  // The entry written without an expiry now has the longest one (a week), not "never".
+  const [forever] = await sql`SELECT extract(epoch FROM expires_at - now())::int AS left_s FROM fedify_kv WHERE key = '["forever"]'`;
+  expect(Math.abs(forever.left_s - KV_MAX_TTL_MS / 1000)).toBeLessThanOrEqual(60);
 });

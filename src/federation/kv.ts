@@ -11,6 +11,18 @@ const alive = () => or(isNull(fedifyKv.expiresAt), gt(fedifyKv.expiresAt, sql`no
  */
 const jsonb = (value: unknown) => (value === null ? sql`'null'::jsonb` : (value as object));
 
+/**
+ * No entry lives longer than a week (reference/perf-reliability.md §5.2.8: every per-host or
+ * per-key record gets a TTL). Fedify stores fetched public keys without one, so every key ever
+ * seen would stay forever; an expired key is simply fetched again.
+ */
+export const KV_MAX_TTL_MS = 7 * 24 * 3600_000;
+
+function expiryOf(options?: KvStoreSetOptions): Date {
+  const ttlMs = options?.ttl ? options.ttl.total("millisecond") : KV_MAX_TTL_MS;
+  return new Date(Date.now() + Math.min(ttlMs, KV_MAX_TTL_MS));
+}
+
 /** JSON with object keys sorted, so equal values compare equal whatever their key order. */
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
@@ -68,7 +80,7 @@ export class PostgresKvStore implements KvStore {
   }
 
   async set(key: KvKey, value: unknown, options?: KvStoreSetOptions): Promise<void> {
-    const expiresAt = options?.ttl ? new Date(Date.now() + options.ttl.total("millisecond")) : null;
+    const expiresAt = expiryOf(options);
     this.memory.delete(encode(key));
     await this.db
       .insert(fedifyKv)
@@ -83,7 +95,7 @@ export class PostgresKvStore implements KvStore {
 
   async cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean> {
     this.memory.delete(encode(key));
-    const expiresAt = options?.ttl ? new Date(Date.now() + options.ttl.total("millisecond")) : null;
+    const expiresAt = expiryOf(options);
     if (expectedValue === undefined) {
       // Nothing to lock when there is no row: insert, or take over an expired row, or lose.
       const won = await this.db
