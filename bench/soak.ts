@@ -22,6 +22,7 @@ import { execFile } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -175,6 +176,8 @@ const COLUMNS = [
   "stream_frames",
   "ws_open",
   "skipped",
+  // The machine's 1-minute load average: the machine is shared, and latency means little without it.
+  "machine_load1",
 ] as const;
 type Sample = Record<(typeof COLUMNS)[number], number>;
 
@@ -391,6 +394,7 @@ try {
       stream_frames: frames,
       ws_open: sockets.filter((ws) => ws?.readyState === WebSocket.OPEN).length,
       skipped: w.skipped,
+      machine_load1: Math.round(loadavg()[0] * 100) / 100,
     };
     frames = 0;
     return s;
@@ -401,7 +405,7 @@ try {
       `t=${s.t_s}s rss web ${s.web_rss_mb} / worker ${s.worker_rss_mb} MB, fds ${s.web_fds}/${s.worker_fds}, ` +
         `jobs deliver ${s.deliver_jobs} inbound ${s.inbound_jobs}, pending rows ${s.deliveries_pending}/${s.inbox_pending}, ` +
         `api p50/p99 ${s.api_p50_ms}/${s.api_p99_ms} ms (${s.api_requests}, ${s.api_errors} err), inbox ${s.inbox_p50_ms}/${s.inbox_p99_ms} ms (${s.inbox_requests}, ${s.inbox_errors} err), ` +
-        `sink ${s.sink_received}${s.sink_unverified ? ` (${s.sink_unverified} unverified)` : ""}, frames ${s.stream_frames}, ws ${s.ws_open}${s.skipped ? `, skipped ${s.skipped}` : ""}`,
+        `sink ${s.sink_received}${s.sink_unverified ? ` (${s.sink_unverified} unverified)` : ""}, frames ${s.stream_frames}, ws ${s.ws_open}${s.skipped ? `, skipped ${s.skipped}` : ""}, load ${s.machine_load1}`,
     );
   // t=0: after setup and warm-up, before the load (latency columns empty). Not used in the averages.
   const idle = await sample();
