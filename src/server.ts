@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import { startWorkers, type Workers } from "../workers/index.js";
 import { resolveAdminToken } from "./config/admin-token.js";
 import type { Config } from "./config/config.js";
-import { connect, ensureDatabase, migrateDatabase } from "./db/database.js";
+import { connect, type Database, ensureDatabase, migrateDatabase } from "./db/database.js";
 import type { EmbeddedDatabase } from "./db/embedded.js";
 import type { DeliveryTuning } from "./federation/outgoing/policy.js";
 import { buildFederation } from "./federation/federation.js";
@@ -67,6 +67,7 @@ async function startRoles(
   await ensureDatabase(databaseUrl);
   await migrateDatabase(databaseUrl);
   const db = connect(databaseUrl);
+  await warnWithoutAutovacuum(db, logger);
   const backend = queueBackend({ redisUrl: config.redisUrl, databaseUrl, prefix: options.queuePrefix });
   const queues = await openQueues(backend, logger);
   const deps: Deps = { config, db, logger, queues, adminToken, deliveryTuning: options.deliveryTuning };
@@ -135,4 +136,15 @@ async function startRoles(
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * Without autovacuum no table is analyzed or vacuumed: plans keep an empty table's estimates and
+ * dead rows pile up, so the API slows as the data grows (docs/reliability-soak-notes.md).
+ */
+async function warnWithoutAutovacuum(db: Database, logger: Logger): Promise<void> {
+  const [row] = await db.$client<{ autovacuum: string }[]>`SHOW autovacuum`;
+  if (row?.autovacuum === "off") {
+    logger.warn("PostgreSQL runs with autovacuum off: tables are never analyzed or vacuumed and the API will slow down as they grow; turn it on");
+  }
 }

@@ -11,6 +11,12 @@ afterAll(() => parley.close());
 const entries = () => lines.map((line) => JSON.parse(line) as Record<string, any>);
 
 describe("logs", () => {
+  it("warn at start when PostgreSQL runs without autovacuum, and only then", async () => {
+    const [{ autovacuum }] = await parley.parley.deps.db.$client<{ autovacuum: string }[]>`SHOW autovacuum`;
+    const warned = entries().some((e) => e.level === 40 && /autovacuum off/.test(e.msg));
+    expect(warned).toBe(autovacuum === "off");
+  });
+
   it("are JSON lines with a request id, reused from X-Request-Id and echoed back", async () => {
     const response = await fetch(`${parley.url}/api/v1/instance`, { headers: { "x-request-id": "trace-me-123" } });
     expect(response.headers.get("x-request-id")).toBe("trace-me-123");
