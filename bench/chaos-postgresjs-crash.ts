@@ -89,7 +89,8 @@ for (round = 1; round <= rounds; round++) {
   refusing = false;
 }
 stop = true;
-// A query that never settles is a bug too: after the last cut, each loop must finish within 30 s (reconnection backoff is at most 20 s).
+// A query that never settles is a bug too: after the last cut, each loop must finish within 30 s
+// (postgres.js waits at most 20 s before reconnecting).
 const settled = await Promise.race([
   Promise.all(loops).then(() => true),
   new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000)),

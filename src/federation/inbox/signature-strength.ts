@@ -25,11 +25,7 @@ export function signatureStrengthProblem(headers: Headers): SignatureStrengthPro
 /** `SHA-256=<base64 of 32 bytes>` among the Digest header's comma-separated entries. */
 function hasSha256(digest: string): boolean {
   return digest.split(",").some((entry) => {
-    const [name, value] = [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)];
-    return (
-      entry.includes("=") &&
-      name.trim().toLowerCase() === "sha-256" &&
-      /^[A-Za-z0-9+/]{43}=$/.test(value.trim())
-    );
+    const at = entry.indexOf("=");
+    return at > 0 && entry.slice(0, at).trim().toLowerCase() === "sha-256" && /^[A-Za-z0-9+/]{43}=$/.test(entry.slice(at + 1).trim());
   });
 }
