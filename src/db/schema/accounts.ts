@@ -43,7 +43,7 @@ export const accountKeys = pgTable(
   {
     accountId: text("account_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     algorithm: text("algorithm", { enum: ["RSASSA-PKCS1-v1_5", "Ed25519"] }).notNull(),
     privateKey: jsonb("private_key").notNull(),
     publicKey: jsonb("public_key").notNull(),
@@ -59,7 +59,7 @@ export const accessTokens = pgTable(
     id: text("id").primaryKey(),
     accountId: text("account_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     tokenHash: text("token_hash").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -72,10 +72,10 @@ const relation = (name: string) =>
     {
       accountId: text("account_id")
         .notNull()
-        .references(() => accounts.id, { onDelete: "cascade" }),
+        .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
       targetAccountId: text("target_account_id")
         .notNull()
-        .references(() => accounts.id, { onDelete: "cascade" }),
+        .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
       createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     },
     (t) => [

@@ -10,14 +10,16 @@ export const chats = pgTable(
     id: text("id").primaryKey(),
     accountId: text("account_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     recipientId: text("recipient_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     /** Kept in the same transaction as the references it counts; never COUNT(*) on read. */
     unread: integer("unread").notNull().default(0),
     lastMessageRefId: text("last_message_ref_id"),
     hidden: boolean("hidden").notNull().default(false),
+    /** Pleroma 2.10's pin: pinned chats can be listed alone with `?pinned=true`. */
+    pinned: boolean("pinned").notNull().default(false),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -40,20 +42,22 @@ export const messages = pgTable(
     activityUri: text("activity_uri"),
     authorId: text("author_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     recipientId: text("recipient_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     /** Sanitized HTML; null for attachment-only messages and tombstones. */
     content: text("content"),
     /** The author's plain text, for local messages. */
     source: text("source"),
     /** [{shortcode, url, static_url}] */
     emojis: jsonb("emojis").notNull().default(sql`'[]'::jsonb`),
-    mediaId: text("media_id").references(() => media.id, { onDelete: "set null" }),
+    mediaId: text("media_id").references(() => media.id, { onDelete: "set null", onUpdate: "cascade" }),
     /** Remote attachment as received (Mastodon MediaAttachment shape). */
     remoteAttachment: jsonb("remote_attachment"),
     idempotencyKey: text("idempotency_key"),
+    /** The first http(s) link of the content: its preview card is looked up in `link_cards`. */
+    linkUrl: text("link_url"),
     local: boolean("local").notNull(),
     publishedAt: timestamp("published_at", { withTimezone: true }).notNull(),
     editedAt: timestamp("edited_at", { withTimezone: true }),
@@ -75,10 +79,10 @@ export const messageRefs = pgTable(
     id: text("id").primaryKey(),
     chatId: text("chat_id")
       .notNull()
-      .references(() => chats.id, { onDelete: "cascade" }),
+      .references(() => chats.id, { onDelete: "cascade", onUpdate: "cascade" }),
     messageId: text("message_id")
       .notNull()
-      .references(() => messages.id, { onDelete: "cascade" }),
+      .references(() => messages.id, { onDelete: "cascade", onUpdate: "cascade" }),
     unread: boolean("unread").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -96,7 +100,7 @@ export const idempotencyKeys = pgTable(
   {
     accountId: text("account_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     key: text("key").notNull(),
     status: integer("status").notNull(),
     body: jsonb("body").notNull(),
@@ -104,3 +108,15 @@ export const idempotencyKeys = pgTable(
   },
   (t) => [primaryKey({ columns: [t.accountId, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
 );
+
+/**
+ * OpenGraph preview of a URL, fetched once after the first message that links it. `card` is null
+ * while pending and when the page had nothing to show (`status` says which).
+ */
+export const linkCards = pgTable("link_cards", {
+  url: text("url").primaryKey(),
+  status: text("status", { enum: ["pending", "ready", "none", "failed"] }).notNull().default("pending"),
+  card: jsonb("card"),
+  fetchedAt: timestamp("fetched_at", { withTimezone: true }),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});

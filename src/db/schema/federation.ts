@@ -10,13 +10,13 @@ export const deliveries = pgTable(
   "deliveries",
   {
     id: text("id").primaryKey(),
-    messageId: text("message_id").references(() => messages.id, { onDelete: "cascade" }),
+    messageId: text("message_id").references(() => messages.id, { onDelete: "cascade", onUpdate: "cascade" }),
     /** The local account that signs the request. */
     senderId: text("sender_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     /** The remote actor addressed; a 404/410 from their personal inbox marks them gone. */
-    recipientId: text("recipient_id").references(() => accounts.id, { onDelete: "set null" }),
+    recipientId: text("recipient_id").references(() => accounts.id, { onDelete: "set null", onUpdate: "cascade" }),
     activityUri: text("activity_uri").notNull(),
     activity: jsonb("activity").notNull(),
     inboxUrl: text("inbox_url").notNull(),
@@ -44,7 +44,7 @@ export const inboxActivities = pgTable(
     activityUri: text("activity_uri").notNull(),
     actorUri: text("actor_uri").notNull(),
     /** The local account whose personal inbox received it (null: shared inbox). */
-    recipientId: text("recipient_id").references(() => accounts.id, { onDelete: "cascade" }),
+    recipientId: text("recipient_id").references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     payload: jsonb("payload").notNull(),
     attempts: integer("attempts").notNull().default(0),
     status: text("status", { enum: ["pending", "applied", "failed"] }).notNull().default("pending"),

@@ -8,7 +8,7 @@ export const media = pgTable(
     id: text("id").primaryKey(),
     accountId: text("account_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     /** Path relative to DATA_DIR/media. */
     path: text("path").notNull(),
     /** The type found in the file's content (never the client's claim). */

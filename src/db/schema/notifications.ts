@@ -8,12 +8,12 @@ export const notifications = pgTable(
     id: text("id").primaryKey(),
     accountId: text("account_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     type: text("type", { enum: ["pleroma:chat_mention"] }).notNull(),
     fromAccountId: text("from_account_id")
       .notNull()
-      .references(() => accounts.id, { onDelete: "cascade" }),
-    messageRefId: text("message_ref_id").references(() => messageRefs.id, { onDelete: "cascade" }),
+      .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
+    messageRefId: text("message_ref_id").references(() => messageRefs.id, { onDelete: "cascade", onUpdate: "cascade" }),
     seen: boolean("seen").notNull().default(false),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
