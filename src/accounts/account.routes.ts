@@ -1,11 +1,12 @@
 import { z } from "zod";
-import { errors, AccountEntity, RelationshipEntity } from "../http/entities.js";
+import { errors, AccountEntity, CredentialAccountEntity, RelationshipEntity } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { blocks, mutes } from "../db/schema/index.js";
 import { lookupRemoteAccount } from "../federation/remote-actors.js";
-import { relationship, setRelation, updateLocalAccount } from "./account.service.js";
-import { findAccount, findLocalAccountByUsername, renderAccount } from "./account.view.js";
+import { setRelation, updateLocalAccount } from "./account.service.js";
+import { findAccount, findLocalAccountByUsername, renderAccount, renderCredentialAccount, unreadChatCount } from "./account.view.js";
+import { relationshipsOf } from "./relationship.view.js";
 
 const idParams = z.object({ id: z.string() });
 const tags = ["accounts"];
@@ -24,7 +25,8 @@ const relationRoute = (action: "block" | "unblock" | "mute" | "unmute") =>
       if (!target || target.id === account.id) throw notFound();
       const table = action.endsWith("block") ? blocks : mutes;
       await setRelation(deps.db, table, account.id, target.id, !action.startsWith("un"));
-      return relationship(deps.db, account.id, target.id);
+      const [relationship] = await relationshipsOf(deps.db, account.id, [target.id], { withSuspended: true });
+      return relationship;
     },
   });
 
@@ -35,8 +37,9 @@ export const accountRoutes = [
     summary: "The token's own account",
     tags,
     auth: "user",
-    responses: { 200: { description: "Account", schema: AccountEntity }, 401: errors[401] },
-    handle: async ({ deps, account }) => renderAccount(account, deps.config.publicUrl),
+    responses: { 200: { description: "Account", schema: CredentialAccountEntity }, 401: errors[401] },
+    handle: async ({ deps, account }) =>
+      renderCredentialAccount(account, deps.config.publicUrl, await unreadChatCount(deps.db, account.id)),
   }),
   defineRoute({
     method: "patch",
@@ -48,13 +51,13 @@ export const accountRoutes = [
       display_name: z.string().max(100).optional(),
       accepts_chat_messages: booleanLike.optional(),
     }),
-    responses: { 200: { description: "Account", schema: AccountEntity }, ...errors },
+    responses: { 200: { description: "Account", schema: CredentialAccountEntity }, ...errors },
     async handle({ deps, account, body }) {
       const updated = await updateLocalAccount(deps.db, account, {
         displayName: body.display_name,
         acceptsChatMessages: body.accepts_chat_messages,
       });
-      return renderAccount(updated, deps.config.publicUrl);
+      return renderCredentialAccount(updated, deps.config.publicUrl, await unreadChatCount(deps.db, account.id));
     },
   }),
   defineRoute({

@@ -73,30 +73,3 @@ export async function setRelation(db: Executor, table: RelationTable, accountId:
     await db.delete(table).where(and(eq(table.accountId, accountId), eq(table.targetAccountId, targetId)));
   }
 }
-
-/** Mastodon's Relationship entity (only the parts a chat service knows). */
-export async function relationship(db: Executor, accountId: string, targetId: string) {
-  const has = async (table: RelationTable, from: string, to: string) =>
-    (await db.select().from(table).where(and(eq(table.accountId, from), eq(table.targetAccountId, to))).limit(1)).length > 0;
-  const [blocking, blockedBy, muting] = await Promise.all([
-    has(blocks, accountId, targetId),
-    has(blocks, targetId, accountId),
-    has(mutes, accountId, targetId),
-  ]);
-  return {
-    id: targetId,
-    following: false,
-    showing_reblogs: false,
-    notifying: false,
-    followed_by: false,
-    blocking,
-    blocked_by: blockedBy,
-    muting,
-    muting_notifications: muting,
-    requested: false,
-    requested_by: false,
-    domain_blocking: false,
-    endorsed: false,
-    note: "",
-  };
-}

@@ -1,6 +1,6 @@
 import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
-import { accounts } from "../db/schema/index.js";
+import { accounts, blocks, chats, mutes } from "../db/schema/index.js";
 
 export type AccountRow = typeof accounts.$inferSelect;
 
@@ -37,7 +37,9 @@ export function renderAccount(account: AccountRow, publicUrl: string) {
     last_status_at: null,
     emojis: [],
     fields: [],
+    fqn: `${account.username}@${account.domain ?? new URL(publicUrl).host}`,
     pleroma: {
+      ap_id: account.uri,
       accepts_chat_messages: account.acceptsChatMessages,
       is_local: account.domain === null,
     },
@@ -45,6 +47,41 @@ export function renderAccount(account: AccountRow, publicUrl: string) {
 }
 
 export type AccountJson = ReturnType<typeof renderAccount>;
+
+/**
+ * The token's own account (Mastodon's CredentialAccount): `source`, as Pleroma renders it for the
+ * owner, and `pleroma.unread_chat_count` (see unreadChatCount).
+ */
+export function renderCredentialAccount(account: AccountRow, publicUrl: string, unreadChats: number) {
+  const rendered = renderAccount(account, publicUrl);
+  return {
+    ...rendered,
+    source: {
+      note: account.note,
+      fields: [],
+      privacy: "public" as const,
+      sensitive: false,
+      language: null,
+      pleroma: { actor_type: "Person" as const, discoverable: rendered.discoverable },
+    },
+    pleroma: { ...rendered.pleroma, unread_chat_count: unreadChats },
+  };
+}
+
+/**
+ * Unread messages over the chats the default chat list shows (hidden chats and blocked or muted
+ * counterparts left out), so the badge a client draws from it matches the list. One statement over
+ * the counters kept on each chat (no count of references).
+ */
+export async function unreadChatCount(db: Executor, accountId: string): Promise<number> {
+  const [row] = await db.execute<{ unread: number }>(sql`
+    SELECT coalesce(sum(c.unread), 0)::int AS unread
+    FROM ${chats} c
+    WHERE c.account_id = ${accountId} AND NOT c.hidden
+      AND NOT EXISTS (SELECT 1 FROM ${blocks} b WHERE b.account_id = ${accountId} AND b.target_account_id = c.recipient_id)
+      AND NOT EXISTS (SELECT 1 FROM ${mutes} m WHERE m.account_id = ${accountId} AND m.target_account_id = c.recipient_id)`);
+  return row?.unread ?? 0;
+}
 
 /** An account the API may show (a deleted local account is gone for everyone). */
 export async function findAccount(db: Executor, id: string): Promise<AccountRow | undefined> {

@@ -5,6 +5,8 @@ import { accountRoutes } from "../accounts/account.routes.js";
 import { MISSING_AVATAR_PATH } from "../accounts/account.view.js";
 import { adminRoutes } from "../accounts/admin.routes.js";
 import { domainBlockRoutes } from "../accounts/domain-block.routes.js";
+import { relationshipRoutes } from "../accounts/relationship.routes.js";
+import { searchRoutes } from "../accounts/search.routes.js";
 import { adminChatRoutes } from "../chats/admin-chat.routes.js";
 import { chatRoutes } from "../chats/chat.routes.js";
 import { federationBridge } from "../federation/bridge.js";
@@ -32,6 +34,9 @@ import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } f
 export const apiRoutes: AnyRoute[] = [
   ...adminRoutes,
   ...domainBlockRoutes,
+  // Before accountRoutes: `/api/v1/accounts/search` and `/relationships` would match `/api/v1/accounts/:id`.
+  ...searchRoutes,
+  ...relationshipRoutes,
   ...accountRoutes,
   ...chatRoutes,
   ...adminChatRoutes,

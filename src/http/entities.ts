@@ -25,12 +25,44 @@ export const AccountEntity = z
     avatar_static: z.string(),
     emojis: z.array(EmojiEntity),
     fields: z.array(z.unknown()),
-    pleroma: z.object({ accepts_chat_messages: z.boolean().nullable(), is_local: z.boolean() }),
+    fqn: z.string().meta({ description: "`name@host`, also for local accounts" }),
+    pleroma: z.object({ ap_id: z.string(), accepts_chat_messages: z.boolean().nullable(), is_local: z.boolean() }),
   })
   .meta({ id: "Account" });
 
+/** The token's own account (verify_credentials, update_credentials): Mastodon's CredentialAccount. */
+export const CredentialAccountEntity = AccountEntity.extend({
+  source: z.object({
+    note: z.string(),
+    fields: z.array(z.unknown()),
+    privacy: z.literal("public"),
+    sensitive: z.boolean(),
+    language: z.null(),
+    pleroma: z.object({ actor_type: z.literal("Person"), discoverable: z.boolean() }),
+  }),
+  pleroma: AccountEntity.shape.pleroma.extend({
+    unread_chat_count: z.number().int().meta({ description: "Unread messages of the chats the default chat list shows" }),
+  }),
+}).meta({ id: "CredentialAccount" });
+
 export const RelationshipEntity = z
-  .object({ id: z.string(), blocking: z.boolean(), blocked_by: z.boolean(), muting: z.boolean() })
+  .object({
+    id: z.string(),
+    following: z.boolean(),
+    showing_reblogs: z.boolean(),
+    notifying: z.boolean(),
+    followed_by: z.boolean(),
+    blocking: z.boolean(),
+    blocked_by: z.boolean(),
+    muting: z.boolean(),
+    muting_notifications: z.boolean(),
+    requested: z.boolean(),
+    requested_by: z.boolean(),
+    domain_blocking: z.boolean(),
+    endorsed: z.boolean(),
+    note: z.string(),
+    subscribing: z.boolean().meta({ description: "Pleroma's; always false" }),
+  })
   .meta({ id: "Relationship" });
 
 export const AttachmentEntity = z
