@@ -114,8 +114,12 @@ it("applies the Creates of one batch as if one by one: counters, blocks, mutes, 
     expect(seenBy.get(a.accountId)).toBe(false);
 
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const chatEvents = events.filter((e) => e.type === "chat").map((e) => e.chat);
-    expect(new Set(chatEvents)).toEqual(new Set([chatA.id, (await chatOf(b.accountId)).id, chatMuted.id]));
+    // One new-message event per message created, each naming its reference (none for the duplicate or the blocked one).
+    const newMessages = events.filter((e) => e.type === "new_message");
+    expect(newMessages).toHaveLength(4);
+    expect(new Set(newMessages.map((e) => e.chat))).toEqual(new Set([chatA.id, (await chatOf(b.accountId)).id, chatMuted.id]));
+    expect(newMessages.filter((e) => e.chat === chatA.id).map((e) => e.ref)).toEqual(refsA.map((r) => r.id));
+    expect(events.filter((e) => e.type === "chat")).toEqual([]);
     // One notification event per unmuted message, none for the muted sender's.
     expect(events.filter((e) => e.type === "notification")).toHaveLength(3);
     expect(events.every((e) => e.account === bob.account.id)).toBe(true);

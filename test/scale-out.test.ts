@@ -183,5 +183,9 @@ it(`delivers ${N} messages to a remote account exactly once each while both work
   // DELIVERY_MAX_PER_HOST (8) holds across both processes: the slots are in PostgreSQL.
   expect(sink.maxInFlight).toBeLessThanOrEqual(8);
   // A delivery state change written by a worker reached the socket on web 2.
-  await socket.next((f) => isChatUpdate("user:pleroma_chat")(f) && JSON.parse(f.payload).last_message?.parley?.delivery === "delivered", 10_000, "delivered state");
+  await socket.next(
+    (f) => f.event === "parley:chat_message_update" && f.stream?.[0] === "user:pleroma_chat" && JSON.parse(f.payload).parley?.delivery === "delivered",
+    10_000,
+    "delivered state",
+  );
 }, 40_000);

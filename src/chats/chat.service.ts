@@ -6,7 +6,15 @@ import { type DeliverQueue, remoteRecipientHosts, withDeliveries } from "../fede
 import { ApiError, notFound } from "../http/errors.js";
 import { claimIdempotencyKey, storeIdempotentResponse } from "./idempotency.js";
 import { newId } from "../shared/ids.js";
-import { EVENTS_CHANNEL, publishChatUpdate, publishMessageUpdate, publishNotification, type StreamEvent } from "../streaming/events.js";
+import {
+  EVENTS_CHANNEL,
+  publishChatUpdate,
+  publishMessageDeleted,
+  publishMessageUpdate,
+  publishNewMessage,
+  publishNotification,
+  type StreamEvent,
+} from "../streaming/events.js";
 import { type ChatMessageJson, findMessage, isBlockedEitherWay, renderMessage } from "./chat.view.js";
 import { composeHtml, shortcodesIn } from "./compose.js";
 
@@ -58,7 +66,7 @@ export async function addMessageToChat(
     })
     .returning({ id: chats.id });
   await tx.insert(messageRefs).values({ id: refId, chatId: chat.id, messageId: message.id, unread });
-  await publishChatUpdate(tx, ownerId, chat.id);
+  await publishNewMessage(tx, ownerId, chat.id, refId);
   if (unread) {
     const [notification] = await tx
       .insert(notifications)
@@ -147,7 +155,7 @@ export async function addMessagesToChats(tx: Transaction, additions: ChatAdditio
   // duplicates of a payload within a transaction, as it does for one chat bumped twice).
   const events: StreamEvent[] = [];
   for (const r of placed) {
-    events.push({ type: "chat", account: r.ownerId, chat: r.chatId });
+    events.push({ type: "new_message", account: r.ownerId, chat: r.chatId, ref: r.refId });
     const notification = notificationOf.get(r.refId);
     // Streamed unless muted (Pleroma does not stream a muted sender's notifications either).
     if (notification && !notification.seen) events.push({ type: "notification", account: r.ownerId, notification: notification.id });
@@ -317,7 +325,7 @@ export async function deleteMessage(
     const removed = await tx
       .delete(messageRefs)
       .where(own ? eq(messageRefs.messageId, row.message.id) : eq(messageRefs.id, refId))
-      .returning({ chatId: messageRefs.chatId, unread: messageRefs.unread });
+      .returning({ id: messageRefs.id, chatId: messageRefs.chatId, unread: messageRefs.unread });
     if (own) {
       await tx
         .update(messages)
@@ -332,9 +340,10 @@ export async function deleteMessage(
 
 /**
  * Counters and last messages of chats that lost references. The chats are locked in account-id
- * order, as a send locks them, so a removal never deadlocks with a concurrent send.
+ * order, as a send locks them, so a removal never deadlocks with a concurrent send. Each owner is
+ * told which reference went (Pleroma's `delete`), then that the chat changed.
  */
-export async function refreshChatsAfterRemoval(tx: Transaction, removed: { chatId: string; unread: boolean }[]) {
+export async function refreshChatsAfterRemoval(tx: Transaction, removed: { id: string; chatId: string; unread: boolean }[]) {
   if (removed.length === 0) return;
   const unreadByChat = new Map<string, number>();
   for (const ref of removed) unreadByChat.set(ref.chatId, (unreadByChat.get(ref.chatId) ?? 0) + (ref.unread ? 1 : 0));
@@ -345,6 +354,7 @@ export async function refreshChatsAfterRemoval(tx: Transaction, removed: { chatI
     .orderBy(chats.accountId)
     .for("update");
   for (const { id, accountId } of locked) {
+    for (const ref of removed) if (ref.chatId === id) await publishMessageDeleted(tx, accountId, id, ref.id);
     await publishChatUpdate(tx, accountId, id);
     await tx
       .update(chats)

@@ -146,7 +146,7 @@ export async function tombstoneRemoteMessage(tx: Transaction, message: MessageRo
   const removed = await tx
     .delete(messageRefs)
     .where(eq(messageRefs.messageId, message.id))
-    .returning({ chatId: messageRefs.chatId, unread: messageRefs.unread });
+    .returning({ id: messageRefs.id, chatId: messageRefs.chatId, unread: messageRefs.unread });
   await refreshChatsAfterRemoval(tx, removed);
   return true;
 }

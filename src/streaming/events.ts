@@ -10,27 +10,48 @@ import { chats, messageRefs } from "../db/schema/index.js";
  * Call these with the executor of the change's transaction: PostgreSQL delivers a notification
  * only when that transaction commits (never for a rolled-back change) and drops duplicates of the
  * same payload within it. Outside a transaction, call them after the change's statement.
+ *
+ * What clients see of each (docs/architecture.md, "Events (streaming)"): only a new message and a
+ * deletion reach them as Pleroma's events; every other change is a `parley:` event, which
+ * Pleroma-FE, Soapbox and megalodon skip.
  */
 
 export const EVENTS_CHANNEL = "parley_events";
 
 export type StreamEvent =
+  /** A message arrived in the account's chat (in or out): `ref` is the account's reference to it. */
+  | { type: "new_message"; account: string; chat: string; ref: string }
+  /** The chat changed otherwise (read, hidden, a message removed, restored). */
   | { type: "chat"; account: string; chat: string }
+  /** A message of the chat changed in place (edit, delivery state, link card). */
+  | { type: "message"; account: string; chat: string; ref: string }
+  /** The account's reference to a message is gone (deleted by anyone, or hidden for the account). */
+  | { type: "message_deleted"; account: string; chat: string; ref: string }
   | { type: "notification"; account: string; notification: string };
 
-/** The account's chat changed (a message in or out, read, edit, deletion, hidden, delivery state). */
+const notify = (event: StreamEvent) => sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(event)})`;
+
+/** A message arrived in the account's chat: `refId` is that account's reference to it. */
+export async function publishNewMessage(db: Executor, accountId: string, chatId: string, refId: string): Promise<void> {
+  await db.execute(notify({ type: "new_message", account: accountId, chat: chatId, ref: refId }));
+}
+
+/** The account's chat changed without a new message (read, hidden, a message removed or restored). */
 export async function publishChatUpdate(db: Executor, accountId: string, chatId: string): Promise<void> {
-  await db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('type', 'chat', 'account', ${accountId}::text, 'chat', ${chatId}::text)::text)`);
+  await db.execute(notify({ type: "chat", account: accountId, chat: chatId }));
+}
+
+/** The account's reference `refId` (in chat `chatId`) was removed. */
+export async function publishMessageDeleted(db: Executor, accountId: string, chatId: string, refId: string): Promise<void> {
+  await db.execute(notify({ type: "message_deleted", account: accountId, chat: chatId, ref: refId }));
 }
 
 /** A notification was created for the account. */
 export async function publishNotification(db: Executor, accountId: string, notificationId: string): Promise<void> {
-  await db.execute(
-    sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('type', 'notification', 'account', ${accountId}::text, 'notification', ${notificationId}::text)::text)`,
-  );
+  await db.execute(notify({ type: "notification", account: accountId, notification: notificationId }));
 }
 
-/** A message changed in place (edit, delivery state): the chat of every local account that holds it. */
+/** A message changed in place (edit, delivery state, link card): every local account that holds it. */
 export async function publishMessageUpdate(db: Executor, messageId: string): Promise<void> {
   await db.execute(messageUpdateNotifySql(sql`${messageId}`));
 }
@@ -40,9 +61,11 @@ export async function publishMessageUpdate(db: Executor, messageId: string): Pro
  * expression of at most one id (a scalar subquery of a CTE, say).
  */
 export function messageUpdateNotifySql(messageId: SQL): SQL {
-  return sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('type', 'chat', 'account', c.account_id, 'chat', c.id)::text)
+  return sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('type', 'message', 'account', c.account_id, 'chat', c.id, 'ref', r.id)::text)
     FROM ${messageRefs} r JOIN ${chats} c ON c.id = r.chat_id WHERE r.message_id = ${messageId}`;
 }
+
+const isId = (value: unknown): value is string => typeof value === "string" && value.length > 0 && value.length <= 64;
 
 /** The event a payload carries; undefined for anything else (another version's event, say). */
 export function parseEvent(payload: string): StreamEvent | undefined {
@@ -52,10 +75,18 @@ export function parseEvent(payload: string): StreamEvent | undefined {
   } catch {
     return undefined;
   }
-  if (typeof value !== "object" || value === null || typeof value.account !== "string") return undefined;
-  if (value.type === "chat" && typeof value.chat === "string") return { type: "chat", account: value.account, chat: value.chat };
-  if (value.type === "notification" && typeof value.notification === "string") {
-    return { type: "notification", account: value.account, notification: value.notification };
+  if (typeof value !== "object" || value === null || !isId(value.account)) return undefined;
+  const { type, account, chat, ref, notification } = value;
+  switch (type) {
+    case "new_message":
+    case "message":
+    case "message_deleted":
+      return isId(chat) && isId(ref) ? { type, account, chat, ref } : undefined;
+    case "chat":
+      return isId(chat) ? { type, account, chat } : undefined;
+    case "notification":
+      return isId(notification) ? { type, account, notification } : undefined;
+    default:
+      return undefined;
   }
-  return undefined;
 }

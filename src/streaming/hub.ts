@@ -1,15 +1,15 @@
-import { showChat } from "../chats/chat.view.js";
-import { showNotification } from "../notifications/notification.view.js";
 import type { Deps } from "../shared/deps.js";
 import type { StreamEvent } from "./events.js";
+import { renderEvent } from "./render.js";
 
 /**
  * The sockets of one web process, by account, and what each stream event means for them. An event
- * names an account and an id; it is rendered only when this process holds a socket of that
- * account (the Chat JSON is per owner: `showChat` for that owner, one query), once for all of
- * that account's sockets, then framed per subscribed stream. Events of one account are rendered
- * one after the other, so frames leave in the order of the events; an event already waiting for
- * its turn is not queued twice (the later rendering shows the latest state anyway).
+ * names an account and ids; it is rendered only when this process holds a socket of that account
+ * (the JSON is per owner), once for all of that account's sockets, then framed per subscribed
+ * stream. Events of one account are rendered one after the other, so frames leave in the order of
+ * the events (a message's `delete` never overtakes its `pleroma:chat_update`). An event already
+ * waiting for its turn is not queued twice: the later rendering shows the latest state anyway.
+ * A new message is never merged with another: each is one `pleroma:chat_update`, as in Pleroma.
  */
 
 export const STREAMS = ["user", "user:pleroma_chat", "user:notification"] as const;
@@ -17,11 +17,9 @@ export type StreamName = (typeof STREAMS)[number];
 
 export const isStreamName = (value: unknown): value is StreamName => STREAMS.includes(value as StreamName);
 
-/** Mastodon's and Pleroma's stream names for each kind of event. */
-const ROUTES = {
-  chat: { event: "pleroma:chat_update", streams: ["user", "user:pleroma_chat"] },
-  notification: { event: "notification", streams: ["user", "user:notification"] },
-} as const satisfies Record<StreamEvent["type"], { event: string; streams: readonly StreamName[] }>;
+/** Mastodon's and Pleroma's streams for each kind of event. */
+const CHAT_STREAMS: readonly StreamName[] = ["user", "user:pleroma_chat"];
+const NOTIFICATION_STREAMS: readonly StreamName[] = ["user", "user:notification"];
 
 /** Events of one account waiting to be rendered; beyond this, new ones are dropped (and logged). */
 const MAX_PENDING_PER_ACCOUNT = 1_000;
@@ -34,10 +32,23 @@ export interface Subscriber {
 }
 
 type HubDeps = Pick<Deps, "db" | "config" | "logger">;
+type Queue = { events: StreamEvent[]; keys: Set<string> };
+
+/** Events with the same key coalesce while waiting: they would render the same thing. */
+function keyOf(event: StreamEvent): string {
+  switch (event.type) {
+    case "chat":
+      return `chat:${event.chat}`;
+    case "notification":
+      return `notification:${event.notification}`;
+    default:
+      return `${event.type}:${event.ref}`;
+  }
+}
 
 export class StreamingHub {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
-  private readonly pending = new Map<string, { events: StreamEvent[]; keys: Set<string> }>();
+  private readonly pending = new Map<string, Queue>();
 
   constructor(private readonly deps: HubDeps) {}
 
@@ -64,7 +75,7 @@ export class StreamingHub {
   /** An event from the listener: queued for its account when this process has a socket of it. */
   dispatch(event: StreamEvent): void {
     if (!this.subscribers.has(event.account)) return;
-    const key = event.type === "chat" ? `chat:${event.chat}` : `notification:${event.notification}`;
+    const key = keyOf(event);
     let queue = this.pending.get(event.account);
     if (queue?.keys.has(key)) return;
     if (queue && queue.events.length >= MAX_PENDING_PER_ACCOUNT) {
@@ -81,13 +92,14 @@ export class StreamingHub {
     void this.drain(event.account, queue);
   }
 
-  private async drain(accountId: string, queue: { events: StreamEvent[]; keys: Set<string> }): Promise<void> {
+  private async drain(accountId: string, queue: Queue): Promise<void> {
     for (let event = queue.events.shift(); event; event = queue.events.shift()) {
-      queue.keys.delete(event.type === "chat" ? `chat:${event.chat}` : `notification:${event.notification}`);
+      queue.keys.delete(keyOf(event));
       if (!this.subscribers.has(accountId)) continue;
       try {
-        const payload = await this.render(event);
-        if (payload !== undefined) this.send(accountId, event.type, payload);
+        const frames = await renderEvent(this.deps.db, this.deps.config.publicUrl, event);
+        const streams = event.type === "notification" ? NOTIFICATION_STREAMS : CHAT_STREAMS;
+        for (const frame of frames) this.send(accountId, streams, frame.event, frame.payload);
       } catch (error) {
         this.deps.logger.warn({ err: error, account: accountId, event: event.type }, "streaming: could not render an event");
       }
@@ -95,23 +107,9 @@ export class StreamingHub {
     this.pending.delete(accountId);
   }
 
-  /** The payload of an event (a JSON string, as Mastodon's streaming API has it), or undefined when there is nothing to show. */
-  private async render(event: StreamEvent): Promise<string | undefined> {
-    const { db, config } = this.deps;
-    if (event.type === "chat") {
-      const chat = await showChat(db, event.account, event.chat, config.publicUrl);
-      return chat && JSON.stringify(chat);
-    }
-    const notification = await showNotification(db, event.account, event.notification, config.publicUrl);
-    // Muted since it was created: not streamed, as a muted sender's new ones are not.
-    if (!notification || notification.pleroma.is_muted) return undefined;
-    return JSON.stringify(notification);
-  }
-
-  private send(accountId: string, type: StreamEvent["type"], payload: string): void {
-    const route = ROUTES[type];
+  private send(accountId: string, streams: readonly StreamName[], event: string, payload: string): void {
     // One frame per subscribed stream, as Mastodon sends them.
-    const frames = new Map(route.streams.map((stream) => [stream, JSON.stringify({ stream: [stream], event: route.event, payload })]));
+    const frames = new Map(streams.map((stream) => [stream, JSON.stringify({ stream: [stream], event, payload })]));
     for (const subscriber of this.subscribers.get(accountId) ?? []) {
       for (const [stream, frame] of frames) if (subscriber.streams.has(stream)) subscriber.send(frame);
     }

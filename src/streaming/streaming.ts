@@ -6,12 +6,15 @@ import { accountForToken } from "../accounts/tokens.js";
 import type { Deps } from "../shared/deps.js";
 import { redactUrl } from "../shared/logger.js";
 import { type EventListener, listenForEvents, type ListenerTuning } from "./listener.js";
-import { isStreamName, StreamingHub, type StreamName, type Subscriber } from "./hub.js";
+import { isStreamName, StreamingHub, type StreamName } from "./hub.js";
+import { startSession } from "./session.js";
 
 /**
  * `GET /api/v1/streaming` (Mastodon's streaming API over WebSocket), on the web process's HTTP
- * server: the upgrade is authenticated before any socket exists (a bad or missing token is a 401
- * answer to the upgrade request); streams are chosen by `?stream=` and by
+ * server. A token on the upgrade (`Authorization`, `Sec-WebSocket-Protocol`, `?access_token=`) is
+ * checked before any socket exists (a bad one is a 401 answer to the upgrade request, as is a
+ * `?stream=` without a token); an upgrade without token nor stream opens a socket that must send
+ * `pleroma:authenticate` (src/streaming/session.ts). Streams are chosen by `?stream=` and by
  * `{"type":"subscribe"|"unsubscribe","stream":…}` messages, acknowledged as Pleroma does
  * (`pleroma:respond`). Frames come from the hub, fed by the LISTEN connection.
  */
@@ -23,10 +26,12 @@ export interface StreamingTuning {
   heartbeatMs: number;
   /** A socket with more than this many bytes waiting to be sent is a slow client: terminated. */
   maxBufferedBytes: number;
+  /** A socket opened without a token is closed (1008) when it has not authenticated within this. */
+  authTimeoutMs: number;
   listener?: Partial<ListenerTuning>;
 }
 
-const DEFAULT_TUNING: StreamingTuning = { heartbeatMs: 30_000, maxBufferedBytes: 1_048_576 };
+const DEFAULT_TUNING: StreamingTuning = { heartbeatMs: 30_000, maxBufferedBytes: 1_048_576, authTimeoutMs: 10_000 };
 
 /** Clients only send small subscribe messages. */
 const MAX_CLIENT_MESSAGE_BYTES = 16_384;
@@ -57,13 +62,8 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   return url.searchParams.get("access_token") || undefined;
 }
 
-/** `pleroma:respond`: Pleroma's answer to a client message (its payload a JSON string, like every payload). */
-function respond(type: string, result: "success" | "error", error?: string): string {
-  return JSON.stringify({ event: "pleroma:respond", payload: JSON.stringify({ type, result, ...(error ? { error } : {}) }) });
-}
-
 export async function startStreaming(server: Server, deps: Deps, databaseUrl: string, tuning: Partial<StreamingTuning> = {}): Promise<Streaming> {
-  const { heartbeatMs, maxBufferedBytes, listener: listenerTuning } = { ...DEFAULT_TUNING, ...tuning };
+  const { heartbeatMs, maxBufferedBytes, authTimeoutMs, listener: listenerTuning } = { ...DEFAULT_TUNING, ...tuning };
   const log = deps.logger.child({ component: "streaming" });
   const hub = new StreamingHub(deps);
   const listener = listenForEvents(databaseUrl, deps.logger, (event) => hub.dispatch(event), listenerTuning);
@@ -85,21 +85,32 @@ export async function startStreaming(server: Server, deps: Deps, databaseUrl: st
     socket.once("finish", () => socket.destroy());
   };
 
-  const authenticate = async (req: IncomingMessage, url: URL): Promise<{ account: AccountRow; streams: StreamName[] }> => {
+  const accountOf = async (token: string) => {
+    const account = await accountForToken(deps.db, token);
+    return account && !account.deletedAt ? account : undefined;
+  };
+
+  const authenticate = async (req: IncomingMessage, url: URL): Promise<{ account?: AccountRow; streams: StreamName[] }> => {
     if (url.pathname.replace(/\/+$/, "") !== STREAMING_PATH) throw new Refusal(404, "not_found");
-    const stream = url.searchParams.get("stream");
-    if (stream !== null && stream !== "" && !isStreamName(stream)) throw new Refusal(400, "unknown_stream");
+    const stream = url.searchParams.get("stream") || undefined;
+    if (stream !== undefined && !isStreamName(stream)) throw new Refusal(400, "unknown_stream");
+    const streams = stream ? [stream] : [];
     const token = tokenOf(req, url);
-    if (!token) throw new Refusal(401, "missing_token");
+    if (!token) {
+      // Every stream is an account's (Pleroma: 401 for a user stream without a token); without
+      // one, the socket authenticates by message (Pleroma-FE since October 2024).
+      if (stream) throw new Refusal(401, "missing_token");
+      return { streams };
+    }
     let account: AccountRow | undefined;
     try {
-      account = await accountForToken(deps.db, token);
+      account = await accountOf(token);
     } catch (error) {
       log.warn({ err: error }, "streaming: token check failed");
       throw new Refusal(503, "unavailable");
     }
-    if (!account || account.deletedAt) throw new Refusal(401, "invalid_token");
-    return { account, streams: stream ? [stream as StreamName] : [] };
+    if (!account) throw new Refusal(401, "invalid_token");
+    return { account, streams };
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -108,7 +119,12 @@ export async function startStreaming(server: Server, deps: Deps, databaseUrl: st
     authenticate(req, url).then(
       ({ account, streams }) => {
         if (socket.destroyed) return;
-        wss.handleUpgrade(req, socket, head, (ws) => connected(ws, account, streams));
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          alive.set(ws, true);
+          ws.on("pong", () => alive.set(ws, true));
+          ws.on("error", () => {});
+          startSession(ws, account, streams, { hub, log, accountOf, maxBufferedBytes, authTimeoutMs });
+        });
       },
       (error: unknown) => {
         const refusal = error instanceof Refusal ? error : new Refusal(503, "unavailable");
@@ -117,44 +133,6 @@ export async function startStreaming(server: Server, deps: Deps, databaseUrl: st
         refuse(socket, refusal);
       },
     );
-  };
-
-  const connected = (ws: WebSocket, account: AccountRow, streams: StreamName[]) => {
-    alive.set(ws, true);
-    const subscriber: Subscriber = {
-      accountId: account.id,
-      streams: new Set(streams),
-      send(frame) {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        if (ws.bufferedAmount + Buffer.byteLength(frame) > maxBufferedBytes) {
-          // A client that does not read would make this process buffer without end.
-          log.warn({ account: account.id, buffered: ws.bufferedAmount }, "streaming: slow client disconnected");
-          ws.terminate();
-          return;
-        }
-        ws.send(frame);
-      },
-    };
-    hub.add(subscriber);
-    log.debug({ account: account.id, streams }, "streaming: connected");
-    ws.on("pong", () => alive.set(ws, true));
-    ws.on("error", () => {});
-    ws.on("close", () => hub.remove(subscriber));
-    ws.on("message", (data, isBinary) => {
-      let parsed: unknown;
-      try {
-        parsed = isBinary ? undefined : JSON.parse(data.toString());
-      } catch {
-        parsed = undefined;
-      }
-      const message = (typeof parsed === "object" && parsed !== null ? parsed : {}) as { type?: unknown; stream?: unknown };
-      const type = typeof message.type === "string" ? message.type.slice(0, 64) : "unknown";
-      if (type !== "subscribe" && type !== "unsubscribe") return subscriber.send(respond(type, "error", "bad_request"));
-      if (!isStreamName(message.stream)) return subscriber.send(respond(type, "error", "bad_topic"));
-      if (type === "subscribe") subscriber.streams.add(message.stream);
-      else subscriber.streams.delete(message.stream);
-      subscriber.send(respond(type, "success"));
-    });
   };
 
   const heartbeat = setInterval(() => {
