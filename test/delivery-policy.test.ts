@@ -1,5 +1,5 @@
 import { chatMessageObject } from "../src/federation/outgoing/activities.js";
-import { understandsChatMessage } from "../src/federation/outgoing/deliveries.js";
+import { CHAT_DROPPING_SOFTWARE, dropsChatMessage } from "../src/federation/outgoing/chat-software.js";
 import {
   classifyError,
   classifyResponse,
@@ -99,22 +99,33 @@ describe("parseRetryAfter", () => {
   });
 });
 
-describe("understandsChatMessage", () => {
+describe("dropsChatMessage", () => {
   it.each([
-    ["pleroma", true],
-    ["Akkoma", true],
-    ["mbin", true],
-    ["bonfire", true],
-    ["parley", true],
-    ["lemmy", true],
-    ["lemmy 0.19.3", true],
-    ["lemmy/0.20.0", false],
-    ["lemmy 1.0.0", false],
-    ["mastodon", false],
-    ["misskey", false],
+    ["mastodon", true],
+    ["Mastodon", true],
+    ["misskey", true],
+    ["sharkey", true],
+    ["gotosocial", true],
+    ["akkoma", true],
+    ["friendica", true],
+    ["mastodon 4.3.0", true],
+    ["pleroma", false],
+    ["lemmy", false],
+    ["lemmy 0.19.3", false],
+    ["lemmy/1.0.0", false],
+    ["mbin", false],
+    ["hollo", false],
+    ["pixelfed", false],
+    ["iceshrimp.net", false],
+    ["some-new-server", false],
     [null, false],
   ])("%s → %s", (software, expected) => {
-    expect(understandsChatMessage(software)).toBe(expected);
+    expect(dropsChatMessage(software)).toBe(expected);
+  });
+
+  it("lists only lower-case nodeinfo names, never a server that speaks ChatMessage", () => {
+    for (const name of CHAT_DROPPING_SOFTWARE) expect(name).toBe(name.toLowerCase());
+    for (const speaks of ["pleroma", "lemmy", "mbin", "bonfire", "parley"]) expect(CHAT_DROPPING_SOFTWARE.has(speaks)).toBe(false);
   });
 });
 

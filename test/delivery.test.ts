@@ -141,8 +141,7 @@ describe.each<QueueKind>(["postgres", "redis"])("outgoing delivery with the %s q
   it.each([
     [{ acceptsChatMessages: false }, "recipient_does_not_accept_chats"],
     [{ acceptsChatMessages: null, software: "mastodon" }, "recipient_cannot_receive_chats"],
-    [{ acceptsChatMessages: null, software: null }, "recipient_cannot_receive_chats"],
-    [{ acceptsChatMessages: null, software: "lemmy 0.20.1" }, "recipient_cannot_receive_chats"],
+    [{ acceptsChatMessages: null, software: "gotosocial" }, "recipient_cannot_receive_chats"],
   ])("refuses %j with 422 %s, storing and sending nothing", async (options, error) => {
     const carol = await insertRemoteAccount(parley, sink, options);
     const chat = await chatTo(parley, alice.token, carol.id);
@@ -157,10 +156,10 @@ describe.each<QueueKind>(["postgres", "redis"])("outgoing delivery with the %s q
     expect(sink.received.length).toBe(before);
   });
 
-  it("sends when the actor does not say but its software speaks ChatMessage", async () => {
-    const dave = await insertRemoteAccount(parley, sink, { acceptsChatMessages: null, software: "akkoma" });
+  it.each(["lemmy 0.20.1", null])("sends when the actor does not say and its software (%s) is not known to drop ChatMessage", async (software) => {
+    const dave = await insertRemoteAccount(parley, sink, { acceptsChatMessages: null, software });
     const chat = await chatTo(parley, alice.token, dave.id);
-    const sent = await chat.send("hello akkoma");
+    const sent = await chat.send(`hello ${software}`);
     expect(sent.status).toBe(200);
     await chat.until(sent.body.id, "delivered");
   });

@@ -7,6 +7,7 @@ import { accounts, deliveries, media, messages } from "../../db/schema/index.js"
 import { ApiError } from "../../http/errors.js";
 import { newId } from "../../shared/ids.js";
 import { createActivity, deleteActivity, updateActivity } from "./activities.js";
+import { dropsChatMessage } from "./chat-software.js";
 
 /**
  * Writes of outgoing federation: one `deliveries` row per (activity, inbox), in the transaction of
@@ -42,25 +43,6 @@ export function deliveryJob(ref: DeliveryJobRef): { name: string; data: Record<s
   };
 }
 
-/** Software known to understand `ChatMessage` (SPEC §4.3), by nodeinfo `software.name`. */
-const CHAT_SOFTWARE = new Set(["pleroma", "akkoma", "lemmy", "mbin", "bonfire", "parley"]);
-
-/**
- * Whether a peer whose actor does not say (`acceptsChatMessages` null) can take a ChatMessage.
- * Lemmy 0.20+ sends and expects `Note`s from non-Lemmy peers; when a version is known
- * (`lemmy 0.19.3`, `lemmy/0.20.0`), only 0.x below 0.20 counts.
- */
-export function understandsChatMessage(software: string | null): boolean {
-  if (!software) return false;
-  const [name, version] = software.trim().toLowerCase().split(/[\s/@]+/, 2);
-  if (!CHAT_SOFTWARE.has(name)) return false;
-  if (name === "lemmy" && version) {
-    const [major, minor] = version.split(".").map((part) => Number.parseInt(part, 10));
-    if (Number.isFinite(major) && Number.isFinite(minor)) return major === 0 && minor < 20;
-  }
-  return true;
-}
-
 /** The inbox a delivery goes to: the shared inbox when the peer has one (one POST per server). */
 export function inboxOf(recipient: Pick<AccountRow, "inboxUrl" | "sharedInboxUrl">): { url: string; personal: boolean } | null {
   if (recipient.sharedInboxUrl) return { url: recipient.sharedInboxUrl, personal: false };
@@ -75,7 +57,8 @@ export function inboxOf(recipient: Pick<AccountRow, "inboxUrl" | "sharedInboxUrl
 export function remoteRecipientHosts(recipient: AccountRow): string[] {
   if (recipient.goneAt) throw new ApiError(422, "recipient_gone");
   if (recipient.acceptsChatMessages === false) throw new ApiError(422, "recipient_does_not_accept_chats");
-  if (recipient.acceptsChatMessages === null && !understandsChatMessage(recipient.software)) {
+  // The actor's own `false` was handled above; otherwise only software known to drop the type is refused.
+  if (recipient.acceptsChatMessages !== true && dropsChatMessage(recipient.software)) {
     throw new ApiError(422, "recipient_cannot_receive_chats");
   }
   const inbox = inboxOf(recipient);
