@@ -12,6 +12,7 @@ import {
 import { CryptographicKey, isActor, Multikey, Object as ASObject } from "@fedify/vocab";
 import { readFileSync } from "node:fs";
 import type { Config } from "../config/config.js";
+import { PARLEY_VERSION } from "../instance/version.js";
 import { RemoteFetchError, safeFetch, type SafeFetchOptions, type SafeResponse } from "./http-client.js";
 
 /**
@@ -29,7 +30,7 @@ export const ACTIVITY_JSON = 'application/activity+json, application/ld+json; pr
 
 /** `Parley/0.1.0 (Fedify/…; Node.js/…; +https://our.host)`, as Fedify's own loaders say it. */
 export function parleyUserAgent(publicUrl?: string): string {
-  return getUserAgent({ software: "Parley/0.1.0", url: publicUrl ?? null });
+  return getUserAgent({ software: `Parley/${PARLEY_VERSION}`, url: publicUrl ?? null });
 }
 
 /** Alternate links (Link header, HTML <link>) followed at most this many times per load. */

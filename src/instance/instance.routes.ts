@@ -3,55 +3,63 @@ import { z } from "zod";
 import { accounts } from "../db/schema/index.js";
 import { litepubContext } from "../federation/federation.js";
 import { defineRoute } from "../http/route.js";
-import { DESCRIPTION_LIMIT, SUPPORTED_MIME_TYPES } from "../media/types.js";
 import type { Deps } from "../shared/deps.js";
+import { type InstanceCounts, instanceV1, instanceV2, nodeInfo } from "./instance.view.js";
 
 const tags = ["instance"];
-const VERSION = "0.1.0";
-/** Pleroma clients look for these to enable chats. */
-const FEATURES = ["pleroma_chat_messages", "pleroma_api", "chat"];
 
-/** Mastodon's `configuration.media_attachments`: what `POST /api/v1/media` takes (one cap for every kind). */
-function mediaConfiguration(deps: Deps) {
-  const limit = deps.config.mediaMaxBytes;
-  return {
-    supported_mime_types: SUPPORTED_MIME_TYPES,
-    description_limit: DESCRIPTION_LIMIT,
-    image_size_limit: limit,
-    video_size_limit: limit,
-  };
-}
-
-async function localUsers(deps: Deps): Promise<number> {
+async function counts(deps: Deps): Promise<InstanceCounts> {
   const [row] = await deps.db.select({ n: count() }).from(accounts).where(isNull(accounts.domain));
-  return row.n;
+  return { users: row.n };
 }
 
-function nodeInfo(version: "2.0" | "2.1", users: number, deps: Deps) {
-  return {
-    version,
-    software: { name: "parley", version: VERSION, ...(version === "2.1" ? { repository: undefined, homepage: undefined } : {}) },
-    protocols: ["activitypub"],
-    services: { inbound: [], outbound: [] },
-    openRegistrations: false,
-    usage: { users: { total: users }, localPosts: 0 },
-    metadata: { nodeName: new URL(deps.config.publicUrl).host, features: FEATURES, chat_limit: deps.config.chatMessageLimit },
-  };
-}
+const nodeInfoSchema = z.object({
+  version: z.string(),
+  software: z.object({ name: z.literal("parley"), version: z.string() }),
+  metadata: z.object({ nodeName: z.string(), features: z.array(z.string()), chat_limit: z.number() }).passthrough(),
+}).passthrough();
 
-const nodeInfoRoute = (version: "2.0" | "2.1") =>
+/** `/nodeinfo/2.x` (what discovery links to) and `/nodeinfo/2.x.json` (Pleroma's spelling, which Pleroma-FE fetches). */
+const nodeInfoRoute = (version: "2.0" | "2.1", path: string) =>
   defineRoute({
     method: "get",
-    path: `/nodeinfo/${version}`,
-    summary: `NodeInfo ${version}`,
+    path,
+    summary: `NodeInfo ${version}, with Pleroma's metadata (features, upload and field limits)`,
     tags,
     auth: "none",
-    responses: { 200: { description: "NodeInfo" } },
+    responses: { 200: { description: "NodeInfo", schema: nodeInfoSchema } },
     async handle({ deps, res }) {
       res.type(`application/json; profile="http://nodeinfo.diaspora.software/ns/schema/${version}#"`);
-      res.send(JSON.stringify(nodeInfo(version, await localUsers(deps), deps)));
+      res.send(JSON.stringify(nodeInfo(version, deps.config, await counts(deps))));
     },
   });
+
+const pleromaSchema = z.object({
+  metadata: z.object({ features: z.array(z.string()), chat_limit: z.number() }).passthrough(),
+}).passthrough();
+const configurationSchema = z.object({
+  chats: z.object({ max_characters: z.number(), max_media_attachments: z.number() }),
+}).passthrough();
+
+const instanceV1Schema = z.object({
+  uri: z.string(),
+  version: z.string().describe("`2.7.2 (compatible; Pleroma <version>+parley.<version>)`: read as Pleroma by clients"),
+  urls: z.object({ streaming_api: z.string() }),
+  stats: z.object({ user_count: z.number(), status_count: z.number(), domain_count: z.number() }),
+  max_toot_chars: z.number(),
+  poll_limits: z.object({ max_options: z.number(), max_option_chars: z.number(), min_expiration: z.number(), max_expiration: z.number() }),
+  upload_limit: z.number(),
+  chat_limit: z.number(),
+  configuration: configurationSchema,
+  pleroma: pleromaSchema,
+}).passthrough();
+
+const instanceV2Schema = z.object({
+  domain: z.string(),
+  version: z.string(),
+  configuration: configurationSchema,
+  pleroma: pleromaSchema,
+}).passthrough();
 
 export const instanceRoutes = [
   defineRoute({
@@ -68,68 +76,27 @@ export const instanceRoutes = [
       })),
     }),
   }),
-  nodeInfoRoute("2.0"),
-  nodeInfoRoute("2.1"),
+  nodeInfoRoute("2.0", "/nodeinfo/2.0"),
+  nodeInfoRoute("2.1", "/nodeinfo/2.1"),
+  nodeInfoRoute("2.0", "/nodeinfo/2.0.json"),
+  nodeInfoRoute("2.1", "/nodeinfo/2.1.json"),
   defineRoute({
     method: "get",
     path: "/api/v1/instance",
-    summary: "Instance (Mastodon v1 shape) with Pleroma's chat_limit",
+    summary: "Instance (Mastodon v1 shape) with Pleroma's extras: max_toot_chars, poll_limits, upload_limit, chat_limit, pleroma.metadata.features",
     tags,
     auth: "none",
-    responses: { 200: { description: "Instance", schema: z.object({ uri: z.string(), chat_limit: z.number() }) } },
-    async handle({ deps }) {
-      const host = new URL(deps.config.publicUrl).host;
-      return {
-        uri: host,
-        title: "Parley",
-        short_description: "Federated one-to-one chats",
-        description: "Federated one-to-one chats, compatible with Pleroma Chats",
-        email: "",
-        version: `2.7.2 (compatible; Parley ${VERSION})`,
-        urls: { streaming_api: deps.config.publicUrl.replace(/^http/, "ws") },
-        stats: { user_count: await localUsers(deps), status_count: 0, domain_count: 0 },
-        thumbnail: null,
-        languages: ["en"],
-        registrations: false,
-        approval_required: false,
-        invites_enabled: false,
-        chat_limit: deps.config.chatMessageLimit,
-        // Pleroma's upload cap, in bytes.
-        upload_limit: deps.config.mediaMaxBytes,
-        configuration: { chats: { max_characters: deps.config.chatMessageLimit }, media_attachments: mediaConfiguration(deps) },
-        pleroma: { metadata: { features: FEATURES, chat_limit: deps.config.chatMessageLimit } },
-      };
-    },
+    responses: { 200: { description: "Instance", schema: instanceV1Schema } },
+    handle: async ({ deps }) => instanceV1(deps.config, await counts(deps)),
   }),
   defineRoute({
     method: "get",
     path: "/api/v2/instance",
-    summary: "Instance (Mastodon v2 shape) with pleroma.metadata.chat_limit",
+    summary: "Instance (Mastodon v2 shape) with Pleroma's pleroma.metadata (features, chat_limit, upload limits)",
     tags,
     auth: "none",
-    responses: { 200: { description: "Instance" } },
-    async handle({ deps }) {
-      const host = new URL(deps.config.publicUrl).host;
-      return {
-        domain: host,
-        title: "Parley",
-        version: `2.7.2 (compatible; Parley ${VERSION})`,
-        source_url: "",
-        description: "Federated one-to-one chats, compatible with Pleroma Chats",
-        usage: { users: { active_month: await localUsers(deps) } },
-        thumbnail: { url: `${deps.config.publicUrl}/static/avatar-missing.png` },
-        languages: ["en"],
-        configuration: {
-          urls: { streaming: deps.config.publicUrl.replace(/^http/, "ws") },
-          chats: { max_characters: deps.config.chatMessageLimit },
-          media_attachments: mediaConfiguration(deps),
-        },
-        registrations: { enabled: false, approval_required: false, message: null },
-        contact: { email: "", account: null },
-        rules: [],
-        pleroma: { metadata: { features: FEATURES, chat_limit: deps.config.chatMessageLimit } },
-      };
-    },
+    responses: { 200: { description: "Instance", schema: instanceV2Schema } },
+    handle: async ({ deps }) => instanceV2(deps.config, await counts(deps)),
   }),
   defineRoute({
     method: "get",
