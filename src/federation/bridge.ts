@@ -4,6 +4,7 @@ import type { Database } from "../db/database.js";
 import { sql } from "drizzle-orm";
 import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "../http/unavailable.js";
 import type { ParleyFederation } from "./federation.js";
+import { RequestParsedAs, withImpliedContext } from "./inbox/implied-context.js";
 import type { RequestData, Verdict } from "./inbox/inbox-context.js";
 import { signatureStrengthProblem } from "./inbox/signature-strength.js";
 
@@ -85,14 +86,13 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
           return res.status(400).json({ error: "invalid_activity", message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
         }
       }
+      const headers = Object.entries(req.headers).flatMap(([name, value]) => [value ?? []].flat().map((v) => [name, v] as [string, string]));
+      // An activity without `@context` is parsed as Pleroma's ActivityStreams + litepub (inbox/implied-context.ts).
+      const parsedWithContext = hasBody ? withImpliedContext(body!, new URL(url).origin) : undefined;
       const makeRequest = () =>
-        new Request(url, {
-          method: req.method,
-          headers: Object.entries(req.headers).flatMap(([name, value]) =>
-            [value ?? []].flat().map((v) => [name, v] as [string, string]),
-          ),
-          body: hasBody ? new Uint8Array(body!) : undefined,
-        });
+        parsedWithContext
+          ? new RequestParsedAs(url, { method: req.method, headers, body: body! }, parsedWithContext)
+          : new Request(url, { method: req.method, headers, body: hasBody ? new Uint8Array(body!) : undefined });
       const request = makeRequest();
       const weakSignature = hasBody ? signatureStrengthProblem(request.headers) : undefined;
       if (weakSignature) return res.status(401).json({ error: "invalid_signature", reason: weakSignature });
