@@ -121,6 +121,26 @@ describe("GET /api/v1/accounts/search", () => {
     expect((await as("not-a-token").get("/api/v1/accounts/search?q=a")).status).toBe(401);
   });
 
+  it("answers malformed queries with 400 naming the field, never a 5xx", async () => {
+    for (const [query, field] of [
+      ["q=a%00b", "q"],
+      ["q[]=a&q[]=b", "q"],
+      ["q=a&offset=1e99", "offset"],
+      ["q=a&offset=1.5", "offset"],
+      ["q=a&limit=1e99", "limit"],
+      [`q=${"x".repeat(1001)}`, "q"],
+    ]) {
+      const response = await search(query);
+      expect([query, response.status, response.body]).toEqual([query, 400, expect.objectContaining({ error: "invalid_request", field })]);
+    }
+    for (const query of ["q=%ED%A0%80", "q=%F0%9F%98%80", "q=a&limit=1000000", "q=a&offset=100000000", "q=\\", "q=%27%3B--", "q=a@b@c&resolve=true", "q=@&resolve=true", "q=a&limit[]=2"]) {
+      const response = await search(query);
+      expect([query, response.status]).toEqual([query, 200]);
+    }
+    const v2 = await as().get("/api/v2/search?q=a%00&type=accounts");
+    expect(v2.body).toMatchObject({ error: "invalid_request", field: "q" });
+  });
+
   it("matches a cached remote account by name and name@host without resolve; a gone one is left out", async () => {
     const gimli = remote.actor("gimli", { name: "Gimli son of Glóin" });
     expect((await as().get(`/api/v1/accounts/lookup?acct=${encodeURIComponent(`gimli@${remoteHost}`)}`)).status).toBe(200);

@@ -5,7 +5,7 @@ import { type Account, chatHelpers } from "./helpers/chats.js";
 
 
 const ISO_DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-const CHAT_KEYS = ["account", "id", "last_message", "unread", "updated_at"];
+const CHAT_KEYS = ["account", "id", "last_message", "pinned", "unread", "updated_at"];
 const MESSAGE_KEYS = ["account_id", "attachment", "card", "chat_id", "content", "created_at", "emojis", "id", "unread"];
 
 function expectChat(chat: any, counterpart: Account, extra: { unread?: number } = {}) {

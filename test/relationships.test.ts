@@ -122,6 +122,17 @@ describe("GET /api/v1/accounts/relationships", () => {
     expect((await api(parley.url).get("/api/v1/accounts/relationships?id=x")).status).toBe(401);
   });
 
+  it("treats odd ids as unknown, and refuses a NUL naming the field", async () => {
+    const me = await account("odd");
+    for (const query of ["id[]=", "id[a]=x", "id=%ED%A0%80", `id=${"x".repeat(5000)}`, "id[]=%27%3B--"]) {
+      const response = await as(me).get(`/api/v1/accounts/relationships?${query}`);
+      expect([query, response.status, response.body]).toEqual([query, 200, []]);
+    }
+    const nul = await as(me).get("/api/v1/accounts/relationships?id[]=a%00b");
+    expect(nul.status).toBe(400);
+    expect(nul.body).toMatchObject({ error: "invalid_request", field: expect.stringMatching(/^id\[\]/) });
+  });
+
   it("block and mute answer the same Relationship", async () => {
     const [me, other] = await Promise.all(["answer", "answered"].map(account));
     const blocked = await relate(me, "block", other);

@@ -120,3 +120,22 @@ export async function findLocalAccountByUsername(
     .limit(1);
   return row;
 }
+
+/**
+ * An account by Pleroma's nickname (`name` for a local account, `name@host[:port]` for a cached
+ * remote one, either case) or by its id; no network lookup.
+ */
+export async function findAccountByNickname(db: Executor, nickname: string, publicUrl: string): Promise<AccountRow | undefined> {
+  if (nickname.includes("\0")) return undefined;
+  const [name, host, ...rest] = nickname.replace(/^@/, "").split("@");
+  if (rest.length > 0 || !name) return undefined;
+  if (host === undefined || host.toLowerCase() === new URL(publicUrl).host) {
+    return (await findLocalAccountByUsername(db, name)) ?? (host === undefined ? await findAccount(db, nickname) : undefined);
+  }
+  const [row] = await db
+    .select()
+    .from(accounts)
+    .where(and(sql`lower(${accounts.username}) = ${name.toLowerCase()}`, sql`coalesce(${accounts.domain}, '') = ${host.toLowerCase()}`))
+    .limit(1);
+  return row;
+}

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { findAccount, renderAccount } from "../accounts/account.view.js";
+import { type AccountRow, findAccount, findAccountByNickname, renderAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { AccountEntity, ChatMessageEntity, errors } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
@@ -7,7 +7,7 @@ import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { defineRoute } from "../http/route.js";
 import { isId } from "../shared/ids.js";
 import { deleteMessage } from "./chat.service.js";
-import { findAnyChat, listMessages, renderChat } from "./chat.view.js";
+import { type ChatJson, findAnyChat, listEveryChatOf, listMessages, renderChat } from "./chat.view.js";
 
 /** Pleroma's admin chat moderation: read any chat, delete any message (for everyone). */
 
@@ -20,8 +20,14 @@ const AdminChatEntity = z
     unread: z.number().int(),
     last_message: ChatMessageEntity.nullable(),
     updated_at: z.string(),
+    pinned: z.boolean(),
   })
   .meta({ id: "AdminChat" });
+
+/** Pleroma's admin Chat: the owner as `sender`, the counterpart (the user view's `account`) as `receiver`. */
+function renderAdminChat({ account, ...chat }: ChatJson, owner: AccountRow, publicUrl: string) {
+  return { ...chat, sender: renderAccount(owner, publicUrl), receiver: account };
+}
 
 async function anyChat(db: Executor, chatId: string) {
   const row = isId(chatId) ? await findAnyChat(db, chatId) : undefined;
@@ -41,8 +47,22 @@ export const adminChatRoutes = [
     async handle({ deps, params }) {
       const row = await anyChat(deps.db, params.id);
       const owner = await findAccount(deps.db, row.chat.accountId);
-      const { account, ...chat } = renderChat(row, deps.config.publicUrl);
-      return { ...chat, sender: renderAccount(owner!, deps.config.publicUrl), receiver: account };
+      return renderAdminChat(renderChat(row, deps.config.publicUrl), owner!, deps.config.publicUrl);
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/v1/pleroma/admin/users/:nickname/chats",
+    summary: "Every chat of an account (nickname `name`, `name@host`, or id), hidden ones included, most recent first",
+    tags,
+    auth: "admin",
+    params: z.object({ nickname: z.string() }),
+    responses: { 200: { description: "Chats (unpaginated)", schema: z.array(AdminChatEntity) }, ...errors },
+    async handle({ deps, params }) {
+      const owner = await findAccountByNickname(deps.db, params.nickname, deps.config.publicUrl);
+      if (!owner) throw notFound();
+      const list = await listEveryChatOf(deps.db, owner.id, deps.config.publicUrl);
+      return list.map((chat) => renderAdminChat(chat, owner, deps.config.publicUrl));
     },
   }),
   defineRoute({

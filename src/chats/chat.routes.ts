@@ -1,10 +1,11 @@
+import type { RequestHandler } from "express";
 import multer from "multer";
 import { z } from "zod";
 import type { AccountRow } from "../accounts/account.view.js";
 import { findAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { ChatEntity, ChatMessageEntity, ErrorEntity, errors } from "../http/entities.js";
-import { invalidField, notFound } from "../http/errors.js";
+import { ApiError, invalidField, notFound } from "../http/errors.js";
 import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { isId } from "../shared/ids.js";
@@ -17,12 +18,16 @@ import {
   openChat,
   postMessage,
 } from "./chat.service.js";
+import { setChatPinned } from "./chat-pins.service.js";
 import { findChat, listChatPage, listChats, listMessages, renderChat, showChat } from "./chat.view.js";
 
 const tags = ["chats"];
 const chatParams = z.object({ id: z.string() });
 const messageParams = z.object({ id: z.string(), message_id: z.string() });
 const withMuted = z.object({ with_muted: booleanLike.default(false) });
+const listFilters = withMuted.extend({
+  pinned: booleanLike.optional().meta({ description: "true: only pinned chats; false: only the others (Pleroma 2.10)" }),
+});
 /** Form and multipart bodies carry only fields here; files arrive through /api/v1/media. */
 const formFields = multer({ limits: { fields: 20, fieldSize: 1_048_576, files: 0 } }).none();
 
@@ -37,6 +42,31 @@ const ownMessageId = (id: string) => {
   if (!isId(id)) throw notFound();
   return id;
 };
+
+/** A form names the array `media_ids[]`: the urlencoded parser keeps the brackets (multer drops them). */
+const formMediaIds: RequestHandler = (req, _res, next) => {
+  const body = req.body as Record<string, unknown> | undefined;
+  if (body && "media_ids[]" in body) {
+    body.media_ids = [body.media_ids ?? [], body["media_ids[]"]].flat();
+    delete body["media_ids[]"];
+  }
+  next();
+};
+const mediaIdList = z.preprocess((v) => (typeof v === "string" ? [v] : v), z.array(z.string()));
+
+/**
+ * The one attachment of a message: Pleroma takes `media_id`, Soapbox sends `media_ids` (with the same
+ * id in `media_id` when there is one). A second attachment is refused, never dropped.
+ */
+function attachmentOf(body: { media_id?: string | null; media_ids?: string[] | null }) {
+  const ids = new Set(body.media_ids ?? []);
+  if ((body.media_ids?.length ?? 0) > 1 || (body.media_id && ids.size === 1 && !ids.has(body.media_id))) {
+    throw new ApiError(422, "too_many_attachments", { field: "media_ids", limit: 1 });
+  }
+  if (body.media_id) return { mediaId: body.media_id, mediaField: "media_id" };
+  const [only] = ids;
+  return only === undefined ? {} : { mediaId: only, mediaField: "media_ids" };
+}
 
 export const chatRoutes = [
   defineRoute({
@@ -60,10 +90,10 @@ export const chatRoutes = [
     summary: "All chats, most recent first (unpaginated, one query)",
     tags,
     auth: "user",
-    query: withMuted,
+    query: listFilters,
     responses: { 200: { description: "Chats", schema: z.array(ChatEntity) }, ...errors },
     handle: ({ deps, account, query }) =>
-      listChats(deps.db, account.id, { withMuted: query.with_muted }, deps.config.publicUrl),
+      listChats(deps.db, account.id, { withMuted: query.with_muted, pinned: query.pinned }, deps.config.publicUrl),
   }),
   defineRoute({
     method: "get",
@@ -71,13 +101,13 @@ export const chatRoutes = [
     summary: "Chats, most recent first, paginated by (updated_at, id)",
     tags,
     auth: "user",
-    query: pageQuery.extend(withMuted.shape),
+    query: pageQuery.extend(listFilters.shape),
     responses: { 200: { description: "Chats, with a Link header", schema: z.array(ChatEntity) }, ...errors },
     async handle({ deps, account, query, req, res }) {
       const page = await listChatPage(
         deps.db,
         account.id,
-        { withMuted: query.with_muted, ...pageOf(query) },
+        { withMuted: query.with_muted, pinned: query.pinned, ...pageOf(query) },
         deps.config.publicUrl,
       );
       setLinkHeader(req, res, deps.config.publicUrl, page.chats, page.cursors);
@@ -108,6 +138,22 @@ export const chatRoutes = [
       return renderChat(row, deps.config.publicUrl);
     },
   }),
+  ...(["pin", "unpin"] as const).map((action) =>
+    defineRoute({
+      method: "post",
+      path: `/api/v1/pleroma/chats/:id/${action}`,
+      summary: action === "pin" ? "Pin a chat (Pleroma 2.10; list pinned chats with `?pinned=true`)" : "Unpin a chat",
+      tags,
+      auth: "user",
+      params: chatParams,
+      responses: { 200: { description: "Chat", schema: ChatEntity }, ...errors },
+      async handle({ deps, account, params }) {
+        const { chat } = await ownChat(deps.db, account, params.id);
+        await setChatPinned(deps.db, chat, action === "pin");
+        return showChat(deps.db, account.id, chat.id, deps.config.publicUrl);
+      },
+    }),
+  ),
   defineRoute({
     method: "get",
     path: "/api/v1/pleroma/chats/:id/messages",
@@ -135,17 +181,23 @@ export const chatRoutes = [
     summary: "Send a message (JSON, form or multipart body)",
     tags,
     auth: "user",
-    before: [formFields],
+    before: [formFields, formMediaIds],
     params: chatParams,
     headers: z.object({ "idempotency-key": z.string().optional() }),
     // null is "absent" (clients send `"content": null` with a media_id).
-    body: z.object({ content: z.string().nullish(), media_id: z.string().nullish() }),
+    body: z.object({
+      content: z.string().nullish(),
+      media_id: z.string().nullish(),
+      media_ids: mediaIdList.nullish().meta({
+        description: "Soapbox's form of `media_id`: at most one id (`422 too_many_attachments` for more); form field `media_ids[]`",
+      }),
+    }),
     responses: { 200: { description: "The message", schema: ChatMessageEntity }, ...errors },
     async handle({ deps, account, params, body, req, res }) {
       const row = await ownChat(deps.db, account, params.id);
       const idempotencyKey = req.get("idempotency-key")?.trim() || undefined;
       if (idempotencyKey && idempotencyKey.length > 256) throw invalidField("Idempotency-Key", "at most 256 characters");
-      const input = { content: body.content ?? undefined, mediaId: body.media_id ?? undefined, idempotencyKey };
+      const input = { content: body.content ?? undefined, ...attachmentOf(body), idempotencyKey };
       const result = await postMessage(deps.db, deps.config, account, row.recipient, input, deps.queues.deliver);
       if (idempotencyKey) res.set("Idempotency-Key", idempotencyKey);
       if (result.replayed) res.set("Idempotent-Replayed", "true");

@@ -173,6 +173,8 @@ function compare(a: string, b: string): number {
 export interface PostMessageInput {
   content?: string;
   mediaId?: string;
+  /** The request field `mediaId` came from, named by its refusal (`media_id` unless told). */
+  mediaField?: string;
   idempotencyKey?: string;
 }
 
@@ -229,7 +231,7 @@ export async function postMessage(
     let attachment: typeof media.$inferSelect | null = null;
     if (input.mediaId) {
       const [row] = await tx.select().from(media).where(eq(media.id, input.mediaId)).limit(1);
-      if (!row || row.accountId !== sender.id) throw new ApiError(400, "forbidden", { field: "media_id" });
+      if (!row || row.accountId !== sender.id) throw new ApiError(400, "forbidden", { field: input.mediaField ?? "media_id" });
       attachment = row;
     }
     if (composed.content === null && attachment === null) throw new ApiError(400, "no_content");

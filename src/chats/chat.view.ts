@@ -18,7 +18,7 @@ type RenderedMessage = Pick<
   MessageRow,
   "authorId" | "content" | "publishedAt" | "emojis" | "remoteAttachment" | "idempotencyKey" | "editedAt"
 >;
-type RenderedChat = Pick<ChatRow, "id" | "accountId" | "unread" | "updatedAt">;
+type RenderedChat = Pick<ChatRow, "id" | "accountId" | "unread" | "updatedAt" | "pinned">;
 type DeliveryStatus = "pending" | "delivered" | "failed" | null;
 
 export function renderMessage(
@@ -81,6 +81,7 @@ export function renderChat(
           )
         : null,
     updated_at: row.chat.updatedAt.toISOString(),
+    pinned: row.chat.pinned,
   };
 }
 
@@ -131,7 +132,7 @@ function chatListQuery(db: Executor) {
   const lastRefs = lastRefOf(db);
   return db
     .select({
-      chat: { id: chats.id, accountId: chats.accountId, unread: chats.unread, updatedAt: chats.updatedAt },
+      chat: { id: chats.id, accountId: chats.accountId, unread: chats.unread, updatedAt: chats.updatedAt, pinned: chats.pinned },
       recipient: accounts,
       lastRef: { id: lastRefs.id, chatId: lastRefs.chatId, unread: lastRefs.unread },
       lastMessage: {
@@ -185,6 +186,8 @@ export async function showChat(db: Executor, ownerId: string, chatId: string, pu
 
 export interface ChatListOptions {
   withMuted: boolean;
+  /** Pleroma 2.10's `?pinned=`: only pinned chats (true) or only the others (false). */
+  pinned?: boolean;
   /** Keyset cursors: a cursor from a Link header, or a chat id (compared by that chat's current sort key). */
   maxId?: string;
   minId?: string;
@@ -222,6 +225,7 @@ export async function listChatPage(db: Executor, ownerId: string, options: ChatL
       notExists(db.select().from(mutes).where(and(eq(mutes.accountId, ownerId), eq(mutes.targetAccountId, chats.recipientId)))),
     );
   }
+  if (options.pinned !== undefined) conditions.push(eq(chats.pinned, options.pinned));
   if (options.maxId) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) < ${cursorKey(ownerId, options.maxId)}`);
   const after = options.minId ?? options.sinceId;
   if (after) conditions.push(sql`(${chats.updatedAt}, ${chats.id}) > ${cursorKey(ownerId, after)}`);
@@ -253,6 +257,17 @@ export async function listChatPage(db: Executor, ownerId: string, options: ChatL
 /** Chats of an account (see listChatPage), without the cursors. */
 export async function listChats(db: Executor, ownerId: string, options: ChatListOptions, publicUrl: string) {
   return (await listChatPage(db, ownerId, options, publicUrl)).chats;
+}
+
+/**
+ * Every chat of an account for a moderator (Pleroma's admin list): hidden ones and those with
+ * blocked or muted counterparts included, most recently updated first, unpaginated.
+ */
+export async function listEveryChatOf(db: Executor, ownerId: string, publicUrl: string) {
+  const rows = await chatListQuery(db)
+    .where(eq(chats.accountId, ownerId))
+    .orderBy(desc(chats.updatedAt), desc(chats.id));
+  return rows.map((row) => renderChat(row, publicUrl));
 }
 
 export interface MessagePage {

@@ -117,6 +117,12 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   );
 
   const api = express.Router();
+  // Pleroma's legacy paths (its LegacyPleromaApiRerouterPlug): `/api/pleroma/…` is `/api/v1/pleroma/…`,
+  // so every route below also answers there (the chats, the admin chats, notifications/read).
+  api.use((req, _res, next) => {
+    if (req.url.startsWith("/api/pleroma/")) req.url = `/api/v1/pleroma/${req.url.slice("/api/pleroma/".length)}`;
+    next();
+  });
   // Browser clients read Link for pagination.
   api.use((_req, res, next) => {
     res.set("Access-Control-Allow-Origin", "*");

@@ -107,6 +107,7 @@ export const ChatEntity = z
     unread: z.number().int(),
     last_message: ChatMessageEntity.nullable(),
     updated_at: z.string(),
+    pinned: z.boolean().meta({ description: "Pleroma 2.10: pinned by its owner (`POST …/chats/:id/pin`)" }),
   })
   .meta({ id: "Chat" });
 

@@ -1,7 +1,10 @@
 import type { Router } from "express";
 import swaggerUi from "swagger-ui-express";
 import { createDocument } from "zod-openapi";
+import { ErrorEntity } from "./entities.js";
 import type { AnyRoute } from "./route.js";
+
+const adminForbidden = { description: "A user's token, not ADMIN_TOKEN (`forbidden`)", schema: ErrorEntity };
 
 /** OpenAPI 3.1 built from the routes' own zod schemas. */
 export function openApiDocument(routes: AnyRoute[], publicUrl: string) {
@@ -23,7 +26,7 @@ export function openApiDocument(routes: AnyRoute[], publicUrl: string) {
       ),
       ...(jsonBody ? { requestBody: jsonBody } : {}),
       responses: Object.fromEntries(
-        Object.entries(route.responses).map(([status, r]) => [
+        Object.entries({ ...(route.auth === "admin" ? { 403: adminForbidden } : {}), ...route.responses }).map(([status, r]) => [
           status,
           { description: r.description, ...(r.schema ? { content: { "application/json": { schema: r.schema } } } : {}) },
         ]),
@@ -32,7 +35,12 @@ export function openApiDocument(routes: AnyRoute[], publicUrl: string) {
   }
   return createDocument({
     openapi: "3.1.0",
-    info: { title: "Parley", version: "0.1.0", description: "Pleroma-compatible chat API and admin API" },
+    info: {
+      title: "Parley",
+      version: "0.1.0",
+      description:
+        "Pleroma-compatible chat API and admin API. As in Pleroma, every `/api/v1/pleroma/…` path is also answered at its legacy alias `/api/pleroma/…` (e.g. `/api/pleroma/chats`, `/api/pleroma/admin/users/{nickname}/chats`).",
+    },
     servers: [{ url: publicUrl }],
     components: {
       securitySchemes: {

@@ -98,8 +98,10 @@ async function authenticate(deps: Deps, req: Request, auth: Auth): Promise<Accou
   const token = bearerToken(req);
   if (!token) throw unauthorized("missing_token");
   if (auth === "admin") {
-    if (!tokensEqual(token, deps.adminToken)) throw unauthorized();
-    return undefined;
+    if (tokensEqual(token, deps.adminToken)) return undefined;
+    // A valid user's token is known but not allowed (Pleroma: 403); only an unknown token is a 401.
+    if (await accountForToken(deps.db, token)) throw new ApiError(403, "forbidden", { message: "this endpoint takes ADMIN_TOKEN, not a user's token" });
+    throw unauthorized();
   }
   const account = await accountForToken(deps.db, token);
   if (!account) throw unauthorized();
