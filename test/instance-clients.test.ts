@@ -183,7 +183,7 @@ function soapboxChatFeatures(instance: { version: string; pleroma: { metadata: {
   };
 }
 
-describe("the version string (docs/decisions/0001-version-string.md)", () => {
+describe("the version string (docs/decisions/0002-version-string.md)", () => {
   it("reads as Pleroma 2.x with the build `parley`, so Soapbox turns chats and the paginated chat list on", async () => {
     const v1 = await get("/api/v1/instance");
     expect(v1.version).toMatch(/^2\.7\.2 \(compatible; Pleroma 2\.\d+\.\d+\+parley\.\d+\.\d+\.\d+\)$/);
@@ -205,5 +205,14 @@ describe("the version string (docs/decisions/0001-version-string.md)", () => {
     const features = { pleroma: { metadata: { features: ["pleroma_chat_messages"] } } };
     expect(soapboxChatFeatures({ version: "2.7.2 (compatible; Parley 0.1.0)", ...features })).toMatchObject({ chats: true, chatsV2: false });
     expect(() => soapboxBackend("2.7.2 (compatible; Pleroma 2.7.2; Parley 0.1.0)")).toThrow(TypeError);
+  });
+});
+
+describe("API documentation", () => {
+  it("describes the instance and NodeInfo routes with the fields clients read", async () => {
+    const document = await get("/api/openapi");
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(["/api/v1/instance", "/api/v2/instance", "/nodeinfo/2.1", "/nodeinfo/2.1.json", "/nodeinfo/2.0.json"]));
+    const v1 = JSON.stringify(document.paths["/api/v1/instance"].get.responses["200"]);
+    for (const field of ["max_toot_chars", "poll_limits", "streaming_api", "chat_limit", "features"]) expect([field, v1.includes(field)]).toEqual([field, true]);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * What Parley calls itself. Clients turn Pleroma's chat features on from the instance's `version`
- * string (docs/decisions/0001-version-string.md):
+ * string (docs/decisions/0002-version-string.md):
  *
  *   "2.7.2 (compatible; Pleroma 2.7.2+parley.0.1.0)"
  *
