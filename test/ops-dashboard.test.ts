@@ -40,7 +40,7 @@ describe.each<QueueKind>(["postgres", "redis"])("/admin/queues with the %s queue
       const api = await get("/admin/queues/api/queues", authorization);
       expect(api.status).toBe(200);
       const body = (await api.json()) as { queues: { name: string }[] };
-      expect(body.queues.map((q) => q.name).sort()).toEqual(["deliver", "housekeeping", "inbound"]);
+      expect(body.queues.map((q) => q.name).sort()).toEqual(["deliver", "housekeeping", "inbound", "link-cards"]);
     }
   });
 

@@ -99,6 +99,7 @@ describe("loadConfig", () => {
       rateLimitApi: { max: 300, windowMs: 300_000 },
       rateLimitInbox: { max: 1000, windowMs: 300_000 },
       shutdownTimeoutMs: 45_000,
+      linkPreviews: true,
     });
   });
 

@@ -12,6 +12,7 @@ import {
   restoreRemoteMessage,
   tombstoneRemoteMessage,
 } from "../src/chats/remote-message.service.js";
+import { firstLinkOf } from "../src/chats/compose.js";
 import type { Transaction } from "../src/db/database.js";
 import { accounts, blocks, inboxActivities } from "../src/db/schema/index.js";
 import {
@@ -30,6 +31,7 @@ import {
 import { findLocalActor } from "../src/federation/inbox/inbox-context.js";
 import { enqueueInbound, hasPendingCreate } from "../src/federation/inbox/store.js";
 import { ACTOR_TTL_MS, RemoteActorError, resolveRemoteActor } from "../src/federation/remote-actors.js";
+import { type LinkCardJob, linkCardRequests } from "../src/link-cards/link-cards.js";
 import type { Deps } from "../src/shared/deps.js";
 import { newId } from "../src/shared/ids.js";
 
@@ -203,9 +205,11 @@ export async function applyInboxActivities(
   if (creates.length > 0) {
     try {
       const along: string[] = [];
-      const { results, saturated } = await deps.db.transaction((tx) => applyCreates(deps, tx, creates, options.pull ?? 0, along));
+      const links: LinkCardJob[] = [];
+      const { results, saturated } = await deps.db.transaction((tx) => applyCreates(deps, tx, creates, options.pull ?? 0, along, links));
       // Committed.
       if (along.length > 0) options.onAppliedAlong?.(along);
+      linkCardRequests(deps).request(links);
       creates.forEach((create, i) => {
         deps.logger.debug({ inboxActivity: create.row.id, activity: create.row.activityUri, result: results[i] }, "inbound: applied");
         outcomes.set(create.row.id, Promise.resolve({ status: "applied", result: results[i] }));
@@ -232,9 +236,11 @@ async function applyMore(deps: InboundDeps, options: { onAppliedAlong?: (ids: st
   const until = performance.now() + INBOUND_CONTINUE_MS;
   while (performance.now() < until) {
     const along: string[] = [];
+    const links: LinkCardJob[] = [];
     try {
-      const { saturated } = await deps.db.transaction((tx) => applyCreates(deps, tx, [], INBOUND_BATCH_MAX, along));
+      const { saturated } = await deps.db.transaction((tx) => applyCreates(deps, tx, [], INBOUND_BATCH_MAX, along, links));
       if (along.length > 0) options.onAppliedAlong?.(along);
+      linkCardRequests(deps).request(links);
       if (!saturated) return false;
     } catch (error) {
       deps.logger.warn({ err: error }, "inbound: a batch of pending activities failed; their jobs will apply them");
@@ -253,6 +259,7 @@ async function applyClaimed(deps: InboundDeps, row: InboxRow, options: { lastAtt
     // Network first, outside the transaction: the author of a new message is resolved (cached a day).
     const author = typesOf(payload).includes("Create") ? await resolveAuthor(deps, row.actorUri) : undefined;
     let result = "nothing";
+    const links: LinkCardJob[] = [];
     await deps.db.transaction(async (tx) => {
       const [locked] = await tx
         .select({ id: inboxActivities.id })
@@ -260,13 +267,14 @@ async function applyClaimed(deps: InboundDeps, row: InboxRow, options: { lastAtt
         .where(and(eq(inboxActivities.id, id), eq(inboxActivities.status, "pending")))
         .for("update");
       if (!locked) return;
-      result = await apply(deps, tx, row, payload, author);
+      result = await apply(deps, tx, row, payload, author, links);
       await tx
         .update(inboxActivities)
         .set({ status: "applied", error: null, processedAt: sql`now()` })
         .where(eq(inboxActivities.id, id));
     });
     deps.logger.debug({ inboxActivity: id, activity: row.activityUri, result }, "inbound: applied");
+    linkCardRequests(deps).request(links);
     return { status: "applied", result };
   } catch (error) {
     const permanent = error instanceof UnrecoverableError;
@@ -337,6 +345,8 @@ async function applyCreates(
   creates: BatchedCreate[],
   pull: number,
   along: string[],
+  /** Preview cards to request once the transaction committed. */
+  links: LinkCardJob[],
 ): Promise<{ results: string[]; saturated: boolean }> {
   const ids = creates.map((c) => c.row.id);
   const locked = ids.length
@@ -392,6 +402,7 @@ async function applyCreates(
     })),
   );
   toInsert.forEach((p, k) => outcome.set(p.c, inserted[k] ? "created" : "duplicate"));
+  for (const m of inserted) if (m?.linkUrl) links.push({ url: m.linkUrl, messageId: m.id });
   for (const { c, i } of batch) {
     if (i >= 0) results[i] = outcome.get(c)!;
     else deps.logger.debug({ inboxActivity: c.row.id, activity: c.row.activityUri, result: outcome.get(c) }, "inbound: applied along");
@@ -446,10 +457,17 @@ async function resolveAuthor(deps: InboundDeps, actorUri: string): Promise<Accou
   }
 }
 
-async function apply(deps: InboundDeps, tx: Transaction, row: InboxRow, payload: Json, author: AccountRow | undefined): Promise<string> {
+async function apply(
+  deps: InboundDeps,
+  tx: Transaction,
+  row: InboxRow,
+  payload: Json,
+  author: AccountRow | undefined,
+  links: LinkCardJob[],
+): Promise<string> {
   const types = typesOf(payload);
-  if (types.includes("Create")) return applyCreate(deps, tx, row, payload, author!);
-  if (types.includes("Update")) return applyUpdate(tx, row, payload);
+  if (types.includes("Create")) return applyCreate(deps, tx, row, payload, author!, links);
+  if (types.includes("Update")) return applyUpdate(tx, row, payload, links);
   if (types.includes("Delete")) return applyDelete(tx, row, payload);
   if (types.includes("Undo")) return applyUndo(tx, row, payload);
   return "unsupported";
@@ -458,8 +476,10 @@ async function apply(deps: InboundDeps, tx: Transaction, row: InboxRow, payload:
 /** The message columns a ChatMessage object carries (the inbox checked it already). */
 function messageFields(object: Json): RemoteMessageFields {
   const attachment = firstAttachment(object);
+  const content = sanitizedContent(object);
   return {
-    content: sanitizedContent(object),
+    content,
+    linkUrl: firstLinkOf(content),
     emojis: emojisOf(object) ?? [],
     remoteAttachment: attachment
       ? {
@@ -478,7 +498,7 @@ function messageFields(object: Json): RemoteMessageFields {
   };
 }
 
-async function applyCreate(deps: InboundDeps, tx: Transaction, row: InboxRow, payload: Json, author: AccountRow): Promise<string> {
+async function applyCreate(deps: InboundDeps, tx: Transaction, row: InboxRow, payload: Json, author: AccountRow, links: LinkCardJob[]): Promise<string> {
   const object = payload.object as Json;
   if (!sameUri(author.uri, row.actorUri)) throw new UnrecoverableError(`resolved ${author.uri}, not ${row.actorUri}`);
   // Through the transaction, never the pool: a query on the pool while this transaction holds a
@@ -499,6 +519,7 @@ async function applyCreate(deps: InboundDeps, tx: Transaction, row: InboxRow, pa
     ...messageFields(object),
   });
   if (!message) return "duplicate";
+  if (message.linkUrl) links.push({ url: message.linkUrl, messageId: message.id });
   return "created";
 }
 
@@ -513,15 +534,19 @@ async function ownMessage(tx: Transaction, row: InboxRow, objectUri: string | un
   return undefined;
 }
 
-async function applyUpdate(tx: Transaction, row: InboxRow, payload: Json): Promise<string> {
+async function applyUpdate(tx: Transaction, row: InboxRow, payload: Json, links: LinkCardJob[]): Promise<string> {
   const object = payload.object as Json;
   const message = await ownMessage(tx, row, idOf(object));
   if (!message) return "unknown message";
   const editedAt = parsePublished(object.updated) ?? parsePublished(payload.published) ?? new Date();
   const fields = messageFields(object);
   // An edit without attachment keeps the one the message has (Lemmy never sends any).
-  const changes: Partial<RemoteMessageFields> = fields.remoteAttachment ? fields : { content: fields.content, emojis: fields.emojis };
-  return (await editRemoteMessage(tx, message, changes, editedAt)) ? "edited" : "stale edit";
+  const changes: Partial<RemoteMessageFields> = fields.remoteAttachment
+    ? fields
+    : { content: fields.content, emojis: fields.emojis, linkUrl: fields.linkUrl };
+  if (!(await editRemoteMessage(tx, message, changes, editedAt))) return "stale edit";
+  if (fields.linkUrl) links.push({ url: fields.linkUrl, messageId: message.id });
+  return "edited";
 }
 
 async function applyDelete(tx: Transaction, row: InboxRow, payload: Json): Promise<string> {

@@ -5,6 +5,7 @@ import type { Deps } from "../src/shared/deps.js";
 import { deliverProcessor, deliverSchedules, deliverWorkerOptions } from "./deliver.js";
 import { housekeepingProcessor } from "./housekeeping.js";
 import { inboundProcessor, inboundSchedules } from "./inbound.js";
+import { linkCardsProcessor, linkCardsWorkerOptions } from "./link-cards.js";
 
 export interface Workers {
   /**
@@ -42,6 +43,7 @@ const PROCESSORS: ProcessorSpec[] = [
   { queue: "housekeeping", processor: housekeepingProcessor, options: () => ({ concurrency: 1 }), schedules: () => [HOUSEKEEPING] },
   { queue: "inbound", processor: inboundProcessor, options: () => ({ concurrency: 10 }), schedules: inboundSchedules },
   { queue: "deliver", processor: deliverProcessor, options: deliverWorkerOptions, schedules: deliverSchedules },
+  { queue: "linkCards", processor: linkCardsProcessor, options: linkCardsWorkerOptions },
 ];
 
 /** Starts the BullMQ processors of this process (ROLE=worker or all). */

@@ -9,6 +9,7 @@ import { ApiError, invalidField, notFound } from "../http/errors.js";
 import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { isId } from "../shared/ids.js";
+import { linkCardRequests } from "../link-cards/link-cards.js";
 import {
   deleteMessage,
   editMessage,
@@ -198,7 +199,7 @@ export const chatRoutes = [
       const idempotencyKey = req.get("idempotency-key")?.trim() || undefined;
       if (idempotencyKey && idempotencyKey.length > 256) throw invalidField("Idempotency-Key", "at most 256 characters");
       const input = { content: body.content ?? undefined, ...attachmentOf(body), idempotencyKey };
-      const result = await postMessage(deps.db, deps.config, account, row.recipient, input, deps.queues.deliver);
+      const result = await postMessage(deps.db, deps.config, account, row.recipient, input, deps.queues.deliver, linkCardRequests(deps));
       if (idempotencyKey) res.set("Idempotency-Key", idempotencyKey);
       if (result.replayed) res.set("Idempotent-Replayed", "true");
       res.status(result.status);
@@ -217,7 +218,7 @@ export const chatRoutes = [
     responses: { 200: { description: "The edited message", schema: ChatMessageEntity }, 403: { description: "Not the author (`not_author`)", schema: ErrorEntity }, ...errors },
     async handle({ deps, account, params, body }) {
       const { chat } = await ownChat(deps.db, account, params.id);
-      return editMessage(deps.db, deps.config, chat, ownMessageId(params.message_id), body.content ?? "", deps.queues.deliver);
+      return editMessage(deps.db, deps.config, chat, ownMessageId(params.message_id), body.content ?? "", deps.queues.deliver, linkCardRequests(deps));
     },
   }),
   defineRoute({

@@ -16,7 +16,9 @@ import {
   type StreamEvent,
 } from "../streaming/events.js";
 import { type ChatMessageJson, findMessage, isBlockedEitherWay, renderMessage } from "./chat.view.js";
-import { composeHtml, shortcodesIn } from "./compose.js";
+import { composeHtml, firstLinkOf, mentionKeysIn, shortcodesIn } from "./compose.js";
+import { findMentionTargets } from "./mentions.js";
+import { type LinkCardJob, type LinkCardRequests, readyCard } from "../link-cards/link-cards.js";
 
 /** Writes of the chat domain. Every change of a counter happens in the transaction of its cause. */
 
@@ -182,20 +184,27 @@ interface Composed {
   content: string | null;
   source: string | null;
   emojis: { shortcode: string; url: string; static_url: string; visible_in_picker: boolean }[];
+  /** The first link: its preview card is fetched after commit. */
+  linkUrl: string | null;
 }
 
-async function compose(db: Executor, text: string | undefined, limit: number): Promise<Composed> {
+async function compose(db: Executor, text: string | undefined, settings: { publicUrl: string; chatMessageLimit: number }): Promise<Composed> {
   const source = text ?? "";
+  const limit = settings.chatMessageLimit;
   if ([...source].length > limit) throw new ApiError(422, "content_too_long", { limit });
-  if (source.trim() === "") return { content: null, source: null, emojis: [] };
+  if (source.trim() === "") return { content: null, source: null, emojis: [], linkUrl: null };
   const codes = shortcodesIn(source);
   const emojiRows = codes.length
     ? await db.select().from(customEmojis).where(and(inArray(customEmojis.shortcode, codes), sql`${customEmojis.domain} IS NULL`))
     : [];
+  // Known accounts only, looked up once (none when the text mentions nobody).
+  const mentions = await findMentionTargets(db, mentionKeysIn(source), settings.publicUrl);
+  const content = composeHtml(source, { publicUrl: settings.publicUrl, mentions });
   return {
-    content: composeHtml(source),
+    content,
     source,
     emojis: emojiRows.map((e) => ({ shortcode: e.shortcode, url: e.url, static_url: e.staticUrl, visible_in_picker: false })),
+    linkUrl: firstLinkOf(content),
   };
 }
 
@@ -211,7 +220,8 @@ export interface PostResult {
  * Sends a message from a chat's owner to its counterpart. A local counterpart receives it in the
  * same transaction: there is no moment where the sender sees a message the recipient cannot. A
  * remote one gets a delivery row in that transaction too; `queue` (the `deliver` queue) runs it
- * after commit (without it, the reconciler does, a minute later).
+ * after commit (without it, the reconciler does, a minute later). The preview card of its link is
+ * requested after commit too (`cards`): it never delays or fails the send.
  */
 export async function postMessage(
   db: Database,
@@ -220,14 +230,16 @@ export async function postMessage(
   recipient: AccountRow,
   input: PostMessageInput,
   queue?: DeliverQueue,
+  cards?: LinkCardRequests,
 ): Promise<PostResult> {
-  return withDeliveries(db, settings.publicUrl, queue, async (tx, federate) => {
+  let card: LinkCardJob | undefined;
+  const result = await withDeliveries(db, settings.publicUrl, queue, async (tx, federate) => {
     if (input.idempotencyKey) {
       const previous = await claimIdempotencyKey(tx, sender.id, input.idempotencyKey);
       if (previous) return { status: previous.status, body: previous.body as ChatMessageJson, replayed: true };
     }
     // After the key: a replay answers the first response whatever its body (as Pleroma's plug does).
-    const composed = await compose(tx, input.content, settings.chatMessageLimit);
+    const composed = await compose(tx, input.content, settings);
     let attachment: typeof media.$inferSelect | null = null;
     if (input.mediaId) {
       const [row] = await tx.select().from(media).where(eq(media.id, input.mediaId)).limit(1);
@@ -254,6 +266,7 @@ export async function postMessage(
         emojis: composed.emojis,
         mediaId: attachment?.id ?? null,
         idempotencyKey: input.idempotencyKey ?? null,
+        linkUrl: composed.linkUrl,
         local: true,
         // The transaction's clock, as the chat bump uses: created_at and updated_at agree.
         publishedAt: sql`now()`,
@@ -272,12 +285,23 @@ export async function postMessage(
     // The sender's view, from the rows in hand: a new message to a remote account is pending.
     const ref = { id: mine.refId, chatId: mine.chatId, messageId: message.id, unread: false, createdAt: message.createdAt };
     const body = renderMessage(
-      { ref, message, chat: { accountId: sender.id }, attachment, delivery: delivered ? "pending" : null },
+      {
+        ref,
+        message,
+        chat: { accountId: sender.id },
+        attachment,
+        delivery: delivered ? "pending" : null,
+        // A link seen before has its card already (one primary-key read; none without a link).
+        card: await readyCard(tx, message.linkUrl),
+      },
       settings.publicUrl,
     );
     if (input.idempotencyKey) await storeIdempotentResponse(tx, sender.id, input.idempotencyKey, { status: 200, body });
+    if (message.linkUrl && !body.card) card = { url: message.linkUrl, messageId: message.id };
     return { status: 200, body, replayed: false, messageId: message.id };
   });
+  if (card) cards?.request([card]);
+  return result;
 }
 
 /** Edits the author's own message in place; `edited_at` records it; a remote recipient gets an `Update`. */
@@ -288,22 +312,28 @@ export async function editMessage(
   refId: string,
   content: string,
   queue?: DeliverQueue,
+  cards?: LinkCardRequests,
 ) {
-  return withDeliveries(db, settings.publicUrl, queue, async (tx, federate) => {
+  let card: LinkCardJob | undefined;
+  const result = await withDeliveries(db, settings.publicUrl, queue, async (tx, federate) => {
     const row = await findMessage(tx, chat, refId);
     if (!row) throw notFound();
     if (row.message.authorId !== chat.accountId) throw new ApiError(403, "not_author");
-    const composed = await compose(tx, content, settings.chatMessageLimit);
+    const composed = await compose(tx, content, settings);
     if (composed.content === null && row.message.mediaId === null) throw new ApiError(400, "no_content");
     await tx
       .update(messages)
-      .set({ content: composed.content, source: composed.source, emojis: composed.emojis, editedAt: new Date() })
+      .set({ content: composed.content, source: composed.source, emojis: composed.emojis, linkUrl: composed.linkUrl, editedAt: new Date() })
       .where(eq(messages.id, row.message.id));
     await publishMessageUpdate(tx, row.message.id);
     await federate("Update", row.message.id);
     const updated = await findMessage(tx, chat, refId);
-    return renderMessage(updated!, settings.publicUrl);
+    const body = renderMessage(updated!, settings.publicUrl);
+    if (composed.linkUrl && !body.card) card = { url: composed.linkUrl, messageId: row.message.id };
+    return body;
   });
+  if (card) cards?.request([card]);
+  return result;
 }
 
 /**

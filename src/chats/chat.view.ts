@@ -4,6 +4,8 @@ import { builtOnce, type Executor, isPool } from "../db/database.js";
 import { accounts, blocks, chats, media, messageRefs, messages, mutes } from "../db/schema/index.js";
 import { domainBlockedSql } from "../federation/domain-blocks.js";
 import { deliveryStatusSql } from "../federation/outgoing/deliveries.js";
+import type { PreviewCard } from "../link-cards/card-parser.js";
+import { linkCardSql } from "../link-cards/link-cards.js";
 import { renderAttachment } from "../media/media.view.js";
 
 /** Reads that render API JSON. Each list is one query, whatever its length (no N+1). */
@@ -28,12 +30,15 @@ export function renderMessage(
     chat,
     attachment,
     delivery,
+    card,
   }: {
     ref: RenderedRef;
     message: RenderedMessage;
     chat: Pick<ChatRow, "accountId">;
     attachment: MediaRow | null;
     delivery?: DeliveryStatus;
+    /** The ready preview card of the message's first link (linkCardSql). */
+    card?: PreviewCard | null;
   },
   publicUrl: string,
 ) {
@@ -46,7 +51,7 @@ export function renderMessage(
     created_at: message.publishedAt.toISOString(),
     emojis: message.emojis as unknown[],
     attachment: attachment ? renderAttachment(attachment, publicUrl) : (message.remoteAttachment ?? null),
-    card: null,
+    card: card ?? null,
     unread: ref.unread,
     // Only the author sees their own key (Pleroma leaks it to the recipient for 2 minutes).
     ...(ownMessage && message.idempotencyKey ? { idempotency_key: message.idempotencyKey } : {}),
@@ -66,6 +71,7 @@ export function renderChat(
     lastMessage: RenderedMessage | null;
     lastMedia: MediaRow | null;
     lastDelivery?: DeliveryStatus;
+    lastCard?: PreviewCard | null;
   },
   publicUrl: string,
 ) {
@@ -76,7 +82,14 @@ export function renderChat(
     last_message:
       row.lastRef && row.lastMessage
         ? renderMessage(
-            { ref: row.lastRef, message: row.lastMessage, chat: row.chat, attachment: row.lastMedia, delivery: row.lastDelivery },
+            {
+              ref: row.lastRef,
+              message: row.lastMessage,
+              chat: row.chat,
+              attachment: row.lastMedia,
+              delivery: row.lastDelivery,
+              card: row.lastCard,
+            },
             publicUrl,
           )
         : null,
@@ -116,6 +129,7 @@ function chatQuery(db: Executor) {
       lastMessage: lastMessages,
       lastMedia,
       lastDelivery: deliveryStatusSql(lastMessages),
+      lastCard: linkCardSql(lastMessages),
     })
     .from(chats)
     .innerJoin(accounts, eq(accounts.id, chats.recipientId))
@@ -146,6 +160,7 @@ function chatListQuery(db: Executor) {
       },
       lastMedia,
       lastDelivery: deliveryStatusSql(lastMessages),
+      lastCard: linkCardSql(lastMessages),
       /** The v2 pagination cursor (see SORT_KEY_CURSOR), exact to the microsecond (a JS Date keeps ms). */
       cursor: sql<string>`(extract(epoch from ${chats.updatedAt}) * 1000000)::bigint::text || '_' || ${chats.id}`,
     })
@@ -290,7 +305,7 @@ export async function listMessages(db: Executor, chat: ChatRow, page: MessagePag
   if (after) conditions.push(gt(messageRefs.id, after));
   const ascending = page.minId !== undefined;
   const rows = await db
-    .select({ ref: messageRefs, message: messages, attachment: media, delivery: deliveryStatusSql(messages) })
+    .select({ ref: messageRefs, message: messages, attachment: media, delivery: deliveryStatusSql(messages), card: linkCardSql(messages) })
     .from(messageRefs)
     .innerJoin(messages, eq(messages.id, messageRefs.messageId))
     .leftJoin(media, eq(media.id, messages.mediaId))
@@ -303,7 +318,7 @@ export async function listMessages(db: Executor, chat: ChatRow, page: MessagePag
 
 export async function findMessage(db: Executor, chat: ChatRow, refId: string) {
   const [row] = await db
-    .select({ ref: messageRefs, message: messages, attachment: media, delivery: deliveryStatusSql(messages) })
+    .select({ ref: messageRefs, message: messages, attachment: media, delivery: deliveryStatusSql(messages), card: linkCardSql(messages) })
     .from(messageRefs)
     .innerJoin(messages, eq(messages.id, messageRefs.messageId))
     .leftJoin(media, eq(media.id, messages.mediaId))

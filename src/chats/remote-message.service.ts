@@ -14,7 +14,7 @@ import { addMessagesToChats, addMessageToChat, refreshChatsAfterRemoval } from "
 
 type MessageRow = typeof messages.$inferSelect;
 /** What insertRemoteMessages returns of each message it wrote. */
-export type InsertedMessage = Pick<MessageRow, "id" | "uri" | "activityUri" | "authorId" | "recipientId">;
+export type InsertedMessage = Pick<MessageRow, "id" | "uri" | "activityUri" | "authorId" | "recipientId" | "linkUrl">;
 
 export interface RemoteMessageFields {
   /** Sanitized HTML; null for an attachment-only message. */
@@ -22,6 +22,8 @@ export interface RemoteMessageFields {
   emojis: unknown[];
   /** Mastodon MediaAttachment JSON pointing at the remote URL. */
   remoteAttachment: Record<string, unknown> | null;
+  /** The first link of `content` (its preview card is fetched after commit). */
+  linkUrl: string | null;
 }
 
 export interface NewRemoteMessage extends RemoteMessageFields {
@@ -71,6 +73,7 @@ export async function insertRemoteMessage(tx: Transaction, input: NewRemoteMessa
       content: input.content,
       emojis: input.emojis,
       remoteAttachment: input.remoteAttachment,
+      linkUrl: input.linkUrl,
       local: false,
       publishedAt: input.publishedAt,
     })
@@ -106,15 +109,23 @@ export async function insertRemoteMessages(tx: Transaction, inputs: NewRemoteMes
     content: input.content,
     emojis: input.emojis,
     remote_attachment: input.remoteAttachment,
+    link_url: input.linkUrl,
     published_at: input.publishedAt.toISOString(),
   }));
   const inserted = (await tx.execute(sql`
-    INSERT INTO ${messages} (id, uri, activity_uri, author_id, recipient_id, content, emojis, remote_attachment, local, published_at)
+    INSERT INTO ${messages} (id, uri, activity_uri, author_id, recipient_id, content, emojis, remote_attachment, link_url, local, published_at)
     SELECT v->>'id', v->>'uri', v->>'activity_uri', v->>'author_id', v->>'recipient_id', v->>'content', v->'emojis',
-      NULLIF(v->'remote_attachment', 'null'::jsonb), false, (v->>'published_at')::timestamptz
+      NULLIF(v->'remote_attachment', 'null'::jsonb), v->>'link_url', false, (v->>'published_at')::timestamptz
     FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
     ON CONFLICT DO NOTHING
-    RETURNING id, uri, activity_uri, author_id, recipient_id`)) as unknown as { id: string; uri: string; activity_uri: string; author_id: string; recipient_id: string }[];
+    RETURNING id, uri, activity_uri, author_id, recipient_id, link_url`)) as unknown as {
+    id: string;
+    uri: string;
+    activity_uri: string;
+    author_id: string;
+    recipient_id: string;
+    link_url: string | null;
+  }[];
   // RETURNING has no guaranteed order: matched back by object and activity id, each row once.
   const byUri = new Map(inserted.map((m) => [m.uri, m]));
   const taken = new Set<string>();
@@ -122,7 +133,7 @@ export async function insertRemoteMessages(tx: Transaction, inputs: NewRemoteMes
     const m = byUri.get(input.uri);
     if (!m || taken.has(m.id) || m.activity_uri !== input.activityUri) return null;
     taken.add(m.id);
-    return { id: m.id, uri: m.uri, activityUri: m.activity_uri, authorId: m.author_id, recipientId: m.recipient_id };
+    return { id: m.id, uri: m.uri, activityUri: m.activity_uri, authorId: m.author_id, recipientId: m.recipient_id, linkUrl: m.link_url };
   });
   await addMessagesToChats(
     tx,

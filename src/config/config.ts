@@ -50,6 +50,8 @@ const envSchema = z.object({
   RATE_LIMIT_INBOX: rateLimit.default({ max: 1000, windowMs: 300_000 }),
   /** Bound of a graceful stop (in-flight requests and jobs); above the 30 s delivery request timeout. */
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(45_000),
+  /** Fetch preview cards of the first link of messages (OpenGraph); false: cards stay null. */
+  LINK_PREVIEWS: bool.default(true),
 });
 
 /** Variables whose value never appears in an error message; URL passwords are masked too. */
@@ -90,6 +92,7 @@ export interface Config {
   rateLimitApi: RateLimitSetting | null;
   rateLimitInbox: RateLimitSetting | null;
   shutdownTimeoutMs: number;
+  linkPreviews: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -127,5 +130,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitApi: e.RATE_LIMIT_API,
     rateLimitInbox: e.RATE_LIMIT_INBOX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    linkPreviews: e.LINK_PREVIEWS,
   };
 }

@@ -7,6 +7,7 @@ import { ApiError, notFound, unauthorized } from "../http/errors.js";
 import { bearerToken } from "../http/route.js";
 import type { Deps } from "../shared/deps.js";
 import { findOwnMediaByUrl } from "../media/media.view.js";
+import { linkCardRequests } from "../link-cards/link-cards.js";
 import {
   type ChatMessageReason,
   contentOf,
@@ -171,7 +172,7 @@ export function outboxRouter(deps: Deps): Router {
       }
       const recipient = await resolveRecipient(deps, reading.to);
       const input = { content: reading.text, mediaId };
-      const result = await postMessage(deps.db, deps.config, owner, recipient, input, deps.queues.deliver);
+      const result = await postMessage(deps.db, deps.config, owner, recipient, input, deps.queues.deliver, linkCardRequests(deps));
       const parts = result.messageId ? await loadParts(deps.db, result.messageId) : undefined;
       if (!parts) throw new Error("the posted message was not found");
       const activity = createActivity(parts, deps.config.publicUrl);

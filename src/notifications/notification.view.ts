@@ -3,6 +3,7 @@ import { renderAccount } from "../accounts/account.view.js";
 import { renderMessage } from "../chats/chat.view.js";
 import type { Executor } from "../db/database.js";
 import { accounts, blocks, chats, media, messageRefs, messages, mutes, notifications } from "../db/schema/index.js";
+import { linkCardSql } from "../link-cards/link-cards.js";
 
 /** Reads that render Notification JSON (Pleroma's shape): one query per page, whatever its length. */
 
@@ -24,6 +25,7 @@ function notificationQuery(db: Executor) {
       message: messages,
       chat: chats,
       attachment: media,
+      card: linkCardSql(messages),
       muted: sql<boolean>`EXISTS (SELECT 1 FROM ${mutes} m WHERE m.account_id = ${notifications.accountId} AND m.target_account_id = ${notifications.fromAccountId})`,
     })
     .from(notifications)
@@ -44,7 +46,7 @@ export function renderNotification(row: NotificationRow, publicUrl: string) {
     created_at: row.notification.createdAt.toISOString(),
     account: renderAccount(row.sender, publicUrl),
     pleroma: { is_seen: row.notification.seen, is_muted: row.muted },
-    chat_message: renderMessage({ ref: row.ref, message: row.message, chat: row.chat, attachment: row.attachment }, publicUrl),
+    chat_message: renderMessage({ ref: row.ref, message: row.message, chat: row.chat, attachment: row.attachment, card: row.card }, publicUrl),
   };
 }
 

@@ -77,6 +77,8 @@ export const QUEUE_NAMES = {
   inbound: "inbound",
   /** Outgoing activities to POST (job id = deliveries.id). */
   deliver: "deliver",
+  /** Link preview cards to fetch (`link_cards` holds the outcome). */
+  linkCards: "link-cards",
 } as const;
 
 export type QueueName = keyof typeof QUEUE_NAMES;
