@@ -8,7 +8,7 @@ import { api, startTestParley, type TestParley } from "./helpers/parley.js";
  * admin_api_controller_test.exs. Pleroma's admin is a user with `is_admin` and an admin OAuth
  * token; Parley's is ADMIN_TOKEN.
  *
- * Not applicable over HTTP (4 of 20 cases): the four "it requires privileged role
+ * Not applicable over HTTP (4 of 17 cases): the four "it requires privileged role
  * :messages_delete / :messages_read" cases toggle `[:instance, :admin_privileges]`; Parley has one
  * admin token with every privilege (a user token is covered by the "unauthorized" cases).
  */
@@ -89,29 +89,37 @@ describe("GET /api/pleroma/admin/chats/:id", () => {
   });
 });
 
-/** The "unauthorized" (a user's token) and "unauthenticated" (no token) describes: 403 each. */
+/**
+ * The "unauthorized" (a user's token: 403) and "unauthenticated" (no token) describes. Pleroma
+ * answers 403 to both; compatibility.md, "admin routes and tokens": no token is Parley's
+ * `401 missing_token`.
+ */
 describe.each([
-  ["unauthorized chat moderation", (who: Local) => as(who)],
-  ["unauthenticated chat moderation", (_who: Local) => anonymous()],
-])("%s", (_name, client) => {
+  ["unauthorized chat moderation", (who: Local) => as(who), 403, "forbidden"],
+  ["unauthenticated chat moderation", (_who: Local) => anonymous(), 401, "missing_token"],
+] as const)("%s", (_name, client, status, error) => {
+  const refused = (response: { status: number; body: { error?: string } }) => {
+    expect(response.status).toBe(status);
+    expect(response.body.error).toBe(error);
+  };
+
   test("DELETE /api/pleroma/admin/chats/:id/messages/:message_id", async () => {
     const { user, chatId, cmRef } = await yo();
     const stranger = await account("stranger");
-    const response = await client(stranger).delete(`/api/pleroma/admin/chats/${chatId}/messages/${cmRef.id}`);
-    expect(response.status).toBe(403);
+    refused(await client(stranger).delete(`/api/pleroma/admin/chats/${chatId}/messages/${cmRef.id}`));
     expect((await messagesOf(user, chatId)).map((m) => m.id)).toEqual([cmRef.id]);
   });
 
   test("GET /api/pleroma/admin/chats/:id/messages", async () => {
     const { chatId } = await yo();
     const stranger = await account("stranger");
-    expect((await client(stranger).get(`/api/pleroma/admin/chats/${chatId}/messages`)).status).toBe(403);
+    refused(await client(stranger).get(`/api/pleroma/admin/chats/${chatId}/messages`));
   });
 
   test("GET /api/pleroma/admin/chats/:id", async () => {
     const { chatId } = await yo();
     const stranger = await account("stranger");
-    expect((await client(stranger).get(`/api/pleroma/admin/chats/${chatId}`)).status).toBe(403);
+    refused(await client(stranger).get(`/api/pleroma/admin/chats/${chatId}`));
   });
 });
 
@@ -129,13 +137,18 @@ describe("GET /api/pleroma/admin/users/:nickname/chats unauthorized", () => {
   test("returns 403", async () => {
     const { user } = await yo("yo");
     const stranger = await account("stranger");
-    expect((await as(stranger).get(`/api/pleroma/admin/users/${user.account.username}/chats`)).status).toBe(403);
+    const response = await as(stranger).get(`/api/pleroma/admin/users/${user.account.username}/chats`);
+    expect(response.status).toBe(403);
+    expect(response.body.error).toBe("forbidden");
   });
 });
 
 describe("GET /api/pleroma/admin/users/:nickname/chats unauthenticated", () => {
   test("returns 403", async () => {
     const { user } = await yo("yo");
-    expect((await anonymous().get(`/api/pleroma/admin/users/${user.account.username}/chats`)).status).toBe(403);
+    const response = await anonymous().get(`/api/pleroma/admin/users/${user.account.username}/chats`);
+    // compatibility.md, "admin routes and tokens": no token → 401 missing_token (Pleroma: 403).
+    expect(response.status).toBe(401);
+    expect(response.body.error).toBe("missing_token");
   });
 });

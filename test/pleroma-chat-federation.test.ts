@@ -14,7 +14,7 @@ import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } fr
  * test/pleroma/web/activity_pub/views/user_view_test.exs ("acceptsChatMessages"),
  * test/pleroma/web/mastodon_api/update_credentials_test.exs (its chat case).
  *
- * Not applicable over HTTP (1 of 23 cases, and one part):
+ * Not applicable over HTTP (1 of 24 cases, and one part):
  * - "it doesn't work for deactivated users": Parley has no deactivated state for a remote account
  *   (no admin suspension of remote accounts; a Delete of the actor removes it).
  * - In "acceptsChatMessages", the actor whose value is unset (nil): Parley's setting is a boolean.
