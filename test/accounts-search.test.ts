@@ -227,6 +227,14 @@ describe("GET /api/v2/search", () => {
   });
 });
 
+it("the OpenAPI document describes the new endpoints", async () => {
+  const doc = (await api(parley.url).get("/api/openapi")).body;
+  for (const path of ["/api/v1/accounts/search", "/api/v2/search", "/api/v1/accounts/relationships", "/api/v1/blocks", "/api/v1/mutes"]) {
+    expect([path, typeof doc.paths[path]?.get?.summary]).toEqual([path, "string"]);
+  }
+  expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["SearchResults", "Relationship", "CredentialAccount"]));
+});
+
 describe("starting a chat", () => {
   it("Soapbox: useAccountSearch → ChatSearch onSelect (getOrCreateChatByAccountId) → useChat → useFetchRelationships", async () => {
     const me = await createAccount(parley, "soapbox_user");
