@@ -62,7 +62,8 @@ async function refused(activity: Json, reasons: string[], actor = raymoo) {
 
 async function accepted(activity: Json, actor = raymoo) {
   const response = await signedPost(inbox(), activity, actor);
-  expect(response.status).toBe(202);
+  // The body is part of the comparison so that a refusal shows its reason.
+  expect({ status: response.status, body: response.body }).toEqual({ status: 202, body: expect.anything() });
 }
 
 const firefoxTag = () => ({
