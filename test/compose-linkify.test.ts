@@ -14,22 +14,22 @@ const target = (id: string, username: string, url: string): MentionTarget => ({ 
 describe("hashtags (Pleroma.Formatter.hashtag_handler)", () => {
   it("turns hashtags into links, lower-cased in data-tag and href", () => {
     expect(composeHtml("I love #cofe and #2hu", { publicUrl: BASE })).toBe(
-      `I love <a class="hashtag" data-tag="cofe" href="${BASE}/tag/cofe" rel="tag ugc">#cofe</a> and ` +
-        `<a class="hashtag" data-tag="2hu" href="${BASE}/tag/2hu" rel="tag ugc">#2hu</a>`,
+      `I love <a class="hashtag" data-tag="cofe" href="${BASE}/tag/cofe">#cofe</a> and ` +
+        `<a class="hashtag" data-tag="2hu" href="${BASE}/tag/2hu">#2hu</a>`,
     );
-    expect(composeHtml("a #Test.", { publicUrl: BASE })).toBe(`a <a class="hashtag" data-tag="test" href="${BASE}/tag/test" rel="tag ugc">#Test</a>.`);
+    expect(composeHtml("a #Test.", { publicUrl: BASE })).toBe(`a <a class="hashtag" data-tag="test" href="${BASE}/tag/test">#Test</a>.`);
   });
 
   it("leaves what follows the tag out of it", () => {
     expect(composeHtml("#fact_3: pleroma does what mastodon't", { publicUrl: BASE })).toBe(
-      `<a class="hashtag" data-tag="fact_3" href="${BASE}/tag/fact_3" rel="tag ugc">#fact_3</a>: pleroma does what mastodon&#39;t`,
+      `<a class="hashtag" data-tag="fact_3" href="${BASE}/tag/fact_3">#fact_3</a>: pleroma does what mastodon&#39;t`,
     );
   });
 
   it("takes letters of any script, not digits alone", () => {
     const html = composeHtml("What about #漢字? And #は｡ not #123", { publicUrl: BASE });
     expect(html).toContain(`data-tag="漢字"`);
-    expect(html).toContain(`data-tag="は" href="${BASE}/tag/は" rel="tag ugc">#は</a>｡`);
+    expect(html).toContain(`data-tag="は" href="${BASE}/tag/は">#は</a>｡`);
     expect(html).toContain(" not #123");
   });
 
@@ -180,10 +180,10 @@ describe("through the API", () => {
   });
 
   it("links hashtags to the instance's tag path, also in an edit", async () => {
-    expect(await send("#Parley rocks")).toBe(`<a class="hashtag" data-tag="parley" href="${instance.url}/tag/parley" rel="tag ugc">#Parley</a> rocks`);
+    expect(await send("#Parley rocks")).toBe(`<a class="hashtag" data-tag="parley" href="${instance.url}/tag/parley">#Parley</a> rocks`);
     const [last] = (await api(instance.url, alice.token).get(`/api/v1/pleroma/chats/${chatId}/messages?limit=1`)).body;
     const edited = await api(instance.url, alice.token).put(`/api/v1/pleroma/chats/${chatId}/messages/${last.id}`, { content: "now #edited" });
     expect(edited.status).toBe(200);
-    expect(edited.body.content).toBe(`now <a class="hashtag" data-tag="edited" href="${instance.url}/tag/edited" rel="tag ugc">#edited</a>`);
+    expect(edited.body.content).toBe(`now <a class="hashtag" data-tag="edited" href="${instance.url}/tag/edited">#edited</a>`);
   });
 });

@@ -126,7 +126,9 @@ function mentionHtml(token: Extract<Token, { kind: "mention" }>, options: Compos
 function hashtagHtml(token: Extract<Token, { kind: "hashtag" }>, options: ComposeOptions): string | undefined {
   if (!options.publicUrl) return undefined;
   const tag = token.tag.toLowerCase();
-  return `<a class="hashtag" data-tag="${escapeHtml(tag)}" href="${escapeHtml(`${options.publicUrl}/tag/${tag}`)}" rel="tag ugc">#${escapeHtml(token.tag)}</a>`;
+  // Without the formatter's rel="tag ugc": Pleroma's scrubber of a chat message's content (SafeText)
+  // keeps only single rel values, so its ChatMessages carry none on hashtags.
+  return `<a class="hashtag" data-tag="${escapeHtml(tag)}" href="${escapeHtml(`${options.publicUrl}/tag/${tag}`)}">#${escapeHtml(token.tag)}</a>`;
 }
 
 /** Longest link a message records for its preview card; a longer one gets none. */
