@@ -145,7 +145,7 @@ const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.integer(),
 );
 
-const bodyFields = ["content", "media_id", "last_read_id", "id", "max_id", "display_name", "accepts_chat_messages", "description", "focus", "unknown"];
+const bodyFields = ["content", "media_id", "media_ids", "last_read_id", "id", "max_id", "display_name", "accepts_chat_messages", "description", "focus", "unknown"];
 
 /** A body: JSON of hostile fields, raw broken JSON, a form, a multipart form, or a wrong content type. */
 const requestBody = fc.oneof(
@@ -155,7 +155,7 @@ const requestBody = fc.oneof(
     .constantFrom("{", "[", "null", "[]", '"x"', "1", "{\"content\":}", "{\"content\":\"a\",\"content\":{}}", "\u0000", "{\"__proto__\":{\"x\":1}}", "{\"constructor\":{\"prototype\":{}}}", "[".repeat(3000) + "]".repeat(3000))
     .map((text) => ({ type: "application/json", text })),
   fc
-    .array(fc.tuple(fc.constantFrom(...bodyFields, "content[]", "content[a]", "media_id[]"), fc.string({ maxLength: 20 })), { maxLength: 3 })
+    .array(fc.tuple(fc.constantFrom(...bodyFields, "content[]", "content[a]", "media_id[]", "media_ids[]"), fc.string({ maxLength: 20 })), { maxLength: 3 })
     .map((pairs) => ({ type: "application/x-www-form-urlencoded", text: pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&") })),
   fc.record({ content: fieldValue, boundary: fc.constantFrom("xyz", "", "a".repeat(100)) }).map(({ content, boundary }) => ({
     type: `multipart/form-data; boundary=${boundary || "missing"}`,
@@ -186,6 +186,10 @@ const endpoints: Endpoint[] = [
   { method: "DELETE", path: "/api/v1/pleroma/chats/:chat/messages/:message" },
   { method: "POST", path: "/api/v1/pleroma/chats/:chat/read" },
   { method: "POST", path: "/api/v1/pleroma/chats/:chat/messages/:message/read" },
+  { method: "POST", path: "/api/v1/pleroma/chats/:chat/pin" },
+  { method: "POST", path: "/api/v1/pleroma/chats/:chat/unpin" },
+  // Pleroma's legacy spelling of the same routes.
+  { method: "POST", path: "/api/pleroma/chats/:chat/messages" },
   { method: "GET", path: "/api/v1/notifications" },
   { method: "GET", path: "/api/v1/notifications/:notification" },
   { method: "POST", path: "/api/v1/notifications/:notification/dismiss" },
