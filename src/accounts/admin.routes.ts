@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AccountEntity, errors } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
+import { apiId } from "../http/ids.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { removeStored } from "../media/storage.js";
 import { deleteLocalAccount } from "./account-deletion.js";
@@ -44,7 +45,7 @@ export const adminRoutes = [
     summary: "Issue another token for a local account",
     tags,
     auth: "admin",
-    params: z.object({ id: z.string() }),
+    params: z.object({ id: apiId }),
     responses: { 201: { description: "Token", schema: TokenEntity }, ...errors },
     async handle({ deps, params, res }) {
       const account = await findAccount(deps.db, params.id);
@@ -59,7 +60,7 @@ export const adminRoutes = [
     summary: "Delete a local account, its chats, messages and tokens; federates Delete of the actor",
     tags,
     auth: "admin",
-    params: z.object({ id: z.string() }),
+    params: z.object({ id: apiId }),
     responses: { 200: { description: "Deleted", schema: z.object({}) }, ...errors },
     async handle({ deps, params }) {
       const { mediaPaths } = await deleteLocalAccount(deps.db, deps.queues.deliver, params.id);

@@ -4,6 +4,7 @@ import { pgErrorCode } from "../db/database.js";
 import { domainBlocks } from "../db/schema/index.js";
 import { errors } from "../http/entities.js";
 import { ApiError, notFound } from "../http/errors.js";
+import { apiId } from "../http/ids.js";
 import { defineRoute } from "../http/route.js";
 import { isId, newId } from "../shared/ids.js";
 
@@ -71,7 +72,7 @@ export const domainBlockRoutes = [
     summary: "A domain block",
     tags,
     auth: "admin",
-    params: z.object({ id: z.string() }),
+    params: z.object({ id: apiId }),
     responses: { 200: { description: "The block", schema: DomainBlockEntity }, ...errors },
     async handle({ deps, params }) {
       const [row] = isId(params.id) ? await deps.db.select().from(domainBlocks).where(eq(domainBlocks.id, params.id)) : [];
@@ -85,7 +86,7 @@ export const domainBlockRoutes = [
     summary: "Lift a domain block",
     tags,
     auth: "admin",
-    params: z.object({ id: z.string() }),
+    params: z.object({ id: apiId }),
     responses: { 200: { description: "Lifted", schema: z.object({}) }, ...errors },
     async handle({ deps, params }) {
       const rows = isId(params.id)

@@ -3,6 +3,7 @@ import { type AccountRow, findAccount, findAccountByNickname, renderAccount } fr
 import type { Executor } from "../db/database.js";
 import { AccountEntity, ChatMessageEntity, errors } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
+import { apiId } from "../http/ids.js";
 import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { defineRoute } from "../http/route.js";
 import { isId } from "../shared/ids.js";
@@ -42,7 +43,7 @@ export const adminChatRoutes = [
     summary: "Any chat, with its owner (`sender`) and counterpart (`receiver`)",
     tags,
     auth: "admin",
-    params: z.object({ id: z.string() }),
+    params: z.object({ id: apiId }),
     responses: { 200: { description: "Chat", schema: AdminChatEntity }, ...errors },
     async handle({ deps, params }) {
       const row = await anyChat(deps.db, params.id);
@@ -71,7 +72,7 @@ export const adminChatRoutes = [
     summary: "Messages of any chat, newest first",
     tags,
     auth: "admin",
-    params: z.object({ id: z.string() }),
+    params: z.object({ id: apiId }),
     query: pageQuery,
     responses: { 200: { description: "Messages", schema: z.array(ChatMessageEntity) }, ...errors },
     async handle({ deps, params, query, req, res }) {
@@ -92,7 +93,7 @@ export const adminChatRoutes = [
     summary: "Delete a message for every participant",
     tags,
     auth: "admin",
-    params: z.object({ id: z.string(), message_id: z.string() }),
+    params: z.object({ id: apiId, message_id: apiId }),
     responses: { 200: { description: "The message as it was", schema: ChatMessageEntity }, ...errors },
     async handle({ deps, params }) {
       const { chat } = await anyChat(deps.db, params.id);

@@ -6,10 +6,11 @@ import { findAccount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { ChatEntity, ChatMessageEntity, ErrorEntity, errors } from "../http/entities.js";
 import { ApiError, invalidField, notFound } from "../http/errors.js";
+import { apiId, DECIMAL_ID } from "../http/ids.js";
 import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
-import { isId } from "../shared/ids.js";
 import { linkCardRequests } from "../link-cards/link-cards.js";
+import { isId } from "../shared/ids.js";
 import {
   deleteMessage,
   editMessage,
@@ -23,8 +24,8 @@ import { setChatPinned } from "./chat-pins.service.js";
 import { findChat, listChatPage, listChats, listMessages, renderChat, showChat } from "./chat.view.js";
 
 const tags = ["chats"];
-const chatParams = z.object({ id: z.string() });
-const messageParams = z.object({ id: z.string(), message_id: z.string() });
+const chatParams = z.object({ id: apiId });
+const messageParams = z.object({ id: apiId, message_id: apiId });
 const withMuted = z.object({ with_muted: booleanLike.default(false) });
 const listFilters = withMuted.extend({
   pinned: booleanLike.optional().meta({ description: "true: only pinned chats; false: only the others (Pleroma 2.10)" }),
@@ -53,7 +54,7 @@ const formMediaIds: RequestHandler = (req, _res, next) => {
   }
   next();
 };
-const mediaIdList = z.preprocess((v) => (typeof v === "string" ? [v] : v), z.array(z.string()));
+const mediaIdList = z.preprocess((v) => (typeof v === "string" ? [v] : v), z.array(apiId));
 
 /**
  * The one attachment of a message: Pleroma takes `media_id`, Soapbox sends `media_ids` (with the same
@@ -76,7 +77,7 @@ export const chatRoutes = [
     summary: "Get or create the chat with an account",
     tags,
     auth: "user",
-    params: z.object({ account_id: z.string() }),
+    params: z.object({ account_id: apiId }),
     responses: { 200: { description: "Chat", schema: ChatEntity }, ...errors },
     async handle({ deps, account, params }) {
       const recipient = isId(params.account_id) ? await findAccount(deps.db, params.account_id) : undefined;
@@ -188,7 +189,7 @@ export const chatRoutes = [
     // null is "absent" (clients send `"content": null` with a media_id).
     body: z.object({
       content: z.string().nullish(),
-      media_id: z.string().nullish(),
+      media_id: apiId.nullish(),
       media_ids: mediaIdList.nullish().meta({
         description: "Soapbox's form of `media_id`: at most one id (`422 too_many_attachments` for more); form field `media_ids[]`",
       }),
@@ -242,12 +243,18 @@ export const chatRoutes = [
     auth: "user",
     before: [formFields],
     params: chatParams,
-    body: z.object({ last_read_id: z.string().optional() }),
+    body: z.object({ last_read_id: apiId.optional() }),
     responses: { 200: { description: "Chat", schema: ChatEntity }, ...errors },
     async handle({ deps, account, params, body }) {
       const { chat } = await ownChat(deps.db, account, params.id);
-      if (body.last_read_id !== undefined && !isId(body.last_read_id)) throw notFound();
-      await markChatRead(deps.db, chat, body.last_read_id);
+      const lastReadId = body.last_read_id;
+      if (lastReadId !== undefined && !isId(lastReadId)) {
+        // A decimal string (Pleroma-FE's temporary id of a message sent into an empty chat, kept as
+        // its largest id) sorts below every id: nothing is read up to it, as Pleroma answers.
+        if (!DECIMAL_ID.test(lastReadId)) throw notFound();
+      } else {
+        await markChatRead(deps.db, chat, lastReadId);
+      }
       return showChat(deps.db, account.id, chat.id, deps.config.publicUrl);
     },
   }),

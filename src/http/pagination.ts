@@ -1,14 +1,18 @@
 import type { Request, Response } from "express";
 import { z } from "zod";
+import { canonicalCursor } from "./ids.js";
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 40;
 
+/** A keyset cursor; ids issued before the letter form still page from where they stand (src/http/ids.ts). */
+const cursor = z.string().min(1).transform(canonicalCursor).optional();
+
 /** Mastodon pagination parameters; `limit` above 40 is clamped (as Pleroma does), below 1 refused. */
 export const pageQuery = z.object({
-  max_id: z.string().min(1).optional(),
-  min_id: z.string().min(1).optional(),
-  since_id: z.string().min(1).optional(),
+  max_id: cursor,
+  min_id: cursor,
+  since_id: cursor,
   limit: z.coerce
     .number()
     .int()

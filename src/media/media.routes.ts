@@ -2,6 +2,7 @@ import multer from "multer";
 import { z } from "zod";
 import { AttachmentEntity, errors, ErrorEntity } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
+import { apiId } from "../http/ids.js";
 import { defineRoute } from "../http/route.js";
 import { createMedia, updateMediaDescription } from "./media.service.js";
 import { findOwnMedia, renderAttachment } from "./media.view.js";
@@ -42,7 +43,7 @@ const upload = (version: "v1" | "v2") =>
     },
   });
 
-const mediaParams = z.object({ id: z.string() });
+const mediaParams = z.object({ id: apiId });
 /** A description may come as a multipart form too (no file there). */
 const formFields = multer({ limits: { fields: 10, fieldSize: 16 * 1024, files: 0 } }).none();
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AccountEntity, ChatMessageEntity, errors } from "../http/entities.js";
 import { invalidField, notFound } from "../http/errors.js";
+import { apiId } from "../http/ids.js";
 import { pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { isId } from "../shared/ids.js";
@@ -31,11 +32,11 @@ const listQuery = pageQuery.extend({
   include_types: stringList,
   "exclude_types[]": stringList,
   exclude_types: stringList,
-  account_id: z.string().optional(),
+  account_id: apiId.optional(),
   with_muted: booleanLike.default(false),
 });
 
-const idParams = z.object({ id: z.string() });
+const idParams = z.object({ id: apiId });
 
 /** An id of ours or nothing: anything else can only be another's or unknown, a 404 either way. */
 const ownId = (id: string) => {
@@ -118,7 +119,7 @@ export const notificationRoutes = [
     summary: "Mark one notification (`id`) or all up to `max_id` seen (Pleroma)",
     tags,
     auth: "user",
-    body: z.object({ id: z.string().optional(), max_id: z.string().optional() }),
+    body: z.object({ id: apiId.optional(), max_id: apiId.optional() }),
     responses: { 200: { description: "The notification (`id`), or those marked (`max_id`)" }, ...errors },
     async handle({ deps, account, body }) {
       if (body.id !== undefined) {
