@@ -11,7 +11,7 @@ import type { Bench, BenchContext, BenchResult } from "../types.js";
 /**
  * api (SPEC §11, issue 6 §4): p50/p99 of the chat list (v2 page, v1 all), the first and a deep
  * page of messages, with 100 local accounts, 10k chats for one account and 1M messages, then the
- * same at 10k messages. Seeded by bulk SQL (ids are 26-char lower-case ULIDs built in SQL from a
+ * same at 10k messages. Seeded by bulk SQL (ids are 26-char letter-form ULIDs built in SQL from a
  * timestamp and a counter); requests come from a separate Node process, bounded in number.
  */
 
@@ -42,8 +42,10 @@ export async function seed(sql: postgres.Sql, publicUrl: string, total: number, 
   const started = performance.now();
   const big = total >= 100_000 ? Math.round(total / 5) : Math.round(total / 2);
   const t0 = Date.now() - total - 1_000_000;
+  // In today's letter form (src/shared/ids.ts): a ULID's first character 0..7 written a..h.
   await sql.unsafe(`CREATE OR REPLACE FUNCTION bench_ulid(ms bigint, n bigint) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT ${base32Sql("ms", 10)} || '000' || ${base32Sql("n", 13)} $$`);
+    SELECT translate(left(u, 1), '01234567', 'abcdefgh') || substr(u, 2)
+    FROM (SELECT ${base32Sql("ms", 10)} || '000' || ${base32Sql("n", 13)} AS u) AS plain $$`);
   // Accounts: L0..L99 local; one remote counterpart per remaining chat of L0.
   await sql.unsafe(`INSERT INTO accounts (id, username, domain, uri, url, inbox_url)
     SELECT bench_ulid(${t0}, k), 'u' || k, NULL, '${publicUrl}/users/u' || k, '${publicUrl}/users/u' || k, '${publicUrl}/users/u' || k || '/inbox'
