@@ -1,9 +1,8 @@
 import { and, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
-import { ulid } from "ulid";
 import type { AccountRow } from "../accounts/account.view.js";
 import type { Executor, Transaction } from "../db/database.js";
 import { accounts, chats, messageRefs, messages } from "../db/schema/index.js";
-import { newId } from "../shared/ids.js";
+import { idAt, newId } from "../shared/ids.js";
 import { publishChatUpdate, publishMessageUpdate } from "../streaming/events.js";
 import { addMessagesToChats, addMessageToChat, refreshChatsAfterRemoval } from "./chat.service.js";
 
@@ -181,7 +180,7 @@ export async function restoreRemoteMessage(tx: Transaction, message: MessageRow)
       .returning({ id: chats.id });
     await tx
       .insert(messageRefs)
-      .values({ id: ulid(restored.createdAt.getTime()).toLowerCase(), chatId: chat.id, messageId: restored.id, unread: false })
+      .values({ id: idAt(restored.createdAt), chatId: chat.id, messageId: restored.id, unread: false })
       .onConflictDoNothing();
     await tx
       .update(chats)

@@ -1,4 +1,4 @@
-import { monotonicFactory } from "ulid";
+import { monotonicFactory, ulid as ulidAt } from "ulid";
 
 const ulid = monotonicFactory();
 
@@ -20,6 +20,14 @@ const LETTER_OF_DIGIT = "abcdefgh";
 export function newId(): string {
   const id = ulid().toLowerCase();
   return LETTER_OF_DIGIT[Number(id[0])] + id.slice(1);
+}
+
+/**
+ * An id whose time part is `time` (not monotonic): for a row that takes the place of an older one,
+ * such as a restored message, so that it sorts where the original stood.
+ */
+export function idAt(time: Date): string {
+  return canonicalId(ulidAt(time.getTime()).toLowerCase()) as string;
 }
 
 /**
