@@ -133,6 +133,14 @@ describe("GET /api/v1/accounts/relationships", () => {
     expect(nul.body).toMatchObject({ error: "invalid_request", field: expect.stringMatching(/^id\[\]/) });
   });
 
+  it("takes an account id in the form issued before the letter ids, answering today's id", async () => {
+    const [me, other] = await Promise.all(["legacy", "legacy_other"].map(account));
+    const id = other.account.id;
+    const legacy = `${"abcdefgh".indexOf(id[0])}${id.slice(1)}`;
+    const response = await as(me).get(`/api/v1/accounts/relationships?id[]=${legacy}`);
+    expect(response.body.map((r: { id: string }) => r.id)).toEqual([id]);
+  });
+
   it("block and mute answer the same Relationship", async () => {
     const [me, other] = await Promise.all(["answer", "answered"].map(account));
     const blocked = await relate(me, "block", other);

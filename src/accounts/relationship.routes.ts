@@ -2,6 +2,7 @@ import { z } from "zod";
 import { blocks, mutes } from "../db/schema/index.js";
 import { AccountEntity, errors, RelationshipEntity } from "../http/entities.js";
 import { invalidField } from "../http/errors.js";
+import { apiId } from "../http/ids.js";
 import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { renderAccount } from "./account.view.js";
@@ -13,7 +14,7 @@ const tags = ["accounts"];
 export const MAX_RELATIONSHIP_IDS = 100;
 
 /** `name[]=a&name[]=b`, `name=a` (the query parser keeps the brackets in the key). */
-const idList = z.preprocess((value) => (value === undefined ? undefined : [value].flat()), z.array(z.string()).optional());
+const idList = z.preprocess((value) => (value === undefined ? undefined : [value].flat()), z.array(apiId).optional());
 
 const relatedList = (path: "blocks" | "mutes") =>
   defineRoute({
