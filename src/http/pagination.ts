@@ -29,7 +29,9 @@ export function pageOf(query: z.infer<typeof pageQuery>) {
 /**
  * `Link` with `next` (older: max_id = last id) and `prev` (newer: min_id = first id). Other query
  * parameters are kept; the cursors of the current request are not, so both links work on every
- * page (Pleroma's prev link keeps max_id from page 2 on: pitfall P5).
+ * page (Pleroma's prev link keeps max_id from page 2 on). Like Pleroma's, the links name the
+ * `limit` in force even when the request left it to the default, so a client that follows them
+ * keeps its page size. Every caller parses its query with `pageQuery` (default DEFAULT_LIMIT).
  */
 export function setLinkHeader(
   req: Request,
@@ -46,6 +48,7 @@ export function setLinkHeader(
       if (key === "max_id" || key === "min_id" || key === "since_id") continue;
       for (const v of [value].flat()) if (typeof v === "string") url.searchParams.append(key, v);
     }
+    if (!url.searchParams.has("limit")) url.searchParams.set("limit", String(DEFAULT_LIMIT));
     url.searchParams.set(cursor, id);
     return url.href;
   };
