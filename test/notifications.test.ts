@@ -193,4 +193,42 @@ describe("notifications", () => {
     ]);
     expect((await as(reader).post("/api/v1/pleroma/notifications/read", {})).status).toBe(400);
   });
+
+  // Pleroma-FE (develop, April 2025): src/modules/notifications.js markNotificationsAsSeen and
+  // markSingleNotificationAsSeen call api.service.js markNotificationsAsSeen, which posts a FormData
+  // (multipart) body: `max_id` = the store's maxId, or `id` for one. Its store keys notifications by
+  // parseInt(id), which is NaN for our ids, so the maxId it holds stays 0.
+  it("are marked seen by Pleroma-FE's multipart markNotificationsAsSeen, max_id 0 marking nothing", async () => {
+    const [reader, writer] = await Promise.all([account("fe_reader"), account("fe_writer")]);
+    const chatId = await chatWith(writer, reader);
+    for (const text of ["one", "two", "three"]) await send(writer, chatId, text);
+    const [third, second, first] = (await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}`)).body;
+    const form = (fields: Record<string, string>) => {
+      const body = new FormData();
+      for (const [key, value] of Object.entries(fields)) body.append(key, value);
+      return body;
+    };
+
+    const none = await as(reader).post("/api/v1/pleroma/notifications/read", form({ max_id: "0" }));
+    expect(none.status).toBe(200);
+    expect(none.body).toEqual([]);
+
+    const single = await as(reader).post("/api/v1/pleroma/notifications/read", form({ id: first.id }));
+    expect(single.status).toBe(200);
+    expect(single.body).toMatchObject({ id: first.id, pleroma: { is_seen: true } });
+
+    const upTo = await as(reader).post("/api/v1/pleroma/notifications/read", form({ max_id: second.id }));
+    expect(upTo.status).toBe(200);
+    expect(upTo.body.map((n: { id: string }) => n.id)).toEqual([second.id]);
+    const seen = (await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}`)).body.map((n: { id: string; pleroma: { is_seen: boolean } }) => [n.id, n.pleroma.is_seen]);
+    expect(seen).toEqual([
+      [third.id, false],
+      [second.id, true],
+      [first.id, true],
+    ]);
+    // An empty multipart form names what is missing, as the JSON one does.
+    const empty = await as(reader).post("/api/v1/pleroma/notifications/read", new FormData());
+    expect(empty.status).toBe(400);
+    expect(empty.body).toMatchObject({ error: "invalid_request", field: "id" });
+  });
 });

@@ -1,3 +1,4 @@
+import multer from "multer";
 import { z } from "zod";
 import { AccountEntity, ChatMessageEntity, errors } from "../http/entities.js";
 import { invalidField, notFound } from "../http/errors.js";
@@ -37,6 +38,9 @@ const listQuery = pageQuery.extend({
 });
 
 const idParams = z.object({ id: apiId });
+
+/** Pleroma-FE's markNotificationsAsSeen posts `id`/`max_id` as a multipart form (FormData), as Pleroma parses it. */
+const formFields = multer({ limits: { fields: 10, fieldSize: 1024, files: 0 } }).none();
 
 /** An id of ours or nothing: anything else can only be another's or unknown, a 404 either way. */
 const ownId = (id: string) => {
@@ -116,9 +120,10 @@ export const notificationRoutes = [
   defineRoute({
     method: "post",
     path: "/api/v1/pleroma/notifications/read",
-    summary: "Mark one notification (`id`) or all up to `max_id` seen (Pleroma)",
+    summary: "Mark one notification (`id`) or all up to `max_id` seen (Pleroma); JSON, form or multipart body",
     tags,
     auth: "user",
+    before: [formFields],
     body: z.object({ id: apiId.optional(), max_id: apiId.optional() }),
     responses: { 200: { description: "The notification (`id`), or those marked (`max_id`)" }, ...errors },
     async handle({ deps, account, body }) {
