@@ -1,8 +1,8 @@
-import type { RequestHandler } from "express";
+import type { RequestHandler, Response } from "express";
 import multer from "multer";
 import { z } from "zod";
 import type { AccountRow } from "../accounts/account.view.js";
-import { findAccount } from "../accounts/account.view.js";
+import { findAccount, unreadChatCount } from "../accounts/account.view.js";
 import type { Executor } from "../db/database.js";
 import { ChatEntity, ChatMessageEntity, ErrorEntity, errors } from "../http/entities.js";
 import { ApiError, invalidField, notFound } from "../http/errors.js";
@@ -70,6 +70,16 @@ function attachmentOf(body: { media_id?: string | null; media_ids?: string[] | n
   return only === undefined ? {} : { mediaId: only, mediaField: "media_ids" };
 }
 
+/**
+ * Truth Social's `X-Unread-Messages-Count`: the unread total of the whole list (as
+ * `pleroma.unread_chat_count`). Soapbox's useChats sets its unread badge from this header on every
+ * page it loads, else from the sum of that page alone: the empty page after the last `next` link
+ * (or any second page) would otherwise reset the badge to 0 or to that page's share.
+ */
+async function setUnreadHeader(db: Executor, accountId: string, res: Response) {
+  res.setHeader("X-Unread-Messages-Count", String(await unreadChatCount(db, accountId)));
+}
+
 export const chatRoutes = [
   defineRoute({
     method: "post",
@@ -93,9 +103,11 @@ export const chatRoutes = [
     tags,
     auth: "user",
     query: listFilters,
-    responses: { 200: { description: "Chats", schema: z.array(ChatEntity) }, ...errors },
-    handle: ({ deps, account, query }) =>
-      listChats(deps.db, account.id, { withMuted: query.with_muted, pinned: query.pinned }, deps.config.publicUrl),
+    responses: { 200: { description: "Chats, with X-Unread-Messages-Count", schema: z.array(ChatEntity) }, ...errors },
+    async handle({ deps, account, query, res }) {
+      await setUnreadHeader(deps.db, account.id, res);
+      return listChats(deps.db, account.id, { withMuted: query.with_muted, pinned: query.pinned }, deps.config.publicUrl);
+    },
   }),
   defineRoute({
     method: "get",
@@ -104,8 +116,12 @@ export const chatRoutes = [
     tags,
     auth: "user",
     query: pageQuery.extend(listFilters.shape),
-    responses: { 200: { description: "Chats, with a Link header", schema: z.array(ChatEntity) }, ...errors },
+    responses: {
+      200: { description: "Chats, with a Link header and X-Unread-Messages-Count", schema: z.array(ChatEntity) },
+      ...errors,
+    },
     async handle({ deps, account, query, req, res }) {
+      await setUnreadHeader(deps.db, account.id, res);
       const page = await listChatPage(
         deps.db,
         account.id,

@@ -126,7 +126,7 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   // Browser clients read Link for pagination.
   api.use((_req, res, next) => {
     res.set("Access-Control-Allow-Origin", "*");
-    res.set("Access-Control-Expose-Headers", "Link, Idempotency-Key, Idempotent-Replayed, X-Request-Id");
+    res.set("Access-Control-Expose-Headers", "Link, Idempotency-Key, Idempotent-Replayed, X-Request-Id, X-Unread-Messages-Count");
     next();
   });
   api.options(/.*/, (_req, res) => {
