@@ -5,6 +5,7 @@ import path from "node:path";
 import { Pleroma } from "megalodon";
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { png } from "./helpers/media.js";
+import { unrefTimersWhileSocketOpen } from "./helpers/megalodon.js";
 
 /**
  * megalodon 10.3 (h3poteto/megalodon), an unmodified third-party client library, driving Parley
@@ -120,6 +121,7 @@ it("an API error reaches megalodon's caller with the status and the error body",
 });
 
 it("userStreaming connects and delivers a deleted chat message as a `delete` event", async () => {
+  const restoreTimers = unrefTimersWhileSocketOpen();
   const stream = await client.userStreaming();
   try {
     await new Promise<void>((resolve, reject) => {
@@ -137,5 +139,6 @@ it("userStreaming connects and delivers a deleted chat message as a `delete` eve
     expect(await deleted).toBe(messageId);
   } finally {
     stream.stop();
+    restoreTimers();
   }
 });

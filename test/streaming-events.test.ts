@@ -1,5 +1,6 @@
 import { jest } from "@jest/globals";
 import { Pleroma } from "megalodon";
+import { unrefTimersWhileSocketOpen } from "./helpers/megalodon.js";
 import { chatHelpers } from "./helpers/chats.js";
 import { sleep } from "./helpers/delivery.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
@@ -158,9 +159,7 @@ it("keeps megalodon's Pleroma socket up through chat events, Parley's events and
   const socketUrl = new URL("/api/v1/streaming", instance.url.replace(/^http/, "ws")).href;
   // megalodon starts a 10 s ping timer on open that stop() leaves behind: it must not hold the run
   // open. Its notices of what it does not parse (a pleroma:chat_mention notification) are expected.
-  const realSetTimeout = globalThis.setTimeout;
-  const timers = jest.spyOn(globalThis, "setTimeout").mockImplementation(((...args: Parameters<typeof setTimeout>) =>
-    realSetTimeout(...args).unref()) as typeof setTimeout);
+  const restoreTimers = unrefTimersWhileSocketOpen();
   const warnings = jest.spyOn(console, "warn").mockImplementation(() => {});
   // PleromaAPI.Client.socket, as `userStreaming()` calls it once it knows the streaming URL.
   const megalodon = new Pleroma(instance.url, reader.token).client.socket(socketUrl, "user");
@@ -190,7 +189,7 @@ it("keeps megalodon's Pleroma socket up through chat events, Parley's events and
     expect(seen).toMatchObject({ connect: 1, closes: 0, errors: 0 });
   } finally {
     megalodon.stop();
-    timers.mockRestore();
+    restoreTimers();
     warnings.mockRestore();
   }
 });
