@@ -77,7 +77,7 @@ export async function unreadChatCount(db: Executor, accountId: string): Promise<
   const [row] = await db.execute<{ unread: number }>(sql`
     SELECT coalesce(sum(c.unread), 0)::int AS unread
     FROM ${chats} c
-    WHERE c.account_id = ${accountId} AND NOT c.hidden
+    WHERE c.account_id = ${accountId} AND c.unread > 0 AND NOT c.hidden
       AND NOT EXISTS (SELECT 1 FROM ${blocks} b WHERE b.account_id = ${accountId} AND b.target_account_id = c.recipient_id)
       AND NOT EXISTS (SELECT 1 FROM ${mutes} m WHERE m.account_id = ${accountId} AND m.target_account_id = c.recipient_id)`);
   return row?.unread ?? 0;

@@ -29,6 +29,9 @@ export const chats = pgTable(
     // queries sort by); a `.desc()` index is `DESC NULLS LAST` and cannot serve that ORDER BY at all.
     index("chats_account_updated_idx").on(t.accountId, t.updatedAt, t.id),
     index("chats_recipient_idx").on(t.recipientId),
+    // The unread total (verify_credentials, X-Unread-Messages-Count on every chat list page) sums
+    // only the chats with something unread: usually a handful, not the account's thousands.
+    index("chats_account_unread_idx").on(t.accountId).where(sql`${t.unread} > 0 AND NOT ${t.hidden}`),
   ],
 );
 

@@ -17,5 +17,10 @@ export const notifications = pgTable(
     seen: boolean("seen").notNull().default(false),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index("notifications_account_id_idx").on(t.accountId, t.id)],
+  (t) => [
+    index("notifications_account_id_idx").on(t.accountId, t.id),
+    // Deleting a message cascades to its notification by this column: without an index, every
+    // deletion scanned the whole table.
+    index("notifications_message_ref_idx").on(t.messageRefId),
+  ],
 );

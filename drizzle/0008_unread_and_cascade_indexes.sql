@@ -1,0 +1,2 @@
+CREATE INDEX "chats_account_unread_idx" ON "chats" USING btree ("account_id") WHERE "chats"."unread" > 0 AND NOT "chats"."hidden";--> statement-breakpoint
+CREATE INDEX "notifications_message_ref_idx" ON "notifications" USING btree ("message_ref_id");
