@@ -68,7 +68,7 @@ async function startRoles(
   await migrateDatabase(databaseUrl);
   const db = connect(databaseUrl);
   await warnWithoutAutovacuum(db, logger);
-  const backend = queueBackend({ redisUrl: config.redisUrl, databaseUrl, prefix: options.queuePrefix });
+  const backend = queueBackend({ redisUrl: config.redisUrl, databaseUrl, prefix: options.queuePrefix ?? config.queuePrefix });
   const queues = await openQueues(backend, logger);
   const deps: Deps = { config, db, logger, queues, adminToken, deliveryTuning: options.deliveryTuning };
   // One registry per process (SPEC §7 /metrics).

@@ -100,7 +100,42 @@ describe("loadConfig", () => {
       rateLimitInbox: { max: 1000, windowMs: 300_000 },
       shutdownTimeoutMs: 45_000,
       linkPreviews: true,
+      trustProxy: ["loopback"],
+      queuePrefix: "parley:{localhost:3000}",
+      inboundConcurrency: 10,
+      inboundMaxPerHost: 3,
+      remoteFetchTimeoutMs: 5_000,
+      rateLimitInboxIp: { max: 3000, windowMs: 300_000 },
+      mediaUploadQuota: { maxBytes: 500 * 1024 * 1024, windowMs: 3_600_000 },
+      mediaOrphanTtlMs: 86_400_000,
+      streamingMaxPerAccount: 20,
+      httpHeadersTimeoutMs: 20_000,
+      httpRequestTimeoutMs: 60_000,
+      httpMaxConnections: 4096,
     });
+  });
+
+  it("reads the bounds of issue 13: proxies, queue prefix, quotas, durations", () => {
+    const config = loadConfig({
+      PUBLIC_URL: "https://chat.example",
+      TRUST_PROXY: "loopback, 10.0.0.0/8,192.168.1.7",
+      MEDIA_UPLOAD_QUOTA: "2GiB/86400",
+      MEDIA_ORPHAN_TTL: "90m",
+    });
+    expect(config.trustProxy).toEqual(["loopback", "10.0.0.0/8", "192.168.1.7"]);
+    expect(config.queuePrefix).toBe("parley:{chat.example}");
+    expect(config.mediaUploadQuota).toEqual({ maxBytes: 2 * 1024 ** 3, windowMs: 86_400_000 });
+    expect(config.mediaOrphanTtlMs).toBe(90 * 60_000);
+    expect(loadConfig({ TRUST_PROXY: "false", MEDIA_UPLOAD_QUOTA: "off", MEDIA_ORPHAN_TTL: "3600" })).toMatchObject({
+      trustProxy: false,
+      mediaUploadQuota: null,
+      mediaOrphanTtlMs: 3_600_000,
+    });
+    expect(() => loadConfig({ TRUST_PROXY: "true" })).toThrow(/TRUST_PROXY="true": true would trust every client/);
+    expect(() => loadConfig({ TRUST_PROXY: "proxy.example" })).toThrow(/TRUST_PROXY=.*comma-separated list/);
+    expect(() => loadConfig({ MEDIA_UPLOAD_QUOTA: "5TB/60" })).toThrow(/MEDIA_UPLOAD_QUOTA=.*<size>\/<seconds>/);
+    expect(() => loadConfig({ MEDIA_ORPHAN_TTL: "0h" })).toThrow(/MEDIA_ORPHAN_TTL=.*greater than 0/);
+    expect(() => loadConfig({ QUEUE_PREFIX: "a b" })).toThrow(/QUEUE_PREFIX=/);
   });
 
   it("reads values, treats empty strings as unset, and keeps PUBLIC_URL an origin", () => {

@@ -80,6 +80,7 @@ export async function startTestParley(options: StartTestParleyOptions = {}): Pro
     // Tests poll the API far faster than any client: limits only where a test sets them.
     RATE_LIMIT_API: "off",
     RATE_LIMIT_INBOX: "off",
+    RATE_LIMIT_INBOX_IP: "off",
     ...options.env,
   });
   const parley = await startParley(config, createLogger(config.logLevel, options.logStream), {
