@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { startWorkers, type Workers } from "../workers/index.js";
 import { resolveAdminToken } from "./config/admin-token.js";
 import type { Config } from "./config/config.js";
@@ -103,8 +103,14 @@ async function startRoles(
   try {
     if (config.role !== "worker") {
       const app = buildApp(deps, buildFederation(deps));
+      const s = createServer(httpServerOptions(config), app);
+      s.maxConnections = config.httpMaxConnections;
       const listening = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+        s.once("error", reject);
+        s.listen(config.port, config.host, () => {
+          s.off("error", reject);
+          resolve(s);
+        });
       });
       server = listening;
       // WebSocket upgrades of GET /api/v1/streaming, fed by this process's LISTEN connection.
@@ -135,6 +141,24 @@ async function startRoles(
       await stop();
       await embedded?.stop();
     },
+  };
+}
+
+/**
+ * Bounds of one client's hold on a connection: its headers within HTTP_HEADERS_TIMEOUT_MS (a
+ * slowloris), the whole request within HTTP_REQUEST_TIMEOUT_MS, 5 s idle between keep-alive
+ * requests. Node enforces the first two on a timer (30 s by default, which would let a header
+ * timeout of 20 s run to 50 s): here a quarter of the header timeout, at most 5 s. Upgraded
+ * WebSockets leave these checks when they are upgraded.
+ */
+function httpServerOptions(config: Config) {
+  // Node refuses a header timeout longer than the request timeout.
+  const headersTimeout = Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs);
+  return {
+    headersTimeout,
+    requestTimeout: config.httpRequestTimeoutMs,
+    keepAliveTimeout: 5_000,
+    connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
   };
 }
 
