@@ -1,4 +1,4 @@
-import { type Job, UnrecoverableError } from "bullmq";
+import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { and, asc, eq, inArray, lt, notInArray, sql } from "drizzle-orm";
 import type { AccountRow } from "../src/accounts/account.view.js";
 import { isBlocked } from "../src/chats/chat.view.js";
@@ -28,6 +28,7 @@ import {
   sanitizedContent,
   typesOf,
 } from "../src/federation/inbox/chat-message-rules.js";
+import { HostBusy, HostShare } from "../src/federation/inbox/host-share.js";
 import { findLocalActor } from "../src/federation/inbox/inbox-context.js";
 import { enqueueInbound, hasPendingCreate } from "../src/federation/inbox/store.js";
 import { ACTOR_TTL_MS, RemoteActorError, resolveRemoteActor } from "../src/federation/remote-actors.js";
@@ -69,13 +70,25 @@ const APPLIED_ALONG_KEPT = 20_000;
 const INBOUND_CONTINUE_MS = 250;
 
 export function inboundProcessor(deps: InboundDeps) {
-  const apply = batcher(deps);
-  return async (job: Job) => {
+  // This process's share per remote host (see host-share.ts): INBOUND_MAX_PER_HOST of its
+  // INBOUND_CONCURRENCY slots at most may wait on one host's network.
+  const share = new HostShare({ maxPerHost: deps.config.inboundMaxPerHost, fetchTimeoutMs: deps.config.remoteFetchTimeoutMs });
+  const apply = batcher(deps, share);
+  return async (job: Job, token?: string) => {
     if (job.name === "reconcile") return { reenqueued: await reconcileInbound(deps) };
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     // The job completes only once its row's transaction has committed: a crash before that leaves
     // the job to run again, and the row (still pending) says there is something to do.
-    return apply({ id: job.id!, lastAttempt });
+    try {
+      return await apply({ id: job.id!, lastAttempt });
+    } catch (error) {
+      if (!(error instanceof HostBusy)) throw error;
+      // Its host's share is taken or cooling down: back to the queue for a moment, its slot freed
+      // for other hosts; BullMQ does not count a DelayedError as an attempt.
+      deps.logger.debug({ inboxActivity: job.id, host: error.host, why: error.why }, "inbound: host busy; later");
+      await job.moveToDelayed(Math.round(error.retryAt), token);
+      throw new DelayedError();
+    }
   };
 }
 
@@ -88,7 +101,7 @@ interface Claim {
  * Gathers the jobs that run at the same time in this process (the worker's concurrency) into
  * batches for applyInboxActivities. Each job still settles on its own row's outcome.
  */
-function batcher(deps: InboundDeps) {
+function batcher(deps: InboundDeps, share: HostShare) {
   const waiting: { claim: Claim; resolve: (outcome: ApplyOutcome) => void; reject: (error: unknown) => void }[] = [];
   let inFlight = 0;
   let scheduled = false;
@@ -108,14 +121,15 @@ function batcher(deps: InboundDeps) {
     while (inFlight < INBOUND_BATCHES_IN_FLIGHT && waiting.length > 0) {
       const batch = waiting.splice(0, INBOUND_BATCH_MAX);
       inFlight++;
-      applyInboxActivities(
+      startInboxActivities(
         deps,
         batch.map((entry) => entry.claim),
-        { pull: INBOUND_BATCH_MAX - batch.length, onAppliedAlong: remember, goOn: backlog, onBacklog: (left) => (backlog = left) },
+        { pull: INBOUND_BATCH_MAX - batch.length, onAppliedAlong: remember, goOn: backlog, onBacklog: (left) => (backlog = left), share },
       )
+        // The batch's place is free once its transaction is over: a row applied alone (an author to
+        // fetch, say) settles its own job later, and must not hold up the next batches meanwhile.
         .then(
-          (results) =>
-            results.forEach((result, i) => (result.status === "fulfilled" ? batch[i].resolve(result.value) : batch[i].reject(result.reason))),
+          (outcomes) => outcomes.forEach((outcome, i) => outcome.then(batch[i].resolve, batch[i].reject)),
           (error) => batch.forEach((entry) => entry.reject(error)),
         )
         .finally(() => {
@@ -166,9 +180,17 @@ export type ApplyOutcome = { status: "applied"; result: string } | { status: "sk
 
 /** Applies one row; throws (for BullMQ to retry) when it could not. */
 export async function applyInboxActivity(deps: InboundDeps, id: string, options: { lastAttempt: boolean }): Promise<ApplyOutcome> {
-  const [result] = await applyInboxActivities(deps, [{ id, lastAttempt: options.lastAttempt }]);
-  if (result.status === "rejected") throw result.reason;
-  return result.value;
+  const [outcome] = await startInboxActivities(deps, [{ id, lastAttempt: options.lastAttempt }]);
+  return outcome;
+}
+
+interface ApplyOptions {
+  pull?: number;
+  onAppliedAlong?: (ids: string[]) => void;
+  goOn?: boolean;
+  onBacklog?: (left: boolean) => void;
+  /** The process's share per remote host; without it (tests), authors are fetched without limit. */
+  share?: HostShare;
 }
 
 /**
@@ -179,11 +201,16 @@ export async function applyInboxActivity(deps: InboundDeps, id: string, options:
  * that a Delete or Update sees the Creates of its batch. With `pull`, the batch also takes along up
  * to that many other pending Creates nobody holds (see applyCreates).
  */
-export async function applyInboxActivities(
-  deps: InboundDeps,
-  claims: Claim[],
-  options: { pull?: number; onAppliedAlong?: (ids: string[]) => void; goOn?: boolean; onBacklog?: (left: boolean) => void } = {},
-): Promise<PromiseSettledResult<ApplyOutcome>[]> {
+export async function applyInboxActivities(deps: InboundDeps, claims: Claim[], options: ApplyOptions = {}): Promise<PromiseSettledResult<ApplyOutcome>[]> {
+  return Promise.allSettled(await startInboxActivities(deps, claims, options));
+}
+
+/**
+ * applyInboxActivities, returning as soon as the batch transaction is over: one promise per claim,
+ * those of rows applied alone still running. A Create whose author must be fetched takes a place of
+ * its host's share first; refused, its outcome is HostBusy and its attempt is given back.
+ */
+async function startInboxActivities(deps: InboundDeps, claims: Claim[], options: ApplyOptions = {}): Promise<Promise<ApplyOutcome>[]> {
   // The attempt is counted before anything is tried (a crash mid-way counts), and read back.
   const rows = await deps.db
     .update(inboxActivities)
@@ -201,7 +228,21 @@ export async function applyInboxActivities(
     else alone.push(row);
   }
   const lastAttempt = new Map(claims.map((c) => [c.id, c.lastAttempt]));
-  const applyAlone = (row: InboxRow) => outcomes.set(row.id, applyClaimed(deps, row, { lastAttempt: lastAttempt.get(row.id) ?? false }));
+  const bounced: { row: InboxRow; busy: HostBusy }[] = [];
+  const applyAlone = (row: InboxRow) => {
+    let lease: AuthorLease | undefined;
+    if (options.share && typesOf(row.payload as Json).includes("Create") && !authors.has(httpUrl(row.actorUri)?.href ?? "")) {
+      const host = httpUrl(row.actorUri)?.host;
+      try {
+        if (host) lease = { host, share: options.share, release: options.share.acquire(host) };
+      } catch (error) {
+        if (!(error instanceof HostBusy)) throw error;
+        bounced.push({ row, busy: error });
+        return;
+      }
+    }
+    outcomes.set(row.id, applyClaimed(deps, row, { lastAttempt: lastAttempt.get(row.id) ?? false, lease }));
+  };
   if (creates.length > 0) {
     try {
       const along: string[] = [];
@@ -222,7 +263,29 @@ export async function applyInboxActivities(
     }
   } else if (options.goOn) options.onBacklog?.(await applyMore(deps, options));
   for (const row of alone) applyAlone(row);
-  return Promise.allSettled(claims.map((claim) => (byId.has(claim.id) ? outcomes.get(claim.id)! : Promise.resolve({ status: "skipped" as const }))));
+  if (bounced.length > 0) {
+    // Not tried: the attempt counted above is given back (the row's `attempts` counts tries).
+    const givenBack = deps.db
+      .update(inboxActivities)
+      .set({ attempts: sql`greatest(${inboxActivities.attempts} - 1, 0)` })
+      .where(inArray(inboxActivities.id, bounced.map((b) => b.row.id)))
+      .then(
+        () => undefined,
+        (error) => deps.logger.warn({ err: error }, "inbound: could not give back the attempts of rows put back"),
+      );
+    for (const { row, busy } of bounced) outcomes.set(row.id, givenBack.then(() => Promise.reject(busy)));
+  }
+  const result = claims.map((claim) => (byId.has(claim.id) ? outcomes.get(claim.id)! : Promise.resolve({ status: "skipped" as const })));
+  // Settled by their callers; never reported as unhandled meanwhile.
+  for (const outcome of result) outcome.catch(() => {});
+  return result;
+}
+
+/** A place of the author's host in the process's share, held while the author is resolved. */
+interface AuthorLease {
+  host: string;
+  share: HostShare;
+  release: () => void;
 }
 
 /**
@@ -252,12 +315,13 @@ async function applyMore(deps: InboundDeps, options: { onAppliedAlong?: (ids: st
 }
 
 /** Applies one claimed row (its attempt counted) in its own transaction; throws when it could not. */
-async function applyClaimed(deps: InboundDeps, row: InboxRow, options: { lastAttempt: boolean }): Promise<ApplyOutcome> {
+async function applyClaimed(deps: InboundDeps, row: InboxRow, options: { lastAttempt: boolean; lease?: AuthorLease }): Promise<ApplyOutcome> {
   const id = row.id;
   try {
     const payload = row.payload as Json;
-    // Network first, outside the transaction: the author of a new message is resolved (cached a day).
-    const author = typesOf(payload).includes("Create") ? await resolveAuthor(deps, row.actorUri) : undefined;
+    // Network first, outside the transaction: the author of a new message is resolved (cached a
+    // day), within the host's share when a lease was taken.
+    const author = typesOf(payload).includes("Create") ? await resolveAuthor(deps, row.actorUri, options.lease) : undefined;
     let result = "nothing";
     const links: LinkCardJob[] = [];
     await deps.db.transaction(async (tx) => {
@@ -446,14 +510,21 @@ function errorText(error: unknown): string {
   return text.slice(0, 2_000);
 }
 
-async function resolveAuthor(deps: InboundDeps, actorUri: string): Promise<AccountRow> {
+async function resolveAuthor(deps: InboundDeps, actorUri: string, lease?: AuthorLease): Promise<AccountRow> {
+  const startedAt = Date.now();
   try {
-    return await resolveRemoteActor(deps, actorUri);
+    const author = await resolveRemoteActor(deps, actorUri);
+    lease?.share.answered(lease.host);
+    return author;
   } catch (error) {
     if (error instanceof RemoteActorError && PERMANENT_ACTOR_ERRORS.has(error.code)) {
       throw new UnrecoverableError(`author ${actorUri}: ${error.code}: ${error.message}`);
     }
+    // Retried with BullMQ's backoff; meanwhile the host's other jobs wait out a cooldown in the queue.
+    if (error instanceof RemoteActorError && error.code === "timeout") lease?.share.timedOut(lease.host, startedAt);
     throw error;
+  } finally {
+    lease?.release();
   }
 }
 

@@ -41,7 +41,7 @@ const SCHEDULE_CHECK_MS = 15_000;
 /** Every BullMQ processor of the service: one line each. */
 const PROCESSORS: ProcessorSpec[] = [
   { queue: "housekeeping", processor: housekeepingProcessor, options: () => ({ concurrency: 1 }), schedules: () => [HOUSEKEEPING] },
-  { queue: "inbound", processor: inboundProcessor, options: () => ({ concurrency: 10 }), schedules: inboundSchedules },
+  { queue: "inbound", processor: inboundProcessor, options: (deps) => ({ concurrency: deps.config.inboundConcurrency }), schedules: inboundSchedules },
   { queue: "deliver", processor: deliverProcessor, options: deliverWorkerOptions, schedules: deliverSchedules },
   { queue: "linkCards", processor: linkCardsProcessor, options: linkCardsWorkerOptions },
 ];

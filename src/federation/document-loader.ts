@@ -21,7 +21,10 @@ import { RemoteFetchError, safeFetch, type SafeFetchOptions, type SafeResponse }
  * remote call. Re-exported by remote-actors.ts.
  */
 
-export type LoaderConfig = Pick<Config, "allowPrivateAddress"> & Partial<Pick<Config, "publicUrl">>;
+export type LoaderConfig = Pick<Config, "allowPrivateAddress"> & Partial<Pick<Config, "publicUrl" | "remoteFetchTimeoutMs">>;
+
+/** Each fetch of a key, actor, object or context (REMOTE_FETCH_TIMEOUT_MS); an inbox request waits on it. */
+const DEFAULT_FETCH_TIMEOUT_MS = 5_000;
 
 /** Pleroma's litepub context (the same file federation.ts serves), for any instance's copy of it. */
 const litepubContext = JSON.parse(readFileSync(new URL("./contexts/litepub-0.1.json", import.meta.url), "utf8")) as unknown;
@@ -75,15 +78,31 @@ export function isActivityJson(contentType: string | undefined): boolean {
 /** A loader for the origin check's parse: every reference stays unresolved. */
 const noFetch: DocumentLoader = (url) => Promise.reject(new FetchError(url, "not fetched"));
 
+/** The only RSA public exponent keys may have (every implementation generates 65537). */
+const RSA_EXPONENT = "010001";
+
 /**
- * What a fetched document claims on another origin than the one that served it (FEP-fe34), or
- * undefined: its `id`, a key's `owner`, or the `owner`/`controller` of a key an actor embeds.
+ * Why `key` is refused, or undefined: an RSA key with another public exponent than 65537 (a huge
+ * one makes each signature check tens of times slower: a cheap way to burn our CPU).
+ */
+export function refusedKey(key: CryptoKey | null): string | undefined {
+  const algorithm = key?.algorithm as Partial<RsaHashedKeyAlgorithm> | undefined;
+  if (!algorithm?.publicExponent) return undefined;
+  const hex = Buffer.from(algorithm.publicExponent).toString("hex").replace(/^(00)+/, "");
+  return hex === RSA_EXPONENT ? undefined : `an RSA key whose public exponent is not 65537 (${hex.length * 4} bits)`;
+}
+
+/**
+ * What makes a fetched document unacceptable, or undefined. Its claims on another origin than the
+ * one that served it (FEP-fe34): its `id`, a key's `owner`, or the `owner`/`controller` of a key
+ * an actor embeds; or a key it holds that refusedKey refuses (the signature checked with it then
+ * fails: 401).
  * Fedify trusts a key's `owner` to tell whose key it is (`doesActorOwnKey`), so without this any
  * server could serve a key "owned" by an actor of another server and sign as that actor.
  * Read as Fedify reads it (JSON-LD, whatever the spelling); what Fedify cannot parse as an object
  * (a context, say) is passed on as it is.
  */
-async function foreignClaim(
+async function refusal(
   document: unknown,
   documentUrl: string,
   contextLoader: DocumentLoader,
@@ -109,14 +128,31 @@ async function foreignClaim(
     return `an actor or key served without an ActivityPub content type at ${documentUrl}`;
   }
   const claims: (URL | null | undefined)[] = [object.id];
-  if (object instanceof CryptographicKey) claims.push(object.ownerId);
-  else if (object instanceof Multikey) claims.push(object.controllerId);
-  else if (isActor(object)) {
+  const keys: (CryptoKey | null)[] = [];
+  if (object instanceof CryptographicKey) {
+    claims.push(object.ownerId);
+    keys.push(object.publicKey);
+  } else if (object instanceof Multikey) {
+    claims.push(object.controllerId);
+    keys.push(object.publicKey);
+  } else if (isActor(object)) {
     const quiet = { ...options, suppressError: true };
-    for await (const key of object.getPublicKeys(quiet)) claims.push(key.id, key.ownerId);
-    for await (const key of object.getAssertionMethods(quiet)) claims.push(key.id, key.controllerId);
+    for await (const key of object.getPublicKeys(quiet)) {
+      claims.push(key.id, key.ownerId);
+      keys.push(key.publicKey);
+    }
+    for await (const key of object.getAssertionMethods(quiet)) {
+      claims.push(key.id, key.controllerId);
+      keys.push(key.publicKey);
+    }
   }
-  return claims.find((claim) => claim != null && claim.origin !== origin)?.href;
+  const foreign = claims.find((claim) => claim != null && claim.origin !== origin)?.href;
+  if (foreign) return `${foreign} (not on the origin of ${documentUrl})`;
+  for (const key of keys) {
+    const refused = refusedKey(key);
+    if (refused) return `${refused} at ${documentUrl}`;
+  }
+  return undefined;
 }
 
 function buildLoader(
@@ -134,6 +170,7 @@ function buildLoader(
       answer = await safeFetch(url, {
         headers: { accept: ACTIVITY_JSON, "user-agent": userAgent },
         allowPrivateAddress: config.allowPrivateAddress,
+        timeoutMs: config.remoteFetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
         signal,
         prepare,
       });
@@ -148,8 +185,8 @@ function buildLoader(
     const contexts: DocumentLoader = async (context) => bundled(context) ?? load(context, signal, 0, false);
     // Through an alternate link, the nested load checked what it fetched.
     const activityJson = remote.documentUrl !== answer.url || isActivityJson(answer.headers["content-type"]);
-    const foreign = await foreignClaim(remote.document, remote.documentUrl, contexts, activityJson);
-    if (foreign) throw new FetchError(url, `refused: ${foreign} (not on the origin of ${remote.documentUrl})`);
+    const refused = await refusal(remote.document, remote.documentUrl, contexts, activityJson);
+    if (refused) throw new FetchError(url, `refused: ${refused}`);
     return remote;
   };
   return (url, options) => load(url, options?.signal, 0);

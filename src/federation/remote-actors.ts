@@ -5,6 +5,7 @@ import { pgErrorCode } from "../db/database.js";
 import { accounts } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
 import { newId } from "../shared/ids.js";
+import { unsafeCharacterIn, withoutUnsafeCharacters } from "./actor-text.js";
 import { ACTIVITY_JSON, isActivityJson, parleyUserAgent } from "./document-loader.js";
 import { RemoteFetchError, type RemoteFetchErrorCode, safeFetch } from "./http-client.js";
 import { nodeinfoSoftware } from "./nodeinfo.js";
@@ -26,7 +27,7 @@ export type RemoteActorErrorCode =
   | "invalid_json"
   | "not_an_actor"
   | "id_mismatch" // `id` is not the URI asked for, or not on the origin that served it (`actualId`)
-  | "invalid_actor" // no usable preferredUsername or inbox
+  | "invalid_actor" // no usable preferredUsername (bidi, zero-width or control characters included) or inbox
   | "username_conflict"; // another actor of the same server already holds name@host
 
 export class RemoteActorError extends Error {
@@ -113,6 +114,14 @@ export async function resolveRemoteActor(
   if (!username || /[\s@/]/.test(username) || !inboxUrl) {
     throw new RemoteActorError("invalid_actor", `${uri} has no usable preferredUsername or inbox`, { account: known });
   }
+  // Refused, not cleaned: a cleaned name could be another actor's name@host (impersonation), and
+  // the raw one would show reordered or look-alike in every client's acct.
+  const unsafe = unsafeCharacterIn(String(document.preferredUsername));
+  if (unsafe) {
+    throw new RemoteActorError("invalid_actor", `${uri} has a preferredUsername with ${unsafe} (bidi, zero-width or control character)`, {
+      account: known,
+    });
+  }
   const endpoints = document.endpoints as { sharedInbox?: unknown } | undefined;
   const capabilities = document.capabilities as { acceptsChatMessages?: unknown } | undefined;
   const accepts = capabilities?.acceptsChatMessages;
@@ -120,7 +129,7 @@ export async function resolveRemoteActor(
   const values = {
     username,
     domain: id.host,
-    displayName: text(document.name, 100),
+    displayName: text(typeof document.name === "string" ? withoutUnsafeCharacters(document.name) : "", 100),
     note: sanitizeRemoteHtml(text(document.summary, 10_000)),
     url: firstUrl(document.url),
     inboxUrl,
@@ -128,7 +137,9 @@ export async function resolveRemoteActor(
     avatarUrl: firstUrl(document.icon),
     acceptsChatMessages: typeof accepts === "boolean" ? accepts : null,
     // Cached per host; a server whose nodeinfo failed this time keeps what it said before.
-    software: (await nodeinfoSoftware(deps, uri)) ?? known?.software ?? null,
+    // Within a fetch's bound (a server's nodeinfo may hang when its actors answer); not known in
+    // time, it is asked again on the next refresh.
+    software: (await withinFetchBound(deps, nodeinfoSoftware(deps, uri))) ?? known?.software ?? null,
     goneAt: null,
     fetchedAt: now,
     updatedAt: now,
@@ -147,6 +158,21 @@ export async function resolveRemoteActor(
   }
 }
 
+/** The bound of one remote fetch of author or key resolution (REMOTE_FETCH_TIMEOUT_MS). */
+export const DEFAULT_REMOTE_FETCH_TIMEOUT_MS = 5_000;
+const fetchBoundOf = (deps: ActorDeps) => deps.config.remoteFetchTimeoutMs ?? DEFAULT_REMOTE_FETCH_TIMEOUT_MS;
+
+/** `work`'s value, or null when it takes longer than a remote fetch may (it goes on, unawaited). */
+async function withinFetchBound<T>(deps: ActorDeps, work: Promise<T>): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  work.catch(() => {});
+  try {
+    return await Promise.race([work, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), fetchBoundOf(deps))))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** GETs the actor document and checks it is an actor whose id is `uri`, served by `uri`'s origin. */
 async function fetchActor(deps: ActorDeps, uri: string): Promise<Record<string, unknown>> {
   let answer;
@@ -154,6 +180,8 @@ async function fetchActor(deps: ActorDeps, uri: string): Promise<Record<string, 
     answer = await safeFetch(uri, {
       headers: { accept: ACTIVITY_JSON, "user-agent": parleyUserAgent(deps.config.publicUrl) },
       allowPrivateAddress: deps.config.allowPrivateAddress,
+      // A hanging server costs the job (or request) resolving its actor this much, not 30 s.
+      timeoutMs: fetchBoundOf(deps),
     });
   } catch (error) {
     if (error instanceof RemoteFetchError) throw new RemoteActorError(error.code, error.message);
