@@ -1,38 +1,45 @@
 import { randomBytes } from "node:crypto";
 import { ConfigError, loadConfig } from "../src/config/config.js";
+import { pleromaChatMessage, stored } from "./helpers/inbox.js";
 import { api, createAccount, deleteRedisPrefix, type QueueKind, startTestParley, type TestParley } from "./helpers/parley.js";
+import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } from "./helpers/remote.js";
 
 /**
- * RATE_LIMIT_API (per bearer token) and RATE_LIMIT_INBOX (per keyId host, counted before the
- * signature check): 429 + Retry-After past the limit, Mastodon's X-RateLimit-* headers, and one
- * count shared by every process on the same store (Redis prefix, or the database's fedify_kv).
+ * RATE_LIMIT_API (per bearer token) and RATE_LIMIT_INBOX (per host of the verified signer,
+ * counted only once the signature verified): 429 + Retry-After past the limit, Mastodon's
+ * X-RateLimit-* headers, and one count shared by every process on the same store (Redis prefix,
+ * or the database's fedify_kv).
  */
 
 // A long window: a test straddling a window boundary would see its count reset.
 const env = { RATE_LIMIT_API: "3/3600", RATE_LIMIT_INBOX: "2/3600" };
 
-/** An inbox POST whose signature names a key on `host` (never valid: the count comes first). */
-const inboxPost = (base: string, host: string) =>
+/** An inbox POST whose signature names `actor`'s key but is not its signature. */
+const forgedPost = (base: string, actor: RemoteActor, to: string) =>
   fetch(`${base}/inbox`, {
     method: "POST",
     headers: {
       "content-type": "application/activity+json",
       date: new Date().toUTCString(),
-      signature: `keyId="http://${host}/users/x#main-key",algorithm="rsa-sha256",headers="(request-target) host date",signature="AAAA"`,
+      signature: `keyId="${actor.keyId}",algorithm="rsa-sha256",headers="(request-target) host date",signature="AAAA"`,
     },
-    body: JSON.stringify({ type: "Create", id: `http://${host}/activities/${randomBytes(4).toString("hex")}`, actor: `http://${host}/users/x` }),
+    body: JSON.stringify(pleromaChatMessage(actor, to)),
   });
 
 describe.each<QueueKind>(["postgres", "redis"])("rate limits shared across two instances (%s)", (queue) => {
   const queuePrefix = `parley-test-rl-${randomBytes(4).toString("hex")}`;
   let a: TestParley;
   let b: TestParley;
+  let peer: RemoteServer;
+  let other: RemoteServer;
 
   beforeAll(async () => {
+    [peer, other] = await Promise.all([startRemoteServer(), startRemoteServer()]);
     a = await startTestParley({ queue, queuePrefix, env });
     b = await startTestParley({ queue, queuePrefix, env, databaseUrl: a.databaseUrl, adminToken: a.adminToken });
   }, 60_000);
   afterAll(async () => {
+    await Promise.all([peer?.close(), other?.close()]);
     await b?.close();
     await a?.close();
     // Given a prefix, startTestParley leaves it (and, given a database, the database) in place.
@@ -60,17 +67,28 @@ describe.each<QueueKind>(["postgres", "redis"])("rate limits shared across two i
     expect((await api(b.url, bob.token).get("/api/v1/pleroma/chats")).status).toBe(200);
   });
 
-  it("inbox: per keyId host, before the signature check, counted across instances", async () => {
-    const spam = await inboxPost(a.url, "127.0.0.1:1");
-    expect(spam.status).not.toBe(429);
-    expect(spam.headers.get("x-ratelimit-limit")).toBe("2");
-    expect((await inboxPost(b.url, "127.0.0.1:1")).status).not.toBe(429);
-    const refused = await inboxPost(a.url, "127.0.0.1:1");
+  it("inbox: per verified host, only for verified requests, counted across instances", async () => {
+    await createAccount(a, "carol");
+    const carol = `${a.url}/users/carol`;
+    // b shares a's database under its own public URL.
+    const carolAtB = `${b.url}/users/carol`;
+    const sender = peer.actor("sender");
+    // Forged requests naming the peer's key spend nothing of its budget.
+    for (let i = 0; i < 3; i++) expect((await forgedPost(a.url, sender, carol)).status).toBe(401);
+    const first = await signedPost(`${a.url}/inbox`, pleromaChatMessage(sender, carol), sender);
+    expect(first.status).toBe(202);
+    expect(first.headers["x-ratelimit-limit"]).toBe("2");
+    expect(first.headers["x-ratelimit-remaining"]).toBe("1");
+    expect((await signedPost(`${b.url}/inbox`, pleromaChatMessage(sender, carolAtB), sender)).status).toBe(202);
+    const before = await stored(a);
+    const refused = await signedPost(`${a.url}/inbox`, pleromaChatMessage(sender, carol), sender);
     expect(refused.status).toBe(429);
-    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
-    expect(await refused.json()).toEqual({ error: "rate_limited" });
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
+    expect(JSON.parse(refused.body)).toEqual({ error: "rate_limited" });
+    expect(await stored(a)).toEqual(before);
     // Another host is not affected.
-    expect((await inboxPost(b.url, "127.0.0.1:2")).status).not.toBe(429);
+    const stranger = other.actor("stranger");
+    expect((await signedPost(`${b.url}/inbox`, pleromaChatMessage(stranger, carolAtB), stranger)).status).toBe(202);
   });
 });
 

@@ -7,6 +7,7 @@ import type { ParleyFederation } from "./federation.js";
 import { RequestParsedAs, withImpliedContext } from "./inbox/implied-context.js";
 import type { RequestData, Verdict } from "./inbox/inbox-context.js";
 import { signatureStrengthProblem } from "./inbox/signature-strength.js";
+import { inboxRateHeaders } from "./inbox/verified-rate-limit.js";
 
 const ACTOR_PATH = /^\/users\/([^/?#]+)\/?$/;
 
@@ -122,6 +123,8 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
         response = new Response("Invalid activity.", { status: 400, headers: { "content-type": "text/plain; charset=utf-8" } });
       }
       if (passed) return next();
+      // RATE_LIMIT_INBOX's headers when a listener counted the request (429s included).
+      res.set(inboxRateHeaders(contextData));
       if (contextData.verdict) {
         // The listener threw after deciding: Fedify's 500 is replaced by its answer.
         await response.body?.cancel();

@@ -27,7 +27,8 @@ import { redactUrl } from "../shared/logger.js";
 import { streamingRoutes } from "../streaming/streaming.routes.js";
 import { ApiError } from "./errors.js";
 import { mountApiDocs } from "./openapi.js";
-import { inboxRateLimit } from "./rate-limit.js";
+import { inboxPreVerificationLimits } from "./rate-limit.js";
+import { refuseMalformedHeaders } from "./request-headers.js";
 import { type AnyRoute, mountRoutes } from "./route.js";
 import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "./unavailable.js";
 
@@ -60,8 +61,10 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   // header no chat client sends back. A function (not `false`) keeps ETags on media files, which
   // express gives them only while the setting is enabled.
   app.set("etag", () => undefined);
-  // PUBLIC_URL is the origin; behind a proxy, X-Forwarded-* say how the request reached us.
-  app.set("trust proxy", true);
+  // PUBLIC_URL is the origin; behind a proxy, X-Forwarded-* say how the request reached us — but
+  // only from the proxies TRUST_PROXY lists (default loopback): any other client would choose the
+  // address it is rate-limited and logged under.
+  app.set("trust proxy", deps.config.trustProxy);
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -80,6 +83,8 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
 
   // Latency by route pattern, and the answers of the inbox (SPEC §7; src/ops/metrics.ts).
   if (deps.metrics) app.use(deps.metrics.httpDuration, deps.metrics.inboxCounter);
+  // A malformed Host, trusted X-Forwarded-*, Date, Digest or Signature: 400/401 naming it, before any route.
+  app.use(refuseMalformedHeaders());
   // Open, like /healthz: see the README's operations section.
   if (deps.metrics) app.get("/metrics", metricsHandler(deps.metrics));
   // bull-board: ADMIN_TOKEN on the whole mount path (the UI's XHR calls go to /admin/queues/api/*).
@@ -101,8 +106,9 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   app.use(outboxRouter(deps));
   app.use(objectsRouter(deps));
 
-  // RATE_LIMIT_INBOX per remote host (the signature's keyId host), before any signature work.
-  app.post(["/inbox", "/users/:name/inbox"], inboxRateLimit(deps));
+  // Before any signature work: RATE_LIMIT_INBOX_IP per client address, and a host that spent its
+  // RATE_LIMIT_INBOX (counted only once verified, in the listeners) refused without verifying.
+  app.post(["/inbox", "/users/:name/inbox"], inboxPreVerificationLimits(deps));
 
   // Fedify before any general body parser: it must see the raw body of inbox POSTs (a body parser
   // would consume it; the outbox router above parses only its own route's body).

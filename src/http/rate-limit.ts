@@ -18,23 +18,40 @@ export interface RateLimitHit {
 
 export interface RateLimiter {
   hit(scope: string, id: string, setting: RateLimitSetting): Promise<RateLimitHit>;
+  /** The current window's count, not raised. */
+  peek(scope: string, id: string, setting: RateLimitSetting): Promise<RateLimitHit>;
 }
 
 export function rateLimiter(deps: Pick<Deps, "db" | "queues">): RateLimiter {
   const { backend } = deps.queues;
+  const windowOf = (setting: RateLimitSetting) => {
+    const window = Math.floor(Date.now() / setting.windowMs);
+    return { window, resetAt: (window + 1) * setting.windowMs };
+  };
+  const redisKey = (scope: string, id: string, window: number) => `${backend.prefix ?? "bull"}:parley:ratelimit:${scope}:${id}:${window}`;
+  const kvKey = (scope: string, id: string, window: number) => JSON.stringify(["parley", "ratelimit", scope, id, window]);
   return {
-    async hit(scope, id, setting) {
-      const window = Math.floor(Date.now() / setting.windowMs);
-      const resetAt = (window + 1) * setting.windowMs;
+    async peek(scope, id, setting) {
+      const { window, resetAt } = windowOf(setting);
       if (backend.kind === "redis" && backend.commands) {
         const redis = await backend.commands();
-        const key = `${backend.prefix ?? "bull"}:parley:ratelimit:${scope}:${id}:${window}`;
+        return { count: Number((await redis.get(redisKey(scope, id, window))) ?? 0), resetAt };
+      }
+      const [row] = await deps.db.$client<{ count: string }[]>`
+        SELECT (value #>> '{}') AS count FROM fedify_kv WHERE key = ${kvKey(scope, id, window)} AND expires_at > now()`;
+      return { count: Number(row?.count ?? 0), resetAt };
+    },
+    async hit(scope, id, setting) {
+      const { window, resetAt } = windowOf(setting);
+      if (backend.kind === "redis" && backend.commands) {
+        const redis = await backend.commands();
+        const key = redisKey(scope, id, window);
         const result = await redis.multi().incr(key).pexpire(key, setting.windowMs + 1_000).exec();
         const [error, count] = result?.[0] ?? [new Error("rate limit: no reply")];
         if (error) throw error;
         return { count: Number(count), resetAt };
       }
-      const key = JSON.stringify(["parley", "ratelimit", scope, id, window]);
+      const key = kvKey(scope, id, window);
       const [row] = await deps.db.$client<{ count: string }[]>`
         INSERT INTO fedify_kv (key, value, expires_at) VALUES (${key}, '1'::jsonb, ${new Date(resetAt + 1_000).toISOString()}::timestamptz)
         ON CONFLICT (key) DO UPDATE SET value = to_jsonb((fedify_kv.value #>> '{}')::bigint + 1)
@@ -68,8 +85,7 @@ export async function applyRateLimit(
   res.set("X-RateLimit-Remaining", String(Math.max(0, setting.max - hit.count)));
   res.set("X-RateLimit-Reset", new Date(hit.resetAt).toISOString());
   if (hit.count <= setting.max) return true;
-  res.set("Retry-After", String(Math.max(1, Math.ceil((hit.resetAt - Date.now()) / 1000))));
-  res.status(429).json({ error: "rate_limited" });
+  refuse(res, hit.resetAt);
   return false;
 }
 
@@ -78,30 +94,46 @@ export function tokenKey(token: string): string {
   return createHash("sha256").update(token).digest("hex").slice(0, 32);
 }
 
-/**
- * The remote host an inbox POST counts against: the host of its signature's keyId (draft-cavage
- * `Signature`, or RFC 9421 `Signature-Input`), read before the signature is verified so that a
- * flood costs no key fetch or RSA work; unsigned requests (refused anyway) count per client IP.
- * A forger can spend another host's budget, at worst delaying that host's retries.
- */
-export function inboxRateKey(req: Request): string {
-  const header = `${req.get("signature") ?? ""} ${req.get("signature-input") ?? ""}`;
-  const keyId = header.match(/keyId="([^"]+)"/i)?.[1];
-  if (keyId) {
-    try {
-      return `host:${new URL(keyId).host.toLowerCase()}`;
-    } catch {
-      // not a URL: fall through to the address
-    }
-  }
-  return `ip:${req.ip ?? req.socket.remoteAddress ?? "unknown"}`;
+/** The counter RATE_LIMIT_INBOX keeps per remote host (spent only by verified requests). */
+export const INBOX_SCOPE = "inbox";
+export const inboxHostKey = (host: string) => `host:${host.toLowerCase()}`;
+
+function refuse(res: Response, resetAt: number): void {
+  res.set("Retry-After", String(Math.max(1, Math.ceil((resetAt - Date.now()) / 1000))));
+  res.status(429).json({ error: "rate_limited" });
 }
 
-/** RATE_LIMIT_INBOX on inbox POSTs, before the Fedify bridge. */
-export function inboxRateLimit(deps: Deps): RequestHandler {
+/**
+ * The two checks of an inbox POST before its signature is verified, both cheap and neither
+ * aimable by a forger at someone else's host:
+ *  - RATE_LIMIT_INBOX_IP per client address (the socket's, or a trusted proxy's X-Forwarded-For);
+ *  - RATE_LIMIT_INBOX read, not counted, for the host of the signature's keyId: a host whose
+ *    verified requests already used up the window would be refused after verification anyway, so
+ *    it is refused before the key fetch and RSA work. Only verified requests raise that count
+ *    (federation/inbox/verified-rate-limit.ts), so naming a host here cannot spend its budget.
+ */
+export function inboxPreVerificationLimits(deps: Deps): RequestHandler {
   const limiter = rateLimiter(deps);
   return async (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== "POST") return next();
-    if (await applyRateLimit(deps, limiter, "inbox", inboxRateKey(req), deps.config.rateLimitInbox, res)) next();
+    const perAddress = deps.config.rateLimitInboxIp;
+    if (perAddress) {
+      try {
+        const hit = await limiter.hit("inbox-ip", `ip:${req.ip}`, perAddress);
+        if (hit.count > perAddress.max) return refuse(res, hit.resetAt);
+      } catch (error) {
+        deps.logger.warn({ err: error, scope: "inbox-ip" }, "rate limit not counted (store unavailable)");
+      }
+    }
+    const perHost = deps.config.rateLimitInbox;
+    const host = res.locals.signatureKeyIdHost as string | undefined;
+    if (perHost && host) {
+      try {
+        const spent = await limiter.peek(INBOX_SCOPE, inboxHostKey(host), perHost);
+        if (spent.count >= perHost.max) return refuse(res, spent.resetAt);
+      } catch (error) {
+        deps.logger.warn({ err: error, scope: INBOX_SCOPE }, "rate limit not read (store unavailable)");
+      }
+    }
+    next();
   };
 }

@@ -6,6 +6,7 @@ import { admitSigningHost } from "../outgoing/hosts.js";
 import type { Executor } from "../../db/database.js";
 import type { Deps } from "../../shared/deps.js";
 import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
+import { spendInboxBudget } from "./verified-rate-limit.js";
 
 /**
  * Per-request data shared by the express bridge and the inbox listeners (approach A of
@@ -100,6 +101,11 @@ export async function isDomainBlocked(deps: Pick<Deps, "db">, actorUri: string):
  * pause (if any) is lifted (SPEC §4.3).
  */
 export async function admitVerifiedSender(deps: InboxDeps, ctx: InboxCtx, actorUri: string): Promise<void> {
+  // RATE_LIMIT_INBOX, spent only here: after verification, per the verified actor's host.
+  if (await spendInboxBudget(deps, ctx, actorUri)) {
+    deps.logger.info({ actor: actorUri, reason: "rate_limited" }, "inbox: activity refused");
+    refuse(ctx, 429, { error: "rate_limited" });
+  }
   const host = new URL(actorUri).host;
   if (!(await admitSigningHost(deps.db, host, domainBlockedSql(host)))) {
     deps.logger.info({ actor: actorUri, reason: "domain_blocked" }, "inbox: activity refused");
