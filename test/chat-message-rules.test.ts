@@ -87,10 +87,12 @@ describe("emojisOf", () => {
 });
 
 describe("sanitizedContent", () => {
-  it("keeps the allowed markup, drops scripts and handlers; nothing visible is null", () => {
+  it("keeps the allowed markup, drops scripts, handlers and images; nothing visible is null", () => {
     expect(sanitizedContent({ content: '<p onclick="x()">hi <script>alert(1)</script><img class="emoji" src="https://a.example/e.png"></p>' })).toBe(
-      '<p>hi <img class="emoji" src="https://a.example/e.png" /></p>',
+      "<p>hi </p>",
     );
+    // An image is nothing to read: emoji come as tags, their `:shortcode:` stays in the text.
+    expect(sanitizedContent({ content: '<img class="emoji" src="https://a.example/e.png" alt=":e:">' })).toBeNull();
     expect(sanitizedContent({ content: "<p> </p>" })).toBeNull();
     expect(sanitizedContent({ contentMap: { en: "hello" } })).toBe("hello");
     expect(sanitizedContent({})).toBeNull();

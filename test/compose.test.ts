@@ -34,11 +34,16 @@ describe("remote HTML sanitizing", () => {
     expect(clean).toBe("<p>hi</p>");
   });
 
-  it("keeps mentions, h-card spans, links and emoji images", () => {
-    const html =
-      '<span class="h-card"><a class="u-url mention" href="https://a.example/users/bob">@bob</a></span> ' +
-      '<img class="emoji" src="https://a.example/e.png" alt=":e:"> <a href="https://x.example">x</a>';
-    expect(sanitizeRemoteHtml(html)).toBe(html.replace("<img class=\"emoji\" src=\"https://a.example/e.png\" alt=\":e:\">", '<img class="emoji" src="https://a.example/e.png" alt=":e:" />'));
+  it("keeps mentions, h-card spans and links; drops images, emoji ones too (emoji travel as tags)", () => {
+    const kept = '<span class="h-card"><a class="u-url mention" href="https://a.example/users/bob">@bob</a></span> :e: <a href="https://x.example">x</a>';
+    expect(sanitizeRemoteHtml(kept)).toBe(kept);
+    expect(sanitizeRemoteHtml('a <img class="emoji" src="http://127.0.0.1:9/e.png" alt=":e:"> b')).toBe("a  b");
+  });
+
+  it("escapes quotes in text as local messages do", () => {
+    expect(sanitizeRemoteHtml(`<p>:x" onerror="alert(1)" y=": it's &quot;q&quot; a < b</p>`)).toBe(
+      "<p>:x&quot; onerror=&quot;alert(1)&quot; y=&quot;: it&#39;s &quot;q&quot; a &lt; b</p>",
+    );
   });
 
   it("removes javascript: links and non-emoji images", () => {

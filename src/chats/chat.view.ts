@@ -6,7 +6,9 @@ import { domainBlockedSql } from "../federation/domain-blocks.js";
 import { deliveryStatusSql } from "../federation/outgoing/deliveries.js";
 import type { PreviewCard } from "../link-cards/card-parser.js";
 import { linkCardSql } from "../link-cards/link-cards.js";
+import { boundedStoredAttachment, renderableEmojis } from "../federation/inbox/remote-content-bounds.js";
 import { renderAttachment } from "../media/media.view.js";
+import { sanitizeRemoteHtml } from "./compose.js";
 
 /** Reads that render API JSON. Each list is one query, whatever its length (no N+1). */
 
@@ -47,10 +49,10 @@ export function renderMessage(
     id: ref.id,
     chat_id: ref.chatId,
     account_id: message.authorId,
-    content: message.content,
+    content: contentWithoutImages(message.content),
     created_at: message.publishedAt.toISOString(),
-    emojis: message.emojis as unknown[],
-    attachment: attachment ? renderAttachment(attachment, publicUrl) : (message.remoteAttachment ?? null),
+    emojis: renderableEmojis(message.emojis as unknown[]),
+    attachment: attachment ? renderAttachment(attachment, publicUrl) : boundedStoredAttachment(message.remoteAttachment ?? null),
     card: card ?? null,
     unread: ref.unread,
     // Only the author sees their own key (Pleroma leaks it to the recipient for 2 minutes).
@@ -62,6 +64,14 @@ export function renderMessage(
 }
 
 export type ChatMessageJson = ReturnType<typeof renderMessage>;
+
+/**
+ * Remote content stored before emoji images were stripped still holds `<img>`: sanitized again as
+ * it would be today. Nothing else has one (local content escapes `<`), so the test is the cost.
+ */
+function contentWithoutImages(content: string | null): string | null {
+  return content !== null && /<img\b/i.test(content) ? sanitizeRemoteHtml(content) : content;
+}
 
 export function renderChat(
   row: {

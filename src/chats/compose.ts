@@ -173,28 +173,32 @@ export function shortcodesIn(text: string): string[] {
   return [...new Set([...text.matchAll(/:([a-zA-Z0-9_]{2,64}):/g)].map((m) => m[1]))];
 }
 
-/** Mastodon's strict allow-list plus `span.h-card` and `img.emoji`: what remote HTML may keep. */
+/**
+ * Mastodon's strict allow-list plus `span.h-card` (and the span and link classes Pleroma and
+ * Mastodon write): what remote HTML may keep. No images at all: emoji travel as `Emoji` tags and
+ * the content keeps their `:shortcode:` text, as Mastodon stores it; an `<img>` in a message would
+ * have every client load a URL of the sender's choosing (a loopback one, say).
+ */
 const ALLOW_LIST: sanitizeHtml.IOptions = {
-  allowedTags: ["p", "br", "span", "a", "del", "s", "pre", "blockquote", "code", "b", "strong", "u", "i", "em", "ul", "ol", "li", "img"],
+  allowedTags: ["p", "br", "span", "a", "del", "s", "pre", "blockquote", "code", "b", "strong", "u", "i", "em", "ul", "ol", "li"],
   allowedAttributes: {
     a: ["href", "rel", "class"],
     span: ["class"],
-    img: ["src", "alt", "title", "class", "width", "height"],
     ol: ["start", "reversed"],
     li: ["value"],
   },
   allowedClasses: {
     a: ["mention", "hashtag", "u-url", /^(h|p|u|dt|e)-/],
     span: ["h-card", "invisible", "ellipsis", "quote-inline", "recipients-inline"],
-    img: ["emoji"],
   },
   allowedSchemes: ["http", "https"],
-  allowedSchemesByTag: { img: ["https", "http"] },
   allowProtocolRelative: false,
-  exclusiveFilter: (frame) => frame.tag === "img" && !(frame.attribs.class ?? "").split(/\s+/).includes("emoji"),
   transformTags: {
     h1: "strong", h2: "strong", h3: "strong", h4: "strong", h5: "strong", h6: "strong",
   },
+  // Text is escaped as local messages are (composeHtml): quotes too, so that no quote of a remote
+  // text lands inside an attribute a client builds around it.
+  textFilter: (text) => text.replace(/"/g, "&quot;").replace(/'/g, "&#39;"),
   nonTextTags: ["script", "style", "textarea", "option", "noscript", "title"],
 };
 

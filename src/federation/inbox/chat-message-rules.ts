@@ -1,4 +1,5 @@
 import { sanitizeRemoteHtml } from "../../chats/compose.js";
+import { boundedDescription, boundedDimension, isRemoteShortcode, namesPrivateAddress, validBlurhash } from "./remote-content-bounds.js";
 
 /**
  * The ChatMessage rules of SPEC §4.2, on the raw JSON the remote server sent (Fedify's parse loses
@@ -18,6 +19,7 @@ export const CHAT_MESSAGE_REASONS = [
   "no_content",
   "content_too_long",
   "bad_emoji",
+  "bad_attachment",
 ] as const;
 
 export type ChatMessageReason = (typeof CHAT_MESSAGE_REASONS)[number];
@@ -119,7 +121,7 @@ export function sanitizedContent(object: Json): string | null {
   if (raw.trim() === "") return null;
   const html = sanitizeRemoteHtml(raw).trim();
   const visible = html
-    .replace(/<(?!img\b)[^>]*>/gi, "")
+    .replace(/<[^>]*>/g, "")
     .replace(/&nbsp;|&#160;/g, " ")
     .trim();
   return visible === "" ? null : html;
@@ -146,7 +148,8 @@ function hrefOf(value: unknown): { href: string; link?: Json } | undefined {
 
 /**
  * The first attachment (a single object or a list; an empty list is none), when it has an http(s)
- * URL: Pleroma's `url` list of Links, honk's plain string, or a bare `href`.
+ * URL: Pleroma's `url` list of Links, honk's plain string, or a bare `href`. Within the bounds of
+ * remote-content-bounds: the description cut, a malformed blurhash null, outsized dimensions dropped.
  */
 export function firstAttachment(object: Json): RemoteAttachment | undefined {
   const first = [object.attachment].flat()[0];
@@ -165,16 +168,15 @@ export function firstAttachment(object: Json): RemoteAttachment | undefined {
       : types.includes("Audio") || major === "audio"
         ? "audio"
         : "unknown";
-  const number = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.round(v) : undefined);
-  const width = number(found.link?.width) ?? number(first.width);
-  const height = number(found.link?.height) ?? number(first.height);
+  const width = boundedDimension(found.link?.width) ?? boundedDimension(first.width);
+  const height = boundedDimension(found.link?.height) ?? boundedDimension(first.height);
   const text = [first.name, first.summary].find((v): v is string => typeof v === "string" && v.trim() !== "");
   return {
     url: found.href,
     mediaType,
     kind,
-    description: text ?? null,
-    blurhash: typeof first.blurhash === "string" ? first.blurhash : null,
+    description: boundedDescription(text),
+    blurhash: validBlurhash(first.blurhash),
     ...(width && height ? { width, height } : {}),
   };
 }
@@ -188,7 +190,9 @@ export interface RemoteEmoji {
 
 /**
  * Emoji of `tag` (a single object or a list). An Emoji whose icon is not http(s) makes the message
- * invalid (`undefined`), as Pleroma's emoji cast does; one without icon or name is skipped.
+ * invalid (`undefined`), as Pleroma's emoji cast does; one without icon, or whose name is not
+ * `[A-Za-z0-9_]+` once its colons are trimmed, is skipped (Mastodon's rule: a quote or `<` in a
+ * name would turn into markup where a client swaps `:name:` for an image).
  */
 export function emojisOf(object: Json): RemoteEmoji[] | undefined {
   const emojis: RemoteEmoji[] = [];
@@ -199,7 +203,7 @@ export function emojisOf(object: Json): RemoteEmoji[] | undefined {
     if (url === undefined || url === null) continue;
     if (!httpUrl(url)) return undefined;
     const shortcode = typeof tag.name === "string" ? tag.name.trim().replace(/^:+|:+$/g, "") : "";
-    if (shortcode === "" || emojis.some((e) => e.shortcode === shortcode)) continue;
+    if (!isRemoteShortcode(shortcode) || emojis.some((e) => e.shortcode === shortcode)) continue;
     emojis.push({ shortcode, url: url as string, static_url: url as string, visible_in_picker: false });
   }
   return emojis;
@@ -207,14 +211,20 @@ export function emojisOf(object: Json): RemoteEmoji[] | undefined {
 
 export type RuleResult<R> = { ok: true; recipient: R; published: Date } | { ok: false; reason: ChatMessageReason };
 
-export interface CreateRuleInput<R> {
+/** What the content rules depend on (Config's fields of the same names). */
+export interface ContentPolicy {
+  remoteMessageLimit: number;
+  /** Development only: URLs naming loopback or private addresses pass to clients. */
+  allowPrivateAddress: boolean;
+}
+
+export interface CreateRuleInput<R> extends ContentPolicy {
   /** The Create activity as received. */
   activity: Json;
   /** Its `object`. */
   object: Json;
   /** The verified actor of the activity. */
   actorUri: string;
-  remoteMessageLimit: number;
   /** The local account an actor URI names, if any. */
   findLocalRecipient(uri: string): Promise<R | undefined>;
 }
@@ -234,10 +244,22 @@ function identityRules(object: Json, actorUri: string): ChatMessageReason | unde
   return undefined;
 }
 
-function contentRules(object: Json, limit: number): ChatMessageReason | undefined {
-  if (sanitizedContent(object) === null && !firstAttachment(object)) return "no_content";
-  if ([...contentOf(object)].length > limit) return "content_too_long";
-  if (!emojisOf(object)) return "bad_emoji";
+/**
+ * Content, length and URL rules. The limit holds for the content as received and as sanitized
+ * (what is stored and shown: escaping can make it longer), in characters. URLs a client loads by
+ * itself (emoji images, the attachment) may not name a private address.
+ */
+function contentRules(object: Json, policy: ContentPolicy): ChatMessageReason | undefined {
+  const content = sanitizedContent(object);
+  const attachment = firstAttachment(object);
+  if (content === null && !attachment) return "no_content";
+  const tooLong = (text: string) => text.length > policy.remoteMessageLimit && [...text].length > policy.remoteMessageLimit;
+  if (tooLong(contentOf(object)) || (content !== null && tooLong(content))) return "content_too_long";
+  const emojis = emojisOf(object);
+  if (!emojis) return "bad_emoji";
+  if (policy.allowPrivateAddress) return undefined;
+  if (emojis.some((e) => namesPrivateAddress(e.url))) return "bad_emoji";
+  if (attachment && namesPrivateAddress(attachment.url)) return "bad_attachment";
   return undefined;
 }
 
@@ -261,7 +283,7 @@ export async function checkCreateChatMessage<R extends { acceptsChatMessages: bo
   if (recipient.acceptsChatMessages === false) return fail("recipient_does_not_accept_chats");
   const published = parsePublished(object.published);
   if (!published) return fail("missing_published");
-  const content = contentRules(object, input.remoteMessageLimit);
+  const content = contentRules(object, input);
   if (content) return fail(content);
   return { ok: true, recipient, published };
 }
@@ -270,6 +292,6 @@ export async function checkCreateChatMessage<R extends { acceptsChatMessages: bo
  * The rules an edit (`Update{ChatMessage}`, Lemmy) must keep: the same identity rules and content
  * rules; the addressing of the original message stands.
  */
-export function checkUpdatedChatMessage(object: Json, actorUri: string, remoteMessageLimit: number): ChatMessageReason | undefined {
-  return identityRules(object, actorUri) ?? contentRules(object, remoteMessageLimit);
+export function checkUpdatedChatMessage(object: Json, actorUri: string, policy: ContentPolicy): ChatMessageReason | undefined {
+  return identityRules(object, actorUri) ?? contentRules(object, policy);
 }

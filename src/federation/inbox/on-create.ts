@@ -31,6 +31,7 @@ export function onCreate(deps: InboxDeps) {
       object,
       actorUri,
       remoteMessageLimit: deps.config.remoteMessageLimit,
+      allowPrivateAddress: deps.config.allowPrivateAddress,
       findLocalRecipient: (uri) => findLocalActor(deps, uri, ctx.data),
     });
     if (!result.ok) {

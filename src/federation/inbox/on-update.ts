@@ -25,7 +25,7 @@ export function onUpdate(deps: InboxDeps) {
     if (!looksLikeChatMessage(raw.object)) return;
     const object = raw.object;
     if (typeof object.id !== "string" || !(await isOwnChatMessage(deps.db, actorUri, object.id))) return;
-    const reason = checkUpdatedChatMessage(object, actorUri, deps.config.remoteMessageLimit);
+    const reason = checkUpdatedChatMessage(object, actorUri, deps.config);
     if (reason) {
       deps.logger.info({ activity: raw.id, actor: actorUri, reason }, "inbox: invalid ChatMessage edit");
       refuse(ctx, 422, { error: "invalid_chat_message", reason });

@@ -36,6 +36,7 @@ export function invalidActivityExplainer(deps: InboxDeps, federation: ParleyFede
       object: raw.object,
       actorUri,
       remoteMessageLimit: deps.config.remoteMessageLimit,
+      allowPrivateAddress: deps.config.allowPrivateAddress,
       findLocalRecipient: (uri) => findLocalActor(deps, uri),
     });
     if (result.ok) return undefined;
