@@ -1,6 +1,7 @@
 import { configure, type LogRecord } from "@logtape/logtape";
 import { AsyncLocalStorage } from "node:async_hooks";
 import pino, { type Logger } from "pino";
+import { boundLogLine, boundLogRecord, boundLogValue, LOG_LIMITS, summariseDocument, truncate } from "./log-bounds.js";
 
 export type { Logger };
 
@@ -25,22 +26,52 @@ export function redactUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&#]*/gi, "$1[redacted]");
 }
 
+/**
+ * The process's logger. No line carries more than a few hundred bytes of any one value, whatever
+ * the level (src/shared/log-bounds.ts): records are bounded before they are written, messages
+ * cut, and a line still too long is written again bounded.
+ */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: "[redacted]" }, base: { service: "parley" } }, destination);
+  return pino(
+    {
+      level,
+      redact: { paths: REDACT, censor: "[redacted]" },
+      base: { service: "parley" },
+      formatters: { log: boundLogRecord },
+      hooks: {
+        logMethod(args, method) {
+          // `logger.error(err)` takes its message from the error: cut it here like any message.
+          if (args.length === 1 && args[0] instanceof Error) (args as unknown[]).push(args[0].message);
+          const bounded = (args as unknown[]).map((arg) => (typeof arg === "string" ? truncate(arg, LOG_LIMITS.message) : arg));
+          return method.apply(this, bounded as Parameters<typeof method>);
+        },
+        streamWrite: boundLogLine,
+      },
+    },
+    destination,
+  );
 }
 
 const levelOf = { trace: "trace", debug: "debug", info: "info", warning: "warn", error: "error", fatal: "fatal" } as const;
 
-let fedifyRouted = false;
+/** Where Fedify's records go: the logger of the process started last (LogTape's configuration is global). */
+let fedifyTarget: Logger | undefined;
+
+/** Fedify's record properties holding a whole activity or JSON body, logged as a summary. */
+const DOCUMENT_PROPERTIES = new Set(["activity", "json", "object", "document"]);
 
 /** Routes Fedify's LogTape records into pino, so there is one JSON log stream. */
 export async function routeFedifyLogs(logger: Logger): Promise<void> {
-  if (fedifyRouted) return;
-  fedifyRouted = true;
-  const child = logger.child({ component: "fedify" });
+  fedifyTarget = logger.child({ component: "fedify" });
   const sink = (record: LogRecord) => {
-    const message = record.message.map((part) => (typeof part === "string" ? part : safeString(part))).join("");
-    child[levelOf[record.level]]({ category: record.category.join("."), ...record.properties }, message);
+    const target = fedifyTarget;
+    if (!target) return;
+    const message = truncate(record.message.map((part) => (typeof part === "string" ? part : messageValue(part))).join(""), LOG_LIMITS.message);
+    const properties: Record<string, unknown> = { category: record.category.join(".") };
+    for (const [key, value] of Object.entries(record.properties)) {
+      properties[key] = DOCUMENT_PROPERTIES.has(key) && isRecord(value) ? summariseDocument(value) : value;
+    }
+    target[levelOf[record.level]](properties, message);
   };
   await configure({
     sinks: { pino: sink },
@@ -53,11 +84,18 @@ export async function routeFedifyLogs(logger: Logger): Promise<void> {
   });
 }
 
-function safeString(value: unknown): string {
-  if (value instanceof URL) return value.href;
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A value interpolated into a Fedify message (`{error}`, `{activityId}`), cut to a few hundred characters. */
+function messageValue(value: unknown): string {
+  if (value instanceof URL) return truncate(value.href);
+  if (value instanceof Error) return truncate(`${value.name}: ${value.message}`);
+  if (typeof value !== "object" || value === null) return truncate(String(value));
   try {
-    return typeof value === "object" ? JSON.stringify(value) : String(value);
+    return truncate(JSON.stringify(boundLogValue(value)) ?? String(value));
   } catch {
-    return String(value);
+    return "[unserialisable]";
   }
 }
