@@ -175,3 +175,34 @@ describe("RSA public exponent", () => {
     expect(answer.status).toBe(202);
   });
 });
+
+describe("remote fetch bound (REMOTE_FETCH_TIMEOUT_MS)", () => {
+  /** A path of the remote server that never answers. */
+  function hanging(path: string) {
+    remote.route(path, () => {});
+  }
+
+  it("gives up an actor fetch after remoteFetchTimeoutMs", async () => {
+    const actor = remote.actor(`h${randomBytes(4).toString("hex")}`);
+    hanging(new URL(actor.id).pathname);
+    const quick = { ...deps(), config: { ...deps().config, remoteFetchTimeoutMs: 300 } };
+    expect(await refusal(resolveRemoteActor(quick, actor.id))).toMatchObject({ code: "timeout" });
+  });
+
+  it("gives up a key fetch of the loaders after remoteFetchTimeoutMs", async () => {
+    hanging("/keys/hanging");
+    const load = remoteDocumentLoader({ allowPrivateAddress: true, remoteFetchTimeoutMs: 300 });
+    await expect(load(`${remote.url}/keys/hanging`)).rejects.toThrow(/timeout/);
+  });
+
+  it("answers 401 to a request whose key does not come within the bound (5 s by default), not after 30 s", async () => {
+    expect(deps().config.remoteFetchTimeoutMs).toBe(5_000);
+    const actor = remote.actor(`k${randomBytes(4).toString("hex")}`, { capabilities: { acceptsChatMessages: true } });
+    actor.keyId = `${remote.url}/keys/${actor.username}`;
+    hanging(`/keys/${actor.username}`);
+    const startedAt = Date.now();
+    const answer = await signedPost(`${parley.url}/inbox`, pleromaChatMessage(actor, `${parley.url}/users/bob`), actor);
+    expect(answer.status).toBe(401);
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+  }, 30_000);
+});
