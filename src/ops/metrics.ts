@@ -1,8 +1,10 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Outcome } from "../federation/outgoing/policy.js";
 import type { Queues } from "../queues/queues.js";
 import type { Logger } from "../shared/logger.js";
+import { deliveryReasonLabel, inboxReasonLabel, methodLabel, routeLabel, statusLabel } from "./metric-labels.js";
+
+export { deliveryReason } from "./metric-labels.js";
 
 /**
  * The Prometheus metrics of one Parley process (SPEC §7): one registry, one family per metric.
@@ -85,7 +87,7 @@ export function createMetrics(queues: Pick<Queues, "all">, logger: Logger): Metr
   const httpDuration: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     const end = duration.startTimer();
     res.on("finish", () => {
-      end({ method: req.method, route: routePattern(req), status: String(res.statusCode) });
+      end({ method: methodLabel(req.method), route: routeLabel(req), status: statusLabel(res.statusCode) });
     });
     next();
   };
@@ -102,15 +104,15 @@ export function createMetrics(queues: Pick<Queues, "all">, logger: Logger): Metr
     };
     res.on("finish", () => {
       const status = res.statusCode;
-      inbox.inc({ status: String(status), reason: labelValue(reason ?? (status >= 200 && status < 300 ? "accepted" : "other")) });
+      inbox.inc({ status: statusLabel(status), reason: inboxReasonLabel(reason ?? (status >= 200 && status < 300 ? "accepted" : undefined)) });
     });
     next();
   };
 
   return {
     registry,
-    deliveryAttempt: (outcome, reason) => deliveries.inc({ outcome, reason: labelValue(reason) }),
-    inboxAnswer: (status, reason) => inbox.inc({ status: String(status), reason: labelValue(reason) }),
+    deliveryAttempt: (outcome, reason) => deliveries.inc({ outcome, reason: deliveryReasonLabel(reason) }),
+    inboxAnswer: (status, reason) => inbox.inc({ status: statusLabel(status), reason: inboxReasonLabel(reason) }),
     setStreamingConnections(count) {
       streamingCount = count;
     },
@@ -146,53 +148,6 @@ function reasonOf(body: unknown): string | undefined {
 }
 
 const INBOX_PATH = /^\/(users\/[^/]+\/)?inbox\/?$/;
-
-/** Label values come from a small set; anything odd is folded so a peer cannot grow the series. */
-function labelValue(value: string): string {
-  return /^[a-zA-Z0-9_.:-]{1,64}$/.test(value) ? value : "other";
-}
-
-/** Paths not served by an express route (routers of their own, the Fedify bridge), as patterns. */
-const PATTERNS: [RegExp, string][] = [
-  [/^\/users\/[^/]+\/inbox\/?$/, "/users/:name/inbox"],
-  [/^\/users\/[^/]+\/outbox\/?$/, "/users/:name/outbox"],
-  [/^\/users\/[^/]+\/(followers|following)\/?$/, "/users/:name/$1"],
-  [/^\/users\/[^/]+\/?$/, "/users/:name"],
-  [/^\/inbox\/?$/, "/inbox"],
-  [/^\/\.well-known\/[^/]+$/, "$&"],
-  [/^\/objects\/[^/]+$/, "/objects/:id"],
-  [/^\/activities\/[^/]+$/, "/activities/:id"],
-  [/^\/media\//, "/media/*"],
-  [/^\/admin\/queues(\/|$)/, "/admin/queues/*"],
-  [/^\/(metrics|healthz|readyz)$/, "$&"],
-];
-
-/**
- * The route pattern of a request (`/api/v1/pleroma/chats/:id/messages`), never its raw path:
- * express's matched route where there is one, else a fixed pattern, else `unmatched`.
- */
-export function routePattern(req: Request): string {
-  const route = (req as Request & { route?: { path?: unknown } }).route;
-  if (route && typeof route.path === "string") return `${req.baseUrl}${route.path}`;
-  const path = req.originalUrl.split("?")[0];
-  for (const [pattern, name] of PATTERNS) {
-    // Patterns naming `$…` are anchored at both ends: the replacement is the whole pattern.
-    if (pattern.test(path)) return name.includes("$") ? path.replace(pattern, name).replace(/\/$/, "") : name;
-  }
-  return "unmatched";
-}
-
-/** The `reason` label of a delivery outcome: the HTTP status class, else the error code. */
-export function deliveryReason(outcome: Outcome): string {
-  if ("status" in outcome && outcome.status !== undefined) return `${Math.floor(outcome.status / 100)}xx`;
-  const error = "error" in outcome ? outcome.error : "";
-  const code = /^([a-z_]+):/.exec(error)?.[1];
-  if (code) return code;
-  if (error.startsWith("invalid inbox URL")) return "invalid_url";
-  if (error.startsWith("domain blocked")) return "domain_blocked";
-  if (error.startsWith("no signing key")) return "no_signing_key";
-  return "other";
-}
 
 /** `GET /metrics`: the process's registry in Prometheus text format. */
 export function metricsHandler(metrics: Metrics): RequestHandler {
