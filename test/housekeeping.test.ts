@@ -25,7 +25,7 @@ it("purges idempotency keys older than an hour, expired Fedify cache entries (bo
 
   const result = await housekeepingProcessor(parley.parley.deps)({ name: "purge-expired" } as Job);
 
-  expect(result).toEqual({ idempotencyKeys: 1, kvEntries: 1, hostSlots: 1, hostStates: 1 });
+  expect(result).toEqual({ idempotencyKeys: 1, kvEntries: 1, hostSlots: 1, hostStates: 1, orphanUploads: 0, temporaryFiles: 0 });
   expect((await sql`SELECT host FROM host_slots`).map((r) => r.host)).toEqual(["busy.example"]);
   expect((await sql`SELECT host FROM host_states`).map((r) => r.host)).toEqual(["paused.example"]);
   expect((await sql`SELECT key FROM idempotency_keys ORDER BY key`).map((r) => r.key)).toEqual(["fresh"]);

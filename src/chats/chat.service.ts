@@ -242,7 +242,8 @@ export async function postMessage(
     const composed = await compose(tx, input.content, settings);
     let attachment: typeof media.$inferSelect | null = null;
     if (input.mediaId) {
-      const [row] = await tx.select().from(media).where(eq(media.id, input.mediaId)).limit(1);
+      // Locked until commit: housekeeping cannot remove an upload that is being attached.
+      const [row] = await tx.select().from(media).where(eq(media.id, input.mediaId)).limit(1).for("key share");
       if (!row || row.accountId !== sender.id) throw new ApiError(400, "forbidden", { field: input.mediaField ?? "media_id" });
       attachment = row;
     }

@@ -6,6 +6,7 @@ import { apiId } from "../http/ids.js";
 import { defineRoute } from "../http/route.js";
 import { createMedia, updateMediaDescription } from "./media.service.js";
 import { findOwnMedia, renderAttachment } from "./media.view.js";
+import { uploadQuotaGate } from "./quota.js";
 import { fileUpload } from "./storage.js";
 import { DESCRIPTION_LIMIT } from "./types.js";
 
@@ -20,8 +21,9 @@ const uploadBody = z.object({
 const uploadResponses = {
   400: errors[400],
   401: errors[401],
-  413: { description: "payload_too_large: over MEDIA_MAX_BYTES", schema: ErrorEntity },
+  413: { description: "payload_too_large: over MEDIA_MAX_BYTES; upload_quota_exceeded: larger than the whole MEDIA_UPLOAD_QUOTA", schema: ErrorEntity },
   422: { description: "unsupported_media_type: the content is not an accepted image, video or audio file", schema: ErrorEntity },
+  429: { description: "upload_quota_exceeded: MEDIA_UPLOAD_QUOTA spent for now (Retry-After: when this file would fit)", schema: ErrorEntity },
 };
 
 const upload = (version: "v1" | "v2") =>
@@ -34,7 +36,8 @@ const upload = (version: "v1" | "v2") =>
         : "Upload a file; answers 200 with the attachment ready (nothing is processed afterwards, so never 202)",
     tags,
     auth: "user",
-    before: (deps) => fileUpload(deps, "file"),
+    // The quota before the body: a spent quota costs no disk write.
+    before: (deps) => [uploadQuotaGate(deps), ...fileUpload(deps, "file")],
     body: uploadBody,
     responses: { 200: { description: "MediaAttachment", schema: AttachmentEntity }, ...uploadResponses },
     async handle({ deps, account, req, body }) {

@@ -4,7 +4,8 @@ import type { AccountRow } from "../accounts/account.view.js";
 import { media } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
 import { newId } from "../shared/ids.js";
-import { checkedUpload, keepUpload, removeStored } from "./storage.js";
+import { claimUploadQuota } from "./quota.js";
+import { checkedUpload, discardUpload, keepUpload, removeStored } from "./storage.js";
 import { imageDimensions } from "./types.js";
 import type { MediaRow } from "./media.view.js";
 
@@ -14,24 +15,31 @@ export async function createMedia(deps: Deps, account: AccountRow, req: Request,
   const { file, type } = await checkedUpload(req);
   const dimensions = type.kind === "image" ? await imageDimensions(file.path) : undefined;
   const id = newId();
-  const stored = await keepUpload(deps.config.dataDir, file, `${id}.${type.ext}`);
+  let stored: string | undefined;
   try {
-    const [row] = await deps.db
-      .insert(media)
-      .values({
-        id,
-        accountId: account.id,
-        path: stored,
-        contentType: type.mime,
-        size: file.size,
-        description: description?.trim() ? description : null,
-        width: dimensions?.width ?? null,
-        height: dimensions?.height ?? null,
-      })
-      .returning();
-    return row;
+    return await deps.db.transaction(async (tx) => {
+      // Counted once received (a chunked body announces no size): over the quota, the temporary
+      // file goes with the response and nothing is kept.
+      await claimUploadQuota(tx, account.id, deps.config.mediaUploadQuota, file.size);
+      stored = await keepUpload(deps.config.dataDir, file, `${id}.${type.ext}`);
+      const [row] = await tx
+        .insert(media)
+        .values({
+          id,
+          accountId: account.id,
+          path: stored,
+          contentType: type.mime,
+          size: file.size,
+          description: description?.trim() ? description : null,
+          width: dimensions?.width ?? null,
+          height: dimensions?.height ?? null,
+        })
+        .returning();
+      return row;
+    });
   } catch (error) {
-    await removeStored(deps.config.dataDir, stored);
+    if (stored) await removeStored(deps.config.dataDir, stored);
+    else await discardUpload(req);
     throw error;
   }
 }
