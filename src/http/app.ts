@@ -19,7 +19,7 @@ import { emojiRoutes } from "../media/emoji.routes.js";
 import { mediaFilesRouter } from "../media/files.js";
 import { mediaRoutes } from "../media/media.routes.js";
 import { metricsHandler } from "../ops/metrics.js";
-import { QUEUE_BOARD_PATH, queueBoardRouter, requireAdminToken } from "../ops/queue-board.js";
+import { QUEUE_BOARD_PATH, queueBoardAccess, queueBoardRouter } from "../ops/queue-board.js";
 import { readinessHandler } from "../ops/readiness.js";
 import { notificationRoutes } from "../notifications/notification.routes.js";
 import type { Deps } from "../shared/deps.js";
@@ -87,8 +87,8 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   app.use(refuseMalformedHeaders());
   // Open, like /healthz: see the README's operations section.
   if (deps.metrics) app.get("/metrics", metricsHandler(deps.metrics));
-  // bull-board: ADMIN_TOKEN on the whole mount path (the UI's XHR calls go to /admin/queues/api/*).
-  app.use(QUEUE_BOARD_PATH, requireAdminToken(deps.adminToken), queueBoardRouter(deps.queues.all()));
+  // bull-board: ADMIN_TOKEN on the whole mount path (the UI's XHR calls go to /admin/queues/api/*), no cross-site writes.
+  app.use(QUEUE_BOARD_PATH, queueBoardAccess(deps.adminToken, deps.config.publicUrl), queueBoardRouter(deps.queues.all()));
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });

@@ -82,7 +82,7 @@ export function routeLabel(req: Request): string {
 
 /**
  * Why an inbox POST was answered as it was: the reason codes of the inbox's own refusals, of
- * Fedify's signature verification and of the SPEC §4.2 rules. Each list below is typed as a record
+ * Fedify's signature verification and of the ChatMessage rules. Each list below is typed as a record
  * over its union, so a reason code added to one of those modules fails the typecheck here until
  * it is listed.
  */

@@ -7,7 +7,7 @@ import { deliveryReasonLabel, inboxReasonLabel, methodLabel, routeLabel, statusL
 export { deliveryReason } from "./metric-labels.js";
 
 /**
- * The Prometheus metrics of one Parley process (SPEC §7): one registry, one family per metric.
+ * The Prometheus metrics of one Parley process: one registry, one family per metric.
  * Queue depths are read when scraped (one Gauge whose collect() asks every queue's getJobCounts),
  * never summed from several exporters (BullMQ's own exporter repeats its family per queue).
  */
