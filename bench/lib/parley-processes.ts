@@ -50,6 +50,13 @@ export interface ParleyProcessOptions {
   publicPort?: number;
   /** Queue prefix to use instead of a fresh one (`close()` still deletes its keys). */
   queuePrefix?: string;
+  /**
+   * No queue prefix given: the processes use the config's default, `parley:{<PUBLIC_URL host>}`,
+   * as `npm start` does (`queuePrefix` then reports that value).
+   */
+  defaultQueuePrefix?: boolean;
+  /** Redis the processes use instead of TEST_REDIS (the chaos run's own server); keys not deleted. */
+  redisUrl?: string;
   /** Where the processes' stderr (their logs) goes: a file descriptor, default inherited. */
   stderr?: number;
 }
@@ -80,25 +87,25 @@ export async function startParleyProcesses(
   const suffix = randomBytes(6).toString("hex");
   const databaseUrl = `${TEST_PG}/parley_bench_${suffix}`;
   const processDatabaseUrl = options.processPg ? `${options.processPg}/parley_bench_${suffix}` : databaseUrl;
-  const queuePrefix = options.queuePrefix ?? `parley-bench-${suffix}`;
   const dataDir = await mkdtemp(path.join(tmpdir(), "parley-bench-"));
   const port = await freePort();
   const directUrl = `http://127.0.0.1:${port}`;
   const url = options.publicPort ? `http://127.0.0.1:${options.publicPort}` : directUrl;
+  const queuePrefix = options.defaultQueuePrefix ? `parley:{${new URL(url).host}}` : (options.queuePrefix ?? `parley-bench-${suffix}`);
   const adminToken = randomBytes(24).toString("hex");
   const stderr = options.stderr ?? "inherit";
   const env: Record<string, string> = {
     HOST: "127.0.0.1",
     PUBLIC_URL: url,
     DATABASE_URL: processDatabaseUrl,
-    ...(queue === "redis" ? { REDIS_URL: TEST_REDIS } : {}),
+    ...(queue === "redis" ? { REDIS_URL: options.redisUrl ?? TEST_REDIS } : {}),
     DATA_DIR: dataDir,
     ADMIN_TOKEN: adminToken,
     ALLOW_PRIVATE_ADDRESS: "true",
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
     RATE_LIMIT_API: "off",
     RATE_LIMIT_INBOX: "off",
-    TEST_QUEUE_PREFIX: queuePrefix,
+    ...(options.defaultQueuePrefix ? {} : { TEST_QUEUE_PREFIX: queuePrefix }),
     ...extraEnv,
   };
   // The web process creates and migrates the database; the worker starts once it is ready.
@@ -141,7 +148,7 @@ export async function startParleyProcesses(
       await sql.end({ timeout: 5 });
       await Promise.all([stopProcess(processes.web), stopProcess(processes.worker)]);
       await dropDatabase(databaseUrl);
-      if (queue === "redis") await deleteRedisPrefix(queuePrefix);
+      if (queue === "redis" && !options.redisUrl) await deleteRedisPrefix(queuePrefix);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
