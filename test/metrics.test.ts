@@ -4,7 +4,7 @@ import { type InboxSink, startInboxSink } from "./helpers/inbox-sink.js";
 import { createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
- * `/metrics` (SPEC §7): Prometheus text that a parser accepts, each family once; the delivery
+ * `/metrics`: Prometheus text that a parser accepts, each family once; the delivery
  * counter moves after a delivery to a loopback inbox, the inbox counter after refused POSTs, the
  * latency histogram is labelled by route pattern, never by raw ids.
  */

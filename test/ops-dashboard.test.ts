@@ -3,9 +3,10 @@ import { type InboxSink, startInboxSink } from "./helpers/inbox-sink.js";
 import { createAccount, type QueueKind, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
- * `/admin/queues` (SPEC §7): bull-board over every queue, on both queue backends, behind
+ * `/admin/queues`: bull-board over every queue, on both queue backends, behind
  * ADMIN_TOKEN on the whole mount path (the page and its XHR API alike): Basic with any user name
- * and the token as password, or Bearer. A failed delivery job is readable and can be retried.
+ * and the token as password, or Bearer. A failed delivery job is readable and can be retried
+ * (writes also need a JSON content type or our Origin: test/ops-dashboard-csrf.test.ts).
  */
 
 describe.each<QueueKind>(["postgres", "redis"])("/admin/queues with the %s queue", (queue) => {
@@ -72,7 +73,12 @@ describe.each<QueueKind>(["postgres", "redis"])("/admin/queues with the %s queue
 
     const unauthorized = await fetch(`${parley.url}/admin/queues/api/queues/deliver/${failed.id}/retry`, { method: "PUT" });
     expect(unauthorized.status).toBe(401);
-    const retry = await fetch(`${parley.url}/admin/queues/api/queues/deliver/${failed.id}/retry`, { method: "PUT", headers: { authorization: auth } });
+    // A write from a script: Bearer and a JSON content type (test/ops-dashboard-csrf.test.ts: the write rule).
+    const retry = await fetch(`${parley.url}/admin/queues/api/queues/deliver/${failed.id}/retry`, {
+      method: "PUT",
+      headers: { authorization: auth, "content-type": "application/json" },
+      body: "{}",
+    });
     expect(retry.status).toBe(204);
     // It ran again (the row is no longer pending: nothing to send) and left the failed set.
     await waitUntil(async () => !(await deliver.getJobs(["failed"])).some((j) => j.id === failed.id));
