@@ -94,8 +94,18 @@ describe("remote usernames and display names", () => {
   });
 });
 
-/** An RSA key pair whose public exponent is `e` (p and q from a normal key; d computed for `e`). */
+/**
+ * An RSA key pair whose public exponent is `e`: p and q from a normal key (another one while `e`
+ * shares a factor with its λ), d computed for `e`.
+ */
 function rsaKeyWithExponent(e: bigint): { publicKeyPem: string; privateKeyPem: string } {
+  for (;;) {
+    const pair = rsaKeyTry(e);
+    if (pair) return pair;
+  }
+}
+
+function rsaKeyTry(e: bigint): { publicKeyPem: string; privateKeyPem: string } | undefined {
   const jwk = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
   const int = (b64: string | undefined) => BigInt(`0x${Buffer.from(b64!, "base64url").toString("hex")}`);
   const b64 = (n: bigint) => {
@@ -113,7 +123,7 @@ function rsaKeyWithExponent(e: bigint): { publicKeyPem: string; privateKeyPem: s
   };
   const [p, q] = [int(jwk.p), int(jwk.q)];
   const lambda = ((p - 1n) * (q - 1n)) / gcd(p - 1n, q - 1n);
-  if (gcd(e, lambda) !== 1n) throw new Error("exponent not coprime");
+  if (gcd(e, lambda) !== 1n) return undefined;
   const d = inverse(e, lambda);
   const key = createPrivateKey({
     format: "jwk",
@@ -127,14 +137,7 @@ function rsaKeyWithExponent(e: bigint): { publicKeyPem: string; privateKeyPem: s
 
 /** A large odd exponent (about 2,000 bits) coprime with the key's λ, as the attack used. */
 function largeExponentKey() {
-  for (;;) {
-    const e = BigInt(`0x${randomBytes(250).toString("hex")}`) | (1n << 1999n) | 1n;
-    try {
-      return { ...rsaKeyWithExponent(e), bits: e.toString(2).length };
-    } catch {
-      // Not coprime with this key's λ: another try.
-    }
-  }
+  return rsaKeyWithExponent(BigInt(`0x${randomBytes(250).toString("hex")}`) | (1n << 1999n) | 1n);
 }
 
 function actorWithKey(username: string, pair: { publicKeyPem: string; privateKeyPem: string }): RemoteActor {
