@@ -49,6 +49,10 @@ export async function startChaosRedis(): Promise<ChaosRedis> {
     redis.disconnect();
     await exited;
   };
+  // Never left behind by a run that ends early (Ctrl-C, a crash of the harness).
+  process.on("exit", () => {
+    if (child && child.exitCode === null) child.kill("SIGKILL");
+  });
   await start();
   return {
     url,
