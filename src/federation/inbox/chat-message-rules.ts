@@ -190,12 +190,13 @@ export interface RemoteEmoji {
 
 /**
  * Emoji of `tag` (a single object or a list). An Emoji whose icon is not http(s) makes the message
- * invalid (`undefined`), as Pleroma's emoji cast does; one without icon, or whose name is not
- * `[A-Za-z0-9_]+` once its colons are trimmed, is skipped (Mastodon's rule: a quote or `<` in a
- * name would turn into markup where a client swaps `:name:` for an image).
+ * invalid (`undefined`), as Pleroma's emoji cast does; one without icon, or whose name (colons
+ * trimmed) is not `[A-Za-z0-9_]+`, is skipped: Mastodon's rule, a quote or `<` in a name would
+ * turn into markup where a client swaps `:name:` for an image.
  */
 export function emojisOf(object: Json): RemoteEmoji[] | undefined {
   const emojis: RemoteEmoji[] = [];
+  const seen = new Set<string>();
   for (const tag of [object.tag].flat()) {
     if (!isJsonObject(tag) || !typesOf(tag).includes("Emoji")) continue;
     const icon = [tag.icon].flat()[0];
@@ -203,7 +204,8 @@ export function emojisOf(object: Json): RemoteEmoji[] | undefined {
     if (url === undefined || url === null) continue;
     if (!httpUrl(url)) return undefined;
     const shortcode = typeof tag.name === "string" ? tag.name.trim().replace(/^:+|:+$/g, "") : "";
-    if (!isRemoteShortcode(shortcode) || emojis.some((e) => e.shortcode === shortcode)) continue;
+    if (!isRemoteShortcode(shortcode) || seen.has(shortcode)) continue;
+    seen.add(shortcode);
     emojis.push({ shortcode, url: url as string, static_url: url as string, visible_in_picker: false });
   }
   return emojis;
@@ -211,10 +213,9 @@ export function emojisOf(object: Json): RemoteEmoji[] | undefined {
 
 export type RuleResult<R> = { ok: true; recipient: R; published: Date } | { ok: false; reason: ChatMessageReason };
 
-/** What the content rules depend on (Config's fields of the same names). */
+/** What the content rules depend on (Config's fields; ALLOW_PRIVATE_ADDRESS lets private URLs pass). */
 export interface ContentPolicy {
   remoteMessageLimit: number;
-  /** Development only: URLs naming loopback or private addresses pass to clients. */
   allowPrivateAddress: boolean;
 }
 
@@ -245,16 +246,18 @@ function identityRules(object: Json, actorUri: string): ChatMessageReason | unde
 }
 
 /**
- * Content, length and URL rules. The limit holds for the content as received and as sanitized
- * (what is stored and shown: escaping can make it longer), in characters. URLs a client loads by
- * itself (emoji images, the attachment) may not name a private address.
+ * Content, length and URL rules. The limit holds for the content as received (checked first: it
+ * bounds the sanitizer's work) and as sanitized (what is stored and shown: escaping can make it
+ * longer), in characters. URLs a client loads by itself (emoji images, the attachment) may not
+ * name a private address.
  */
 function contentRules(object: Json, policy: ContentPolicy): ChatMessageReason | undefined {
+  const tooLong = (text: string) => text.length > policy.remoteMessageLimit && [...text].length > policy.remoteMessageLimit;
+  if (tooLong(contentOf(object))) return "content_too_long";
   const content = sanitizedContent(object);
   const attachment = firstAttachment(object);
   if (content === null && !attachment) return "no_content";
-  const tooLong = (text: string) => text.length > policy.remoteMessageLimit && [...text].length > policy.remoteMessageLimit;
-  if (tooLong(contentOf(object)) || (content !== null && tooLong(content))) return "content_too_long";
+  if (content !== null && tooLong(content)) return "content_too_long";
   const emojis = emojisOf(object);
   if (!emojis) return "bad_emoji";
   if (policy.allowPrivateAddress) return undefined;
