@@ -17,6 +17,7 @@ import { AS_CONTEXT } from "../federation/outgoing/activities.js";
 import { type DeliverQueue, enqueueDeliveries, inboxOf } from "../federation/outgoing/deliveries.js";
 import { notFound } from "../http/errors.js";
 import { newId } from "../shared/ids.js";
+import { publishAccountGone } from "../streaming/events.js";
 
 /**
  * Deletes a local account: its chats (both sides), messages, tokens, notifications, relations and
@@ -48,6 +49,8 @@ export async function deleteLocalAccount(db: Database, queue: DeliverQueue | und
     await tx.delete(blocks).where(or(mine(blocks.accountId), mine(blocks.targetAccountId)));
     await tx.delete(mutes).where(or(mine(mutes.accountId), mine(mutes.targetAccountId)));
     await tx.delete(accessTokens).where(mine(accessTokens.accountId));
+    // Its streaming sockets close once this commits.
+    await publishAccountGone(tx, account.id);
     await tx.delete(idempotencyKeys).where(mine(idempotencyKeys.accountId));
     mediaPaths = (await tx.delete(media).where(mine(media.accountId)).returning({ path: media.path })).map((row) => row.path);
     await tx

@@ -7,7 +7,7 @@ import { removeStored } from "../media/storage.js";
 import { deleteLocalAccount } from "./account-deletion.js";
 import { createLocalAccount } from "./account.service.js";
 import { findAccount, renderAccount } from "./account.view.js";
-import { issueToken } from "./tokens.js";
+import { issueToken, revokeTokens } from "./tokens.js";
 
 const tags = ["admin"];
 const TokenEntity = z.object({ access_token: z.string() });
@@ -52,6 +52,33 @@ export const adminRoutes = [
       if (!account || account.domain !== null) throw notFound();
       res.status(201);
       return { access_token: await issueToken(deps.db, account.id) };
+    },
+  }),
+  defineRoute({
+    method: "post",
+    path: "/api/v1/admin/tokens/revoke",
+    summary: "Revoke one token (by its value); the streaming sockets opened with it close",
+    tags,
+    auth: "admin",
+    body: z.object({ token: z.string().min(1).max(1024) }),
+    responses: { 200: { description: "Revoked", schema: z.object({}) }, ...errors },
+    async handle({ deps, body }) {
+      if ((await revokeTokens(deps.db, { token: body.token })) === 0) throw notFound();
+      return {};
+    },
+  }),
+  defineRoute({
+    method: "delete",
+    path: "/api/v1/admin/accounts/:id/tokens",
+    summary: "Revoke every token of a local account; its streaming sockets close",
+    tags,
+    auth: "admin",
+    params: z.object({ id: apiId }),
+    responses: { 200: { description: "How many were revoked", schema: z.object({ revoked: z.number() }) }, ...errors },
+    async handle({ deps, params }) {
+      const account = await findAccount(deps.db, params.id);
+      if (!account || account.domain !== null) throw notFound();
+      return { revoked: await revokeTokens(deps.db, { accountId: account.id }) };
     },
   }),
   defineRoute({

@@ -13,7 +13,8 @@ import { chats, messageRefs } from "../db/schema/index.js";
  *
  * What clients see of each (docs/architecture.md, "Events (streaming)"): only a new message and a
  * deletion reach them as Pleroma's events; every other change is a `parley:` event, which
- * Pleroma-FE, Soapbox and megalodon skip.
+ * Pleroma-FE, Soapbox and megalodon skip. `token_revoked` and `account_gone` render nothing: they
+ * close the sockets concerned (docs/decisions/0005-streaming-close-on-revocation.md).
  */
 
 export const EVENTS_CHANNEL = "parley_events";
@@ -27,7 +28,16 @@ export type StreamEvent =
   | { type: "message"; account: string; chat: string; ref: string }
   /** The account's reference to a message is gone (deleted by anyone, or hidden for the account). */
   | { type: "message_deleted"; account: string; chat: string; ref: string }
-  | { type: "notification"; account: string; notification: string };
+  | { type: "notification"; account: string; notification: string }
+  /** The token was revoked: sockets opened with it close. */
+  | { type: "token_revoked"; account: string; token: string }
+  /** The account was deleted: all its sockets close. */
+  | { type: "account_gone"; account: string };
+
+/** Events that end sockets rather than show something. */
+export type SessionEvent = Extract<StreamEvent, { type: "token_revoked" | "account_gone" }>;
+export type RenderableEvent = Exclude<StreamEvent, SessionEvent>;
+export const isSessionEvent = (event: StreamEvent): event is SessionEvent => event.type === "token_revoked" || event.type === "account_gone";
 
 const notify = (event: StreamEvent) => sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(event)})`;
 
@@ -49,6 +59,16 @@ export async function publishMessageDeleted(db: Executor, accountId: string, cha
 /** A notification was created for the account. */
 export async function publishNotification(db: Executor, accountId: string, notificationId: string): Promise<void> {
   await db.execute(notify({ type: "notification", account: accountId, notification: notificationId }));
+}
+
+/** A token was revoked (its row deleted). */
+export async function publishTokenRevoked(db: Executor, accountId: string, tokenId: string): Promise<void> {
+  await db.execute(notify({ type: "token_revoked", account: accountId, token: tokenId }));
+}
+
+/** A local account was deleted. */
+export async function publishAccountGone(db: Executor, accountId: string): Promise<void> {
+  await db.execute(notify({ type: "account_gone", account: accountId }));
 }
 
 /** A message changed in place (edit, delivery state, link card): every local account that holds it. */
@@ -76,7 +96,7 @@ export function parseEvent(payload: string): StreamEvent | undefined {
     return undefined;
   }
   if (typeof value !== "object" || value === null || !isId(value.account)) return undefined;
-  const { type, account, chat, ref, notification } = value;
+  const { type, account, chat, ref, notification, token } = value;
   switch (type) {
     case "new_message":
     case "message":
@@ -86,6 +106,10 @@ export function parseEvent(payload: string): StreamEvent | undefined {
       return isId(chat) ? { type, account, chat } : undefined;
     case "notification":
       return isId(notification) ? { type, account, notification } : undefined;
+    case "token_revoked":
+      return isId(token) ? { type, account, token } : undefined;
+    case "account_gone":
+      return { type, account };
     default:
       return undefined;
   }

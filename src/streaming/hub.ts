@@ -1,5 +1,7 @@
 import type { Deps } from "../shared/deps.js";
-import type { StreamEvent } from "./events.js";
+import { inArray } from "drizzle-orm";
+import { accessTokens } from "../db/schema/index.js";
+import { isSessionEvent, type RenderableEvent, type SessionEvent, type StreamEvent } from "./events.js";
 import { renderEvent } from "./render.js";
 
 /**
@@ -10,6 +12,8 @@ import { renderEvent } from "./render.js";
  * the events (a message's `delete` never overtakes its `pleroma:chat_update`). An event already
  * waiting for its turn is not queued twice: the later rendering shows the latest state anyway.
  * A new message is never merged with another: each is one `pleroma:chat_update`, as in Pleroma.
+ * A revoked token or a deleted account closes its sockets at once (1000: Pleroma-FE does not
+ * reconnect then; docs/decisions/0005-streaming-close-on-revocation.md).
  */
 
 export const STREAMS = ["user", "user:pleroma_chat", "user:notification"] as const;
@@ -26,16 +30,23 @@ const MAX_PENDING_PER_ACCOUNT = 1_000;
 
 export interface Subscriber {
   accountId: string;
+  /** The access token row the socket signed in with. */
+  tokenId: string;
   streams: Set<StreamName>;
   /** Sends one text frame (the socket layer enforces its own buffer cap). */
   send(frame: string): void;
+  /** Ends the socket with a close frame. */
+  close(code: number, reason: string): void;
 }
 
+/** Close code of a socket whose token or account is gone: a normal closure, so that clients do not come back. */
+export const SESSION_ENDED_CLOSE_CODE = 1000;
+
 type HubDeps = Pick<Deps, "db" | "config" | "logger">;
-type Queue = { events: StreamEvent[]; keys: Set<string> };
+type Queue = { events: RenderableEvent[]; keys: Set<string> };
 
 /** Events with the same key coalesce while waiting: they would render the same thing. */
-function keyOf(event: StreamEvent): string {
+function keyOf(event: RenderableEvent): string {
   switch (event.type) {
     case "chat":
       return `chat:${event.chat}`;
@@ -52,10 +63,18 @@ export class StreamingHub {
 
   constructor(private readonly deps: HubDeps) {}
 
-  add(subscriber: Subscriber): void {
+  /** Adds a signed-in socket; false when its account already holds `limit` here. */
+  add(subscriber: Subscriber, limit = Number.POSITIVE_INFINITY): boolean {
     let set = this.subscribers.get(subscriber.accountId);
+    if (set && set.size >= limit) return false;
     if (!set) this.subscribers.set(subscriber.accountId, (set = new Set()));
     set.add(subscriber);
+    return true;
+  }
+
+  /** Sockets of one account held by this process. */
+  countOf(accountId: string): number {
+    return this.subscribers.get(accountId)?.size ?? 0;
   }
 
   remove(subscriber: Subscriber): void {
@@ -75,6 +94,7 @@ export class StreamingHub {
   /** An event from the listener: queued for its account when this process has a socket of it. */
   dispatch(event: StreamEvent): void {
     if (!this.subscribers.has(event.account)) return;
+    if (isSessionEvent(event)) return this.endSessions(event);
     const key = keyOf(event);
     let queue = this.pending.get(event.account);
     if (queue?.keys.has(key)) return;
@@ -90,6 +110,35 @@ export class StreamingHub {
     queue = { events: [event], keys: new Set([key]) };
     this.pending.set(event.account, queue);
     void this.drain(event.account, queue);
+  }
+
+  private endSessions(event: SessionEvent): void {
+    const reason = event.type === "account_gone" ? "account deleted" : "token revoked";
+    for (const subscriber of [...(this.subscribers.get(event.account) ?? [])]) {
+      if (event.type === "token_revoked" && subscriber.tokenId !== event.token) continue;
+      this.remove(subscriber);
+      subscriber.close(SESSION_ENDED_CLOSE_CODE, reason);
+    }
+    this.deps.logger.info({ account: event.account, event: event.type }, "streaming: sockets closed");
+  }
+
+  /**
+   * Closes the sockets whose token is gone: after the LISTEN connection was away, a revocation may
+   * have been announced while nobody listened.
+   */
+  async closeRevoked(): Promise<void> {
+    const held = new Set<string>();
+    for (const set of this.subscribers.values()) for (const subscriber of set) held.add(subscriber.tokenId);
+    if (held.size === 0) return;
+    const alive = await this.deps.db.select({ id: accessTokens.id }).from(accessTokens).where(inArray(accessTokens.id, [...held]));
+    const kept = new Set(alive.map((row) => row.id));
+    for (const set of [...this.subscribers.values()]) {
+      for (const subscriber of [...set]) {
+        if (kept.has(subscriber.tokenId)) continue;
+        this.remove(subscriber);
+        subscriber.close(SESSION_ENDED_CLOSE_CODE, "token revoked");
+      }
+    }
   }
 
   private async drain(accountId: string, queue: Queue): Promise<void> {

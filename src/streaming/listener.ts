@@ -35,6 +35,8 @@ export function listenForEvents(
   logger: Logger,
   onEvent: (event: StreamEvent) => void,
   tuning: Partial<ListenerTuning> = {},
+  /** Called when a lost connection is back: events sent meanwhile are lost. */
+  onRestored: () => void = () => {},
 ): EventListener {
   const { minBackoffMs, maxBackoffMs, probeEveryMs, probeTimeoutMs } = { ...DEFAULT_TUNING, ...tuning };
   const log = logger.child({ component: "stream-listener" });
@@ -42,6 +44,7 @@ export function listenForEvents(
   let live = false;
   let closed = false;
   let failures = 0;
+  let everConnected = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let probeTimer: NodeJS.Timeout | undefined;
   let markReady: () => void = () => {};
@@ -100,10 +103,13 @@ export function listenForEvents(
       return;
     }
     if (client !== next) return;
+    const restored = failures > 0 && everConnected;
     if (failures > 0) log.info({ after: failures }, "stream events: LISTEN connection restored");
     failures = 0;
     live = true;
+    everConnected = true;
     markReady();
+    if (restored) onRestored();
     probeTimer = setInterval(() => {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise((_, reject) => {

@@ -1,7 +1,7 @@
 import { findChat, findMessage, renderChat, renderMessage } from "../chats/chat.view.js";
 import type { Executor } from "../db/database.js";
 import { showNotification } from "../notifications/notification.view.js";
-import type { StreamEvent } from "./events.js";
+import type { RenderableEvent } from "./events.js";
 
 /**
  * What one stream event shows its account: the frames' `event` names and payloads (a JSON string,
@@ -16,7 +16,7 @@ export interface RenderedFrame {
   payload: string;
 }
 
-export async function renderEvent(db: Executor, publicUrl: string, event: StreamEvent): Promise<RenderedFrame[]> {
+export async function renderEvent(db: Executor, publicUrl: string, event: RenderableEvent): Promise<RenderedFrame[]> {
   switch (event.type) {
     case "new_message":
       return newMessageFrames(db, publicUrl, event);
@@ -54,7 +54,7 @@ export async function renderEvent(db: Executor, publicUrl: string, event: Stream
 async function newMessageFrames(
   db: Executor,
   publicUrl: string,
-  event: Extract<StreamEvent, { type: "new_message" }>,
+  event: Extract<RenderableEvent, { type: "new_message" }>,
 ): Promise<RenderedFrame[]> {
   const row = await findChat(db, event.account, event.chat);
   if (!row) return [];

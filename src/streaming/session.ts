@@ -13,17 +13,27 @@ import { isStreamName, type StreamingHub, type StreamName, type Subscriber } fro
  * is handled once the authentication is known).
  */
 
+/** Who a socket is signed in as: the account, and the token row it signed in with. */
+export interface SignedIn {
+  account: AccountRow;
+  tokenId: string;
+}
+
 export interface SessionOptions {
   hub: StreamingHub;
   log: Logger;
-  /** The account of a token; undefined for an unknown token or a deleted account. Throws when the database is away. */
-  accountOf(token: string): Promise<AccountRow | undefined>;
+  /** Who a token signs in; undefined for an unknown token or a deleted account. Throws when the database is away. */
+  sessionOf(token: string): Promise<SignedIn | undefined>;
   maxBufferedBytes: number;
   authTimeoutMs: number;
+  /** STREAMING_MAX_PER_ACCOUNT: sockets one account may hold in this process. */
+  maxPerAccount: number;
 }
 
 /** Close code and reasons of sockets that never authenticated (1008: policy violation). */
 export const UNAUTHENTICATED_CLOSE_CODE = 1008;
+/** Close reason of a socket past STREAMING_MAX_PER_ACCOUNT (a policy violation too, worth retrying later). */
+export const TOO_MANY_SOCKETS = "too many connections for this account";
 /** Failed `pleroma:authenticate` messages a socket may send before it is closed. */
 const MAX_FAILED_AUTHENTICATIONS = 5;
 
@@ -32,8 +42,8 @@ export function respond(type: string, result: "success" | "ignored" | "error", e
   return JSON.stringify({ event: "pleroma:respond", payload: JSON.stringify({ type, result, ...(error ? { error } : {}) }) });
 }
 
-export function startSession(ws: WebSocket, account: AccountRow | undefined, streams: StreamName[], options: SessionOptions): void {
-  const { hub, log, maxBufferedBytes, authTimeoutMs } = options;
+export function startSession(ws: WebSocket, signedIn: SignedIn | undefined, streams: StreamName[], options: SessionOptions): void {
+  const { hub, log, maxBufferedBytes, authTimeoutMs, maxPerAccount } = options;
   let subscriber: Subscriber | undefined;
   let failures = 0;
   let authTimer: NodeJS.Timeout | undefined;
@@ -49,14 +59,23 @@ export function startSession(ws: WebSocket, account: AccountRow | undefined, str
     ws.send(frame);
   };
 
-  const signIn = (who: AccountRow) => {
+  const close = (code: number, reason: string) => ws.close(code, reason);
+
+  /** False when the account already holds its share of sockets here: the socket is then closed. */
+  const signIn = ({ account, tokenId }: SignedIn): boolean => {
     clearTimeout(authTimer);
-    subscriber = { accountId: who.id, streams: new Set(streams), send };
-    hub.add(subscriber);
-    log.debug({ account: who.id, streams }, "streaming: signed in");
+    const candidate: Subscriber = { accountId: account.id, tokenId, streams: new Set(streams), send, close };
+    if (!hub.add(candidate, maxPerAccount)) {
+      log.info({ account: account.id, limit: maxPerAccount }, "streaming: socket refused, too many for the account");
+      ws.close(UNAUTHENTICATED_CLOSE_CODE, TOO_MANY_SOCKETS);
+      return false;
+    }
+    subscriber = candidate;
+    log.debug({ account: account.id, streams }, "streaming: signed in");
+    return true;
   };
 
-  if (account) signIn(account);
+  if (signedIn) signIn(signedIn);
   else {
     authTimer = setTimeout(() => {
       log.info({ afterMs: authTimeoutMs }, "streaming: socket closed, not authenticated in time");
@@ -67,16 +86,16 @@ export function startSession(ws: WebSocket, account: AccountRow | undefined, str
 
   const authenticate = async (token: unknown) => {
     const type = "pleroma:authenticate";
-    let who: AccountRow | undefined;
+    let who: SignedIn | undefined;
     try {
-      who = typeof token === "string" && token !== "" && token.length <= 1_024 ? await options.accountOf(token) : undefined;
+      who = typeof token === "string" && token !== "" && token.length <= 1_024 ? await options.sessionOf(token) : undefined;
     } catch (error) {
       log.warn({ err: error }, "streaming: token check failed");
       return send(respond(type, "error", "unavailable"));
     }
     if (subscriber) {
       // Pleroma refuses any second authentication; the same account's token again is harmless.
-      return send(who?.id === subscriber.accountId ? respond(type, "success") : respond(type, "error", "already_authenticated"));
+      return send(who?.account.id === subscriber.accountId ? respond(type, "success") : respond(type, "error", "already_authenticated"));
     }
     if (!who) {
       failures++;
@@ -85,8 +104,9 @@ export function startSession(ws: WebSocket, account: AccountRow | undefined, str
       return;
     }
     if (ws.readyState !== WebSocket.OPEN) return;
-    signIn(who);
-    send(respond(type, "success"));
+    // The answer first, so that the client can tell why the close follows.
+    if (hub.countOf(who.account.id) >= maxPerAccount) send(respond(type, "error", "too_many_connections"));
+    if (signIn(who)) send(respond(type, "success"));
   };
 
   const subscription = (type: "subscribe" | "unsubscribe", stream: unknown) => {

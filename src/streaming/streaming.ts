@@ -1,13 +1,12 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
-import type { AccountRow } from "../accounts/account.view.js";
-import { accountForToken } from "../accounts/tokens.js";
+import { sessionForToken } from "../accounts/tokens.js";
 import type { Deps } from "../shared/deps.js";
 import { redactUrl } from "../shared/logger.js";
 import { type EventListener, listenForEvents, type ListenerTuning } from "./listener.js";
 import { isStreamName, StreamingHub, type StreamName } from "./hub.js";
-import { startSession } from "./session.js";
+import { type SignedIn, startSession } from "./session.js";
 
 /**
  * `GET /api/v1/streaming` (Mastodon's streaming API over WebSocket), on the web process's HTTP
@@ -16,7 +15,9 @@ import { startSession } from "./session.js";
  * `?stream=` without a token); an upgrade without token nor stream opens a socket that must send
  * `pleroma:authenticate` (src/streaming/session.ts). Streams are chosen by `?stream=` and by
  * `{"type":"subscribe"|"unsubscribe","stream":…}` messages, acknowledged as Pleroma does
- * (`pleroma:respond`). Frames come from the hub, fed by the LISTEN connection.
+ * (`pleroma:respond`). Frames come from the hub, fed by the LISTEN connection. An account holds
+ * at most STREAMING_MAX_PER_ACCOUNT sockets in one process: the next is a 429 on the upgrade, or,
+ * signing in by message, closed with 1008.
  */
 
 export const STREAMING_PATH = "/api/v1/streaming";
@@ -51,7 +52,13 @@ class Refusal extends Error {
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 503: "Service Unavailable" };
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  404: "Not Found",
+  429: "Too Many Requests",
+  503: "Service Unavailable",
+};
 
 /** The token of an upgrade request: `Authorization: Bearer`, else `Sec-WebSocket-Protocol`, else `?access_token=`. */
 function tokenOf(req: IncomingMessage, url: URL): string | undefined {
@@ -66,7 +73,10 @@ export async function startStreaming(server: Server, deps: Deps, databaseUrl: st
   const { heartbeatMs, maxBufferedBytes, authTimeoutMs, listener: listenerTuning } = { ...DEFAULT_TUNING, ...tuning };
   const log = deps.logger.child({ component: "streaming" });
   const hub = new StreamingHub(deps);
-  const listener = listenForEvents(databaseUrl, deps.logger, (event) => hub.dispatch(event), listenerTuning);
+  const maxPerAccount = deps.config.streamingMaxPerAccount;
+  const listener = listenForEvents(databaseUrl, deps.logger, (event) => hub.dispatch(event), listenerTuning, () => {
+    hub.closeRevoked().catch((error: unknown) => log.warn({ err: error }, "streaming: could not check the tokens of open sockets"));
+  });
   const alive = new WeakMap<WebSocket, boolean>();
   const wss = new WebSocketServer({
     noServer: true,
@@ -85,12 +95,12 @@ export async function startStreaming(server: Server, deps: Deps, databaseUrl: st
     socket.once("finish", () => socket.destroy());
   };
 
-  const accountOf = async (token: string) => {
-    const account = await accountForToken(deps.db, token);
-    return account && !account.deletedAt ? account : undefined;
+  const sessionOf = async (token: string) => {
+    const session = await sessionForToken(deps.db, token);
+    return session && !session.account.deletedAt ? session : undefined;
   };
 
-  const authenticate = async (req: IncomingMessage, url: URL): Promise<{ account?: AccountRow; streams: StreamName[] }> => {
+  const authenticate = async (req: IncomingMessage, url: URL): Promise<{ signedIn?: SignedIn; streams: StreamName[] }> => {
     if (url.pathname.replace(/\/+$/, "") !== STREAMING_PATH) throw new Refusal(404, "not_found");
     const stream = url.searchParams.get("stream") || undefined;
     if (stream !== undefined && !isStreamName(stream)) throw new Refusal(400, "unknown_stream");
@@ -102,28 +112,33 @@ export async function startStreaming(server: Server, deps: Deps, databaseUrl: st
       if (stream) throw new Refusal(401, "missing_token");
       return { streams };
     }
-    let account: AccountRow | undefined;
+    let signedIn: SignedIn | undefined;
     try {
-      account = await accountOf(token);
+      signedIn = await sessionOf(token);
     } catch (error) {
       log.warn({ err: error }, "streaming: token check failed");
       throw new Refusal(503, "unavailable");
     }
-    if (!account) throw new Refusal(401, "invalid_token");
-    return { account, streams };
+    if (!signedIn) throw new Refusal(401, "invalid_token");
+    return { signedIn, streams };
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => {});
     const url = new URL(req.url ?? "/", "http://localhost");
     authenticate(req, url).then(
-      ({ account, streams }) => {
+      ({ signedIn, streams }) => {
         if (socket.destroyed) return;
+        // Checked in the same turn as the socket joins the hub (handleUpgrade calls back at once).
+        if (signedIn && hub.countOf(signedIn.account.id) >= maxPerAccount) {
+          log.info({ account: signedIn.account.id, limit: maxPerAccount }, "streaming: upgrade refused, too many sockets for the account");
+          return refuse(socket, new Refusal(429, "too_many_connections"));
+        }
         wss.handleUpgrade(req, socket, head, (ws) => {
           alive.set(ws, true);
           ws.on("pong", () => alive.set(ws, true));
           ws.on("error", () => {});
-          startSession(ws, account, streams, { hub, log, accountOf, maxBufferedBytes, authTimeoutMs });
+          startSession(ws, signedIn, streams, { hub, log, sessionOf, maxBufferedBytes, authTimeoutMs, maxPerAccount });
         });
       },
       (error: unknown) => {
