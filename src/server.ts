@@ -147,18 +147,20 @@ async function startRoles(
 /**
  * Bounds of one client's hold on a connection: its headers within HTTP_HEADERS_TIMEOUT_MS (a
  * slowloris), the whole request within HTTP_REQUEST_TIMEOUT_MS, 5 s idle between keep-alive
- * requests. Node enforces the first two on a timer (30 s by default, which would let a header
- * timeout of 20 s run to 50 s): here a quarter of the header timeout, at most 5 s. Upgraded
- * WebSockets leave these checks when they are upgraded.
+ * requests. Node enforces the first two on a timer (every 30 s by default: a 20 s header timeout
+ * would hold up to 50 s); here every quarter of the header timeout, at most 1 s, with Node's
+ * timeouts one such period shorter, so that a client is cut within the last second before the
+ * configured time, never after it. Upgraded WebSockets leave these checks when they are upgraded.
  */
 function httpServerOptions(config: Config) {
   // Node refuses a header timeout longer than the request timeout.
-  const headersTimeout = Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs);
+  const headers = Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs);
+  const checkEvery = Math.max(50, Math.min(1_000, Math.floor(headers / 4)));
   return {
-    headersTimeout,
-    requestTimeout: config.httpRequestTimeoutMs,
+    headersTimeout: headers - checkEvery,
+    requestTimeout: config.httpRequestTimeoutMs - checkEvery,
     keepAliveTimeout: 5_000,
-    connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
+    connectionsCheckingInterval: checkEvery,
   };
 }
 
