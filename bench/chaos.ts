@@ -17,9 +17,10 @@
  *                       started again with its data; both workers SIGKILLed 5 s into it (Redis only;
  *                       the machine's shared Redis is never touched)
  *   worker-kill         without Redis: SIGKILL both worker processes, start new ones at once
- * and throughout, receiver-down: a third server C that A writes to is down for the whole run;
- * A's deliveries to it must end `failed` past the (shortened) retry horizon and the sender must
- * see it (bench/chaos/receiver-down.ts).
+ * and throughout, receiver-down: a third server C that A writes to is down for the whole run; once
+ * the send phase is over its deliveries are dated back past the 48 h retry horizon, so the next
+ * failed attempt gives them up: they must end `failed` and the sender must see it
+ * (bench/chaos/receiver-down.ts).
  * Clients post through the API with an Idempotency-Key and retry 5xx/network errors with the same
  * key, as a real client would. Exit code 0 only when nothing is lost, duplicated, miscounted or
  * left pending, C's deliveries all failed and were shown so, and no process exited on its own.
@@ -72,15 +73,14 @@ const DRAIN_MS = Number(args["drain-seconds"]) * 1000;
 
 /**
  * Shorter delivery timings (test hook TEST_DELIVERY_TUNING, as the tests use): production waits
- * 1 min before the first retry, pauses a failing host for 30 min, gives up after 48 h and
- * reconciles after a 1 min grace; a chaos run must drain in minutes. The logic is production's.
- * horizonMs: C's deliveries end `failed` after it; the faults that make B's inbox fail are all over
- * within ~50 s of the send phase's start, so no delivery to B can fail an attempt that late.
+ * 1 min before the first retry, pauses a failing host for 30 min and reconciles after a 1 min
+ * grace; a chaos run must drain in minutes. The logic is production's. The 48 h horizon is kept:
+ * a shorter one would give up deliveries to B that faults and backlog held for minutes (a
+ * 1,000-message run on a loaded machine saw 4-minute latencies); C's rows are dated back instead.
  */
 const TUNING = {
   backoffBaseMs: 1_000,
   maxDelayMs: 5_000,
-  horizonMs: 75_000,
   pauseThreshold: 5,
   pauseWindowMs: 60_000,
   pauseMs: 5_000,
@@ -167,6 +167,7 @@ async function main() {
     const faultRun = runFaults({ A, B, queue: QUEUE, pgProxy, front, redis, killing, burst: () => sender.burst(10), log }, faults).finally(() => sender.faultsOver());
     const sent = await sender.done;
     await faultRun;
+    if (down) log(`receiver down: ${await down.pastHorizon()} deliveries to C dated back past the retry horizon`);
     const sendEnd = Date.now();
     const okSent = sent.filter((s) => s.ok);
     log(`send phase over: ${okSent.length} of ${sent.length} accepted by the API (${sent.filter((s) => s.tries > 1).length} after retries)`);

@@ -43,7 +43,8 @@ export function printReport(r: ReportInput): boolean {
       ["receiver down: messages to C", downReport.sent],
       ["receiver down: C's deliveries by status", JSON.stringify(downReport.deliveries)],
       ["receiver down: sender sees 'failed'", downReport.senderSeesFailed],
-      ["receiver down: last failed after (s)", downReport.failedAfterS ?? "—"],
+      ["receiver down: attempts made (all refused)", downReport.attempts],
+      ["receiver down: all failed, after the dating back (s)", downReport.failedAfterS ?? "—"],
     );
   }
   console.log("\n" + rows.map(([k, v]) => `${k.padEnd(52)} ${v}`).join("\n"));
