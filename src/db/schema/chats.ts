@@ -72,6 +72,8 @@ export const messages = pgTable(
     uniqueIndex("messages_activity_uri_idx").on(t.activityUri),
     index("messages_author_idx").on(t.authorId),
     index("messages_recipient_idx").on(t.recipientId),
+    // Housekeeping's orphan check and the FK's ON DELETE SET NULL look messages up by upload.
+    index("messages_media_idx").on(t.mediaId).where(sql`${t.mediaId} IS NOT NULL`),
   ],
 );
 

@@ -20,7 +20,8 @@ export const media = pgTable(
     height: integer("height"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index("media_account_idx").on(t.accountId)],
+  // (account, time): the upload quota sums an account's recent uploads.
+  (t) => [index("media_account_created_idx").on(t.accountId, t.createdAt)],
 );
 
 /** Local custom emoji (domain null; files under DATA_DIR/media/emoji) and emoji seen on remote messages. */

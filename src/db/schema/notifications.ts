@@ -22,5 +22,7 @@ export const notifications = pgTable(
     // Deleting a message cascades to its notification by this column: without an index, every
     // deletion scanned the whole table.
     index("notifications_message_ref_idx").on(t.messageRefId),
+    // A remote actor's Delete removes its notifications through this FK.
+    index("notifications_from_account_idx").on(t.fromAccountId),
   ],
 );
