@@ -167,7 +167,7 @@ async function main() {
     const faultRun = runFaults({ A, B, queue: QUEUE, pgProxy, front, redis, killing, burst: () => sender.burst(10), log }, faults).finally(() => sender.faultsOver());
     const sent = await sender.done;
     await faultRun;
-    if (down) log(`receiver down: ${await down.pastHorizon()} deliveries to C dated back past the retry horizon`);
+    if (down) log(`receiver down: ${await retry(() => down.pastHorizon(), "dating back")} deliveries to C dated back past the retry horizon`);
     const sendEnd = Date.now();
     const okSent = sent.filter((s) => s.ok);
     log(`send phase over: ${okSent.length} of ${sent.length} accepted by the API (${sent.filter((s) => s.tries > 1).length} after retries)`);
