@@ -190,7 +190,7 @@ describe("signature strength (§5.2.4): 401, nothing stored", () => {
 });
 
 describe("key-fetch abuse (§5.2.7)", () => {
-  // Also: RATE_LIMIT_INBOX counts per keyId host before any signature work (rate-limit.test.ts).
+  // Also: RATE_LIMIT_INBOX counts only verified requests, per verified host; a host past it is refused before any key fetch (inbox-rate-limit-verified.test.ts).
   it("a keyId that cannot be fetched is asked for once, then remembered as missing: 401 each time, one fetch", async () => {
     const keyId = `${remote.url}/keys/absent-${randomUUID()}`;
     const fetches = () => remote.requests.filter((request) => request.path === new URL(keyId).pathname).length;
