@@ -86,17 +86,23 @@ describe.each<QueueKind>(["postgres", "redis"])("rate limits shared across two i
     expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
     expect(JSON.parse(refused.body)).toEqual({ error: "rate_limited" });
     expect(await stored(a)).toEqual(before);
+    // From now on the host is refused before verification, on either instance (the count is read, not raised).
+    const early = await forgedPost(b.url, sender, carolAtB);
+    expect(early.status).toBe(429);
+    expect(Number(early.headers.get("retry-after"))).toBeGreaterThan(0);
     // Another host is not affected.
     const stranger = other.actor("stranger");
     expect((await signedPost(`${b.url}/inbox`, pleromaChatMessage(stranger, carolAtB), stranger)).status).toBe(202);
   });
 });
 
-it("reads RATE_LIMIT_API / RATE_LIMIT_INBOX as <count>/<seconds> or off", () => {
-  expect(loadConfig({ RATE_LIMIT_API: "10/60", RATE_LIMIT_INBOX: "off" })).toMatchObject({
+it("reads RATE_LIMIT_API / RATE_LIMIT_INBOX / RATE_LIMIT_INBOX_IP as <count>/<seconds> or off", () => {
+  expect(loadConfig({ RATE_LIMIT_API: "10/60", RATE_LIMIT_INBOX: "off", RATE_LIMIT_INBOX_IP: "50/10" })).toMatchObject({
     rateLimitApi: { max: 10, windowMs: 60_000 },
     rateLimitInbox: null,
+    rateLimitInboxIp: { max: 50, windowMs: 10_000 },
   });
+  expect(loadConfig({}).rateLimitInboxIp).toEqual({ max: 3000, windowMs: 300_000 });
   expect(() => loadConfig({ RATE_LIMIT_API: "lots" })).toThrow(ConfigError);
   expect(() => loadConfig({ RATE_LIMIT_INBOX: "10/0" })).toThrow(/RATE_LIMIT_INBOX="10\/0": must be <count>\/<seconds>/);
 });
