@@ -86,6 +86,9 @@ const TUNING = {
   pauseMs: 5_000,
   requestTimeoutMs: 10_000,
   connectTimeoutMs: 3_000,
+  // A killed worker's per-host slots are free again after this (production 90 s: three request
+  // timeouts); at 90 s every SIGKILL held the killed workers' hosts for a minute and a half.
+  slotLeaseMs: 15_000,
   reconcileEveryMs: 5_000,
   reconcileGraceMs: 5_000,
   lockDurationMs: 10_000,
