@@ -105,6 +105,7 @@ export async function startParleyProcesses(
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
     RATE_LIMIT_API: "off",
     RATE_LIMIT_INBOX: "off",
+    RATE_LIMIT_INBOX_IP: "off",
     ...(options.defaultQueuePrefix ? {} : { TEST_QUEUE_PREFIX: queuePrefix }),
     ...extraEnv,
   };
