@@ -56,32 +56,43 @@ const levelOf = { trace: "trace", debug: "debug", info: "info", warning: "warn",
 
 /** Where Fedify's records go: the logger of the process started last (LogTape's configuration is global). */
 let fedifyTarget: Logger | undefined;
+/** LogTape refuses a second configure() while one runs: calls are chained, and skipped when nothing changes. */
+let configuring: Promise<void> = Promise.resolve();
+let configuredLevel: "debug" | "info" | undefined;
 
 /** Fedify's record properties holding a whole activity or JSON body, logged as a summary. */
 const DOCUMENT_PROPERTIES = new Set(["activity", "json", "object", "document"]);
 
+function fedifySink(record: LogRecord): void {
+  const target = fedifyTarget;
+  if (!target) return;
+  const message = truncate(record.message.map((part) => (typeof part === "string" ? part : messageValue(part))).join(""), LOG_LIMITS.message);
+  const properties: Record<string, unknown> = { category: record.category.join(".") };
+  for (const [key, value] of Object.entries(record.properties)) {
+    properties[key] = DOCUMENT_PROPERTIES.has(key) && isRecord(value) ? summariseDocument(value) : value;
+  }
+  target[levelOf[record.level]](properties, message);
+}
+
 /** Routes Fedify's LogTape records into pino, so there is one JSON log stream. */
-export async function routeFedifyLogs(logger: Logger): Promise<void> {
+export function routeFedifyLogs(logger: Logger): Promise<void> {
   fedifyTarget = logger.child({ component: "fedify" });
-  const sink = (record: LogRecord) => {
-    const target = fedifyTarget;
-    if (!target) return;
-    const message = truncate(record.message.map((part) => (typeof part === "string" ? part : messageValue(part))).join(""), LOG_LIMITS.message);
-    const properties: Record<string, unknown> = { category: record.category.join(".") };
-    for (const [key, value] of Object.entries(record.properties)) {
-      properties[key] = DOCUMENT_PROPERTIES.has(key) && isRecord(value) ? summariseDocument(value) : value;
-    }
-    target[levelOf[record.level]](properties, message);
-  };
-  await configure({
-    sinks: { pino: sink },
-    loggers: [
-      { category: "fedify", lowestLevel: logger.level === "debug" || logger.level === "trace" ? "debug" : "info", sinks: ["pino"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["pino"] },
-    ],
-    contextLocalStorage: new AsyncLocalStorage(),
-    reset: true,
+  const level = logger.level === "debug" || logger.level === "trace" ? "debug" : "info";
+  const next = configuring.then(async () => {
+    if (configuredLevel === level) return;
+    await configure({
+      sinks: { pino: fedifySink },
+      loggers: [
+        { category: "fedify", lowestLevel: level, sinks: ["pino"] },
+        { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["pino"] },
+      ],
+      contextLocalStorage: new AsyncLocalStorage(),
+      reset: true,
+    });
+    configuredLevel = level;
   });
+  configuring = next.catch(() => undefined);
+  return next;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
