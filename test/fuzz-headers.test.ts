@@ -254,6 +254,23 @@ describe("the four inputs of the attack run: 4xx with the reason", () => {
     }
   });
 
+  it("signature parameters Fedify's verifier throws on: 401 malformed_signature before it runs", async () => {
+    const cases: Headers[] = [
+      [["signature", `keyId="${sender.keyId}",headers="(request-target) host date digest",signature="AAAA",created=99999999999999999999`]],
+      [["signature", `keyId="${sender.keyId}",headers="(request-target) host date a@b",signature="AAAA"`]],
+      [["signature", `keyId="${sender.keyId}",headers="(request-target) host date digest",signature="!!!"`]],
+      [
+        ["signature-input", `sig1=("@method");created=999999999999999;keyid="${sender.keyId}"`],
+        ["signature", "sig1=:AAAA:"],
+      ],
+    ];
+    for (const bent of cases) {
+      const { headers, body } = signedInbox();
+      const answer = await send("POST", "/inbox", [...headers.filter(([n]) => n !== "signature"), ...bent], body);
+      expect([bent, answer.status, JSON.parse(answer.body).reason]).toEqual([bent, 401, "malformed_signature"]);
+    }
+  });
+
   it("the same request unbent is accepted (the refusals above are for the header, not the request)", async () => {
     const { headers, body } = signedInbox();
     expect((await send("POST", "/inbox", headers, body)).status).toBe(202);
