@@ -1,6 +1,6 @@
 import type { KvKey } from "@fedify/fedify";
 import { Temporal } from "@js-temporal/polyfill";
-import { PostgresKvStore } from "../src/federation/kv.js";
+import { KEY_FAILURE_TTL_MS, PostgresKvStore } from "../src/federation/kv.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
 
 /** The in-memory layer of the KV store (remote public keys on the inbox's hot path). */
@@ -60,4 +60,22 @@ it("keeps nothing in memory for other prefixes", async () => {
   expect(await store.get(OTHER)).toEqual({ v: 1 });
   await writeElsewhere(OTHER, { v: 2 });
   expect(await store.get(OTHER)).toEqual({ v: 2 });
+});
+
+it("keeps Fedify's memory of an unavailable key a minute, not its 10 minutes; keys themselves keep their ttl", async () => {
+  const store = new PostgresKvStore(parley.parley.deps.db);
+  const tenMinutes = { ttl: Temporal.Duration.from({ minutes: 10 }) };
+  const failure: KvKey = ["_fedify", "publicKey", "__fetchError", "https://remote.example/users/b#main-key"];
+  const missing: KvKey = ["_fedify", "publicKey", "https://remote.example/users/b#main-key"];
+  await store.set(failure, { errorName: "TimeoutError", errorMessage: "slow" }, tenMinutes);
+  await store.set(missing, null, tenMinutes);
+  await store.set(OTHER, { v: 1 }, tenMinutes);
+  const expiry = async (key: KvKey) => {
+    const [row] = await parley.parley.deps.db.$client<{ ms: number }[]>`
+      SELECT extract(epoch FROM expires_at - now()) * 1000 AS ms FROM fedify_kv WHERE key = ${JSON.stringify(key)}`;
+    return Number(row.ms);
+  };
+  expect(await expiry(failure)).toBeLessThanOrEqual(KEY_FAILURE_TTL_MS);
+  expect(await expiry(missing)).toBeLessThanOrEqual(KEY_FAILURE_TTL_MS);
+  expect(await expiry(OTHER)).toBeGreaterThan(9 * 60_000);
 });

@@ -18,9 +18,22 @@ const jsonb = (value: unknown) => (value === null ? sql`'null'::jsonb` : (value 
  */
 export const KV_MAX_TTL_MS = 7 * 24 * 3600_000;
 
-function expiryOf(options?: KvStoreSetOptions): Date {
+/**
+ * Fedify's key cache remembers a key it could not fetch (a null entry, or a `__fetchError` one)
+ * for 10 minutes, and refuses every activity signed with it meanwhile: one timed-out fetch from a
+ * peer whose server was busy for a moment held its messages back 10+ minutes (chaos run,
+ * 2026-12-03). A minute is enough to spare a hanging key server a fetch per request.
+ */
+export const KEY_FAILURE_TTL_MS = 60_000;
+
+function isKeyFailure(key: KvKey, value: unknown): boolean {
+  return key[0] === "_fedify" && key[1] === "publicKey" && (value === null || key[2] === "__fetchError");
+}
+
+function expiryOf(key: KvKey, value: unknown, options?: KvStoreSetOptions): Date {
   const ttlMs = options?.ttl ? options.ttl.total("millisecond") : KV_MAX_TTL_MS;
-  return new Date(Date.now() + Math.min(ttlMs, KV_MAX_TTL_MS));
+  const maxMs = isKeyFailure(key, value) ? KEY_FAILURE_TTL_MS : KV_MAX_TTL_MS;
+  return new Date(Date.now() + Math.min(ttlMs, maxMs));
 }
 
 /** JSON with object keys sorted, so equal values compare equal whatever their key order. */
@@ -80,7 +93,7 @@ export class PostgresKvStore implements KvStore {
   }
 
   async set(key: KvKey, value: unknown, options?: KvStoreSetOptions): Promise<void> {
-    const expiresAt = expiryOf(options);
+    const expiresAt = expiryOf(key, value, options);
     this.memory.delete(encode(key));
     await this.db
       .insert(fedifyKv)
@@ -95,7 +108,7 @@ export class PostgresKvStore implements KvStore {
 
   async cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean> {
     this.memory.delete(encode(key));
-    const expiresAt = expiryOf(options);
+    const expiresAt = expiryOf(key, newValue, options);
     if (expectedValue === undefined) {
       // Nothing to lock when there is no row: insert, or take over an expired row, or lose.
       const won = await this.db
