@@ -51,8 +51,17 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
     }
   }
 
+  // Messages whose delivery row is still pending: not arrived yet, not lost (reported apart).
+  const stillPending = new Set<number>();
+  for (const side of [A, B]) {
+    const rows = await side.p.sql<{ content: string }[]>`
+      SELECT m.content FROM messages m JOIN deliveries d ON d.message_id = m.id
+      WHERE m.local AND d.status = 'pending' AND m.content LIKE ${`%c${runId}-%`}`;
+    for (const row of rows) stillPending.add(Number(TAG_RE.exec(row.content)?.[1]));
+  }
   let delivered = 0;
   let lost = 0;
+  let pendingAtCheck = 0;
   let duplicates = 0;
   const latencies = new Map<number, number>();
   for (const s of sent) {
@@ -64,7 +73,10 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
     if (!s.ok && copies > 0) problems.push(`message ${s.seq} (${s.from}) was not accepted by the API (last ${s.lastStatus}) yet is stored ${copies}×`);
     const got = received.get(s.seq);
     if (!got) {
-      if (s.ok || copies > 0) {
+      if ((s.ok || copies > 0) && stillPending.has(s.seq)) {
+        pendingAtCheck++;
+        problems.push(`message ${s.seq} ${s.from}→${s.from === "A" ? "B" : "A"} (pair ${s.pair}) not arrived, its delivery still pending`);
+      } else if (s.ok || copies > 0) {
         lost++;
         problems.push(`LOST message ${s.seq} ${s.from}→${s.from === "A" ? "B" : "A"} (pair ${s.pair})`);
       }
@@ -184,7 +196,7 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
       from: round((f.start - started) / 1000, 1),
       to: round((f.end - started) / 1000, 1),
       sent: during.filter((s) => s.ok).length,
-      lost: during.filter((s) => s.ok && !received.get(s.seq)?.refs).length,
+      lost: during.filter((s) => s.ok && !received.get(s.seq)?.refs && !stillPending.has(s.seq)).length,
       duplicates: during.filter((s) => (received.get(s.seq)?.rows ?? 0) > 1 || (received.get(s.seq)?.refs ?? 0) > 1 || (local.get(s.seq) ?? 0) > 1).length,
       maxLatencyS: lat.length ? round(Math.max(...lat) / 1000, 2) : null,
       // Until the last message of the window arrived, counted from the fault's end.
@@ -197,6 +209,7 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
     sent: sent.filter((s) => s.ok).length,
     delivered,
     lost,
+    pendingAtCheck,
     duplicates,
     latency,
     unreadMismatches,

@@ -24,7 +24,8 @@ export function printReport(r: ReportInput): boolean {
     ["sent (accepted by the API)", report.sent],
     ["  of which after client retries", sent.filter((s) => s.ok && s.tries > 1).length],
     ["delivered (shown on the receiver)", report.delivered],
-    ["lost", report.lost],
+    ["lost (not arrived, no delivery pending)", report.lost],
+    ["not arrived, delivery still pending (drain bound hit)", report.pendingAtCheck],
     ["duplicates shown", report.duplicates],
     ["unread counter mismatches", report.unreadMismatches],
     ["API/SQL mismatches", report.apiMismatches],
@@ -61,6 +62,7 @@ export function printReport(r: ReportInput): boolean {
   // process dead of a fault it did not get, and the down receiver's deliveries failed and shown so.
   const ok =
     report.lost === 0 &&
+    report.pendingAtCheck === 0 &&
     report.duplicates === 0 &&
     report.unreadMismatches === 0 &&
     report.apiMismatches === 0 &&
@@ -82,6 +84,7 @@ export function printReport(r: ReportInput): boolean {
         delivered: report.delivered,
         duplicates: report.duplicates,
         lost: report.lost,
+        pendingAtCheck: report.pendingAtCheck,
         unreadMismatches: report.unreadMismatches,
         apiMismatches: report.apiMismatches,
         deliveriesNotDelivered: report.deliveriesNotDelivered,
