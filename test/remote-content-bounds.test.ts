@@ -114,8 +114,31 @@ describe("URLs a client loads", () => {
     expect(await check({ tag: emoji(":e:"), attachment: image() })).toMatchObject({ ok: true });
     // An emoji dropped for its name is no longer passed on: its URL does not matter.
     expect(await check({ tag: emoji(":a-b:", "http://127.0.0.1/e.png") })).toMatchObject({ ok: true });
-    // Development (ALLOW_PRIVATE_ADDRESS=true) lets them through, as it does remote fetches.
-    expect(await check({ tag: emoji(":e:", "http://127.0.0.1/e.png"), attachment: image({ url: "http://127.0.0.1/a.png" }) }, true)).toMatchObject({ ok: true });
+  });
+
+  it("lets a development peer on a private address (ALLOW_PRIVATE_ADDRESS=true) send URLs of its own origin only", async () => {
+    const peer = "http://127.0.0.1:4000";
+    const fromPeer = (object: Json) =>
+      checkCreateChatMessage({
+        activity: { type: "Create", actor: `${peer}/users/a`, to: ["https://l.example/users/bob"], object },
+        object: {
+          type: "ChatMessage",
+          id: `${peer}/objects/1`,
+          attributedTo: `${peer}/users/a`,
+          to: ["https://l.example/users/bob"],
+          published: "2026-12-03T10:00:00Z",
+          content: "hi :e:",
+          ...object,
+        },
+        actorUri: `${peer}/users/a`,
+        remoteMessageLimit: 1000,
+        allowPrivateAddress: true,
+        findLocalRecipient: async () => bob,
+      });
+    expect(await fromPeer({ tag: emoji(":e:", `${peer}/e.png`), attachment: image({ url: `${peer}/a.png` }) })).toMatchObject({ ok: true });
+    expect(await fromPeer({ attachment: image({ url: "http://169.254.169.254/latest/meta-data" }) })).toEqual({ ok: false, reason: "bad_attachment" });
+    expect(await fromPeer({ attachment: image({ url: "http://127.0.0.1:6379/a.png" }) })).toEqual({ ok: false, reason: "bad_attachment" });
+    expect(await fromPeer({ tag: emoji(":e:", "http://10.0.0.1/e.png") })).toEqual({ ok: false, reason: "bad_emoji" });
   });
 
   it("holds for edits too", () => {

@@ -213,7 +213,10 @@ export function emojisOf(object: Json): RemoteEmoji[] | undefined {
 
 export type RuleResult<R> = { ok: true; recipient: R; published: Date } | { ok: false; reason: ChatMessageReason };
 
-/** What the content rules depend on (Config's fields; ALLOW_PRIVATE_ADDRESS lets private URLs pass). */
+/**
+ * What the content rules depend on (Config's fields). ALLOW_PRIVATE_ADDRESS (development) lets a
+ * peer on a private address send URLs of its own origin, never of another private place.
+ */
 export interface ContentPolicy {
   remoteMessageLimit: number;
   allowPrivateAddress: boolean;
@@ -251,7 +254,7 @@ function identityRules(object: Json, actorUri: string): ChatMessageReason | unde
  * longer), in characters. URLs a client loads by itself (emoji images, the attachment) may not
  * name a private address.
  */
-function contentRules(object: Json, policy: ContentPolicy): ChatMessageReason | undefined {
+function contentRules(object: Json, policy: ContentPolicy, actorUri: string): ChatMessageReason | undefined {
   const tooLong = (text: string) => text.length > policy.remoteMessageLimit && [...text].length > policy.remoteMessageLimit;
   if (tooLong(contentOf(object))) return "content_too_long";
   const content = sanitizedContent(object);
@@ -260,9 +263,10 @@ function contentRules(object: Json, policy: ContentPolicy): ChatMessageReason | 
   if (content !== null && tooLong(content)) return "content_too_long";
   const emojis = emojisOf(object);
   if (!emojis) return "bad_emoji";
-  if (policy.allowPrivateAddress) return undefined;
-  if (emojis.some((e) => namesPrivateAddress(e.url))) return "bad_emoji";
-  if (attachment && namesPrivateAddress(attachment.url)) return "bad_attachment";
+  const actorHost = httpUrl(actorUri)?.host;
+  const refused = (href: string) => namesPrivateAddress(href) && !(policy.allowPrivateAddress && httpUrl(href)?.host === actorHost);
+  if (emojis.some((e) => refused(e.url))) return "bad_emoji";
+  if (attachment && refused(attachment.url)) return "bad_attachment";
   return undefined;
 }
 
@@ -286,7 +290,7 @@ export async function checkCreateChatMessage<R extends { acceptsChatMessages: bo
   if (recipient.acceptsChatMessages === false) return fail("recipient_does_not_accept_chats");
   const published = parsePublished(object.published);
   if (!published) return fail("missing_published");
-  const content = contentRules(object, input);
+  const content = contentRules(object, input, actorUri);
   if (content) return fail(content);
   return { ok: true, recipient, published };
 }
@@ -296,5 +300,5 @@ export async function checkCreateChatMessage<R extends { acceptsChatMessages: bo
  * rules; the addressing of the original message stands.
  */
 export function checkUpdatedChatMessage(object: Json, actorUri: string, policy: ContentPolicy): ChatMessageReason | undefined {
-  return identityRules(object, actorUri) ?? contentRules(object, policy);
+  return identityRules(object, actorUri) ?? contentRules(object, policy, actorUri);
 }
