@@ -177,7 +177,7 @@ async function main() {
 
     // Drain: wait until nothing is pending, no job is left and every message arrived (bounded).
     const redisUrl = redis?.url ?? "";
-    const views = await Promise.all([A, B].map((side) => retry(() => openQueueView(side.p, QUEUE, redisUrl), "queue view")));
+    const views = await Promise.all([A, B].map((side) => retry(() => openQueueView(side.p, QUEUE, redisUrl), "queue view", DRAIN_MS)));
     let drainedAt: number | undefined;
     let quietSince: number | undefined;
     let last = "";
