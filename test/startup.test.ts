@@ -136,6 +136,7 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ MEDIA_UPLOAD_QUOTA: "5TB/60" })).toThrow(/MEDIA_UPLOAD_QUOTA=.*<size>\/<seconds>/);
     expect(() => loadConfig({ MEDIA_ORPHAN_TTL: "0h" })).toThrow(/MEDIA_ORPHAN_TTL=.*greater than 0/);
     expect(() => loadConfig({ QUEUE_PREFIX: "a b" })).toThrow(/QUEUE_PREFIX=/);
+    expect(loadConfig({ PUBLIC_URL: "http://[::1]:8080" }).queuePrefix).toBe("parley:{::1:8080}");
   });
 
   it("reads values, treats empty strings as unset, and keeps PUBLIC_URL an origin", () => {

@@ -218,7 +218,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     linkPreviews: e.LINK_PREVIEWS,
     trustProxy: e.TRUST_PROXY,
-    queuePrefix: e.QUEUE_PREFIX ?? `parley:{${new URL(publicUrl).host}}`,
+    // An IPv6 host loses its brackets: glob characters in the SCAN patterns of clean-ups.
+    queuePrefix: e.QUEUE_PREFIX ?? `parley:{${new URL(publicUrl).host.replace(/[[\]]/g, "")}}`,
     inboundConcurrency: e.INBOUND_CONCURRENCY,
     inboundMaxPerHost: e.INBOUND_MAX_PER_HOST,
     remoteFetchTimeoutMs: e.REMOTE_FETCH_TIMEOUT_MS,
