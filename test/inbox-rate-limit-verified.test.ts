@@ -157,10 +157,11 @@ describe("a busy host: at most 10 verified requests in a window, however it sign
     const der = createPrivateKey(actor.privateKeyPem).export({ format: "der", type: "pkcs8" });
     const key = await crypto.subtle.importKey("pkcs8", der, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["sign"]);
     const signed = await signJsonLd(document, key, new URL(actor.keyId), {});
-    const before = await stored(parley);
+    // Compared by activities: those accepted before may still be turning into messages.
+    const before = (await stored(parley)).inbox;
     const answer = await rawPost("/inbox", [["content-type", "application/activity+json"]], JSON.stringify(signed));
     expect(answer.status).toBe(429);
-    expect(await stored(parley)).toEqual(before);
+    expect((await stored(parley)).inbox).toBe(before);
   });
 
   it("another host keeps its own budget", async () => {

@@ -210,7 +210,8 @@ describe("through the inbox", () => {
   });
 
   it("content whose sanitized form exceeds REMOTE_MESSAGE_LIMIT is refused content_too_long, nothing stored", async () => {
-    const before = await stored(parley);
+    // Compared by activities: those accepted before may still be turning into messages.
+    const before = (await stored(parley)).inbox;
     // 400 characters as sent, 2,400 once its quotes are escaped; then 1,000 `&`, 5,000 escaped.
     for (const content of ['"'.repeat(400), "&".repeat(LIMIT)]) {
       const activity = pleromaChatMessage(sender, bobUri, { content });
@@ -218,7 +219,7 @@ describe("through the inbox", () => {
       expect(response.status).toBe(422);
       expect(JSON.parse(response.body)).toEqual({ error: "invalid_chat_message", reason: "content_too_long" });
     }
-    expect(await stored(parley)).toEqual(before);
+    expect((await stored(parley)).inbox).toBe(before);
     // At the limit once sanitized: accepted.
     const fits = pleromaChatMessage(sender, bobUri, { content: `fits ${"y".repeat(LIMIT - 5)}` });
     expect((await signedPost(`${parley.url}/users/bob/inbox`, fits, sender)).status).toBe(202);
