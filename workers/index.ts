@@ -62,7 +62,7 @@ export async function startWorkers(deps: Deps): Promise<Workers> {
     worker.on("failed", (job, error) => deps.logger.warn({ err: error, queue: worker.name, job: job?.id }, "job failed"));
   }
   // One scheduler entry whatever the number of worker processes (upsert is idempotent). Checked
-  // again every minute: after a Redis loss they would otherwise be gone until the next restart.
+  // again every SCHEDULE_CHECK_MS (15 s): after a Redis loss they would otherwise be gone until the next restart.
   const schedules = PROCESSORS.flatMap((spec) => (spec.schedules?.(deps) ?? []).map((schedule) => ({ queue: deps.queues[spec.queue], ...schedule })));
   const upsert = (entry: (typeof schedules)[number]) =>
     entry.queue.upsertJobScheduler(entry.id, { every: entry.every }, { name: entry.name, opts: { removeOnComplete: 100, removeOnFail: 100 } });

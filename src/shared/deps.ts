@@ -5,7 +5,7 @@ import type { Metrics } from "../ops/metrics.js";
 import type { Queues } from "../queues/queues.js";
 import type { Logger } from "./logger.js";
 
-/** What every module needs from the running process; built once in src/main.ts (or by a test). */
+/** What every module needs from the running process; built once per process by startParley in src/server.ts (or by a test). */
 export interface Deps {
   config: Config;
   db: Database;
