@@ -71,7 +71,7 @@ async function startRoles(
   const backend = queueBackend({ redisUrl: config.redisUrl, databaseUrl, prefix: options.queuePrefix ?? config.queuePrefix });
   const queues = await openQueues(backend, logger);
   const deps: Deps = { config, db, logger, queues, adminToken, deliveryTuning: options.deliveryTuning };
-  // One registry per process (SPEC §7 /metrics).
+  // One registry per process, served at /metrics.
   const metrics = createMetrics(queues, logger);
   deps.metrics = metrics;
 

@@ -24,7 +24,7 @@ describe.each<QueueKind>(["postgres", "redis"])("outgoing delivery with the %s q
     await Promise.all([parley?.close(), sink?.close()]);
   });
 
-  it("POSTs one signed Create{ChatMessage} shaped as §4.1; the sender sees pending, then delivered", async () => {
+  it("POSTs one signed Create{ChatMessage} shaped as Pleroma's; the sender sees pending, then delivered", async () => {
     const bob = await insertRemoteAccount(parley, sink);
     const chat = await chatTo(parley, alice.token, bob.id);
     const sent = await chat.send("hi bob :blob:\nsee https://example.com/x");

@@ -6,7 +6,7 @@ import { png } from "./helpers/media.js";
  * Property-based fuzzing of the user API (issue 7): malformed requests on every chat,
  * notification, media and account endpoint and every parameter. Per request:
  *  - never a 5xx, and the process keeps answering (/healthz);
- *  - an error body is `{"error": code, …}`; a 400 `invalid_request` names the `field` (SPEC §5);
+ *  - an error body is `{"error": code, …}`; a 400 `invalid_request` names the `field` (docs/api.md);
  *  - a refused request (4xx) writes nothing: a fingerprint (row count and md5 of every row) of
  *    every table of the database is the same before and after.
  * Fixed seed; fast-check prints the seed and the counterexample on failure.

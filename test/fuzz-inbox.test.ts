@@ -8,9 +8,9 @@ import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } fr
  * activities posted to a local account's inbox (and the shared inbox). Per request:
  *  - never a 5xx, and the process keeps answering (/healthz);
  *  - a refusal (4xx) stores nothing (inbox_activities and messages, read from the database);
- *  - when SPEC §4.2 names a reason code for the case built, the answer is exactly
+ *  - when docs/federation.md names a reason code for the case built, the answer is exactly
  *    422 {"error":"invalid_chat_message","reason": code} (one of the codes when several rules break);
- *  - a 202 for a Create{ChatMessage} is one that is valid per §4.2 (an independent oracle below),
+ *  - a 202 for a Create{ChatMessage} is one that is valid per those rules (an independent oracle below),
  *    and a valid one is answered 202 and stored.
  * Fixed seed; fast-check prints the seed and the shrunk counterexample on failure.
  */
@@ -51,7 +51,7 @@ afterAll(async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// An oracle written from SPEC §4.2, independent of src/federation/inbox/chat-message-rules.ts.
+// An oracle written from the rules of docs/federation.md, independent of src/federation/inbox/chat-message-rules.ts.
 
 const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 function http(v: unknown): URL | undefined {
@@ -104,7 +104,7 @@ function badEmoji(o: Json): boolean {
 }
 
 /**
- * The reason codes a Create{ChatMessage} breaks, per §4.2 (empty: valid); `null` when the body is
+ * The reason codes a Create{ChatMessage} breaks, per docs/federation.md (empty: valid); `null` when the body is
  * not a Create{ChatMessage} by the signer at all (then nothing may be stored).
  */
 function oracle(activity: unknown, signer: RemoteActor): string[] | null | "ambiguous" {
@@ -150,7 +150,7 @@ interface Case {
   expect?: { status: number; body?: Json };
   /** The oracle's "valid" cannot be relied on (e.g. content the sanitizer may or may not empty). */
   fuzzyValidity?: boolean;
-  /** Fedify may refuse to parse the activity at all (400) though the §4.2 rules hold. */
+  /** Fedify may refuse to parse the activity at all (400) though the ChatMessage rules hold. */
   may400?: boolean;
 }
 
@@ -472,7 +472,7 @@ async function messageStoredFor(objectId: unknown): Promise<boolean> {
 
 describe("fuzz: signed but malformed or hostile activities at the inbox", () => {
   it(
-    `never 5xx, refusals store nothing, reasons as SPEC §4.2, 202 only for valid messages (seed ${SEED}, ${NUM_RUNS} runs)`,
+    `never 5xx, refusals store nothing, reasons as docs/federation.md, 202 only for valid messages (seed ${SEED}, ${NUM_RUNS} runs)`,
     async () => {
       const kinds = new Map<string, number>();
       await fc.assert(
@@ -517,7 +517,7 @@ describe("fuzz: signed but malformed or hostile activities at the inbox", () => 
           if (response.status === 202) {
             await settled(parley);
             if (reasons && reasons.length > 0) {
-              // accepted although §4.2 refuses it
+              // accepted although the rules refuse it
               throw new Error(`accepted an invalid ChatMessage (${reasons.join(", ")}): ${context}\n${JSON.stringify(parsed).slice(0, 600)}`);
             }
             if (reasons === null) {
@@ -535,12 +535,12 @@ describe("fuzz: signed but malformed or hostile activities at the inbox", () => 
             if (c.expect) {
               // checked above
             } else if (reasons && reasons.length > 0 && c.signer !== "mallory") {
-              // SPEC gives a reason code for this case: the answer carries one of those broken.
+              // The rules give a reason code for this case: the answer carries one of those broken.
               expect([context, response.status]).toEqual([context, 422]);
               expect(body).toMatchObject({ error: "invalid_chat_message" });
               expect([context, reasons]).toEqual([context, expect.arrayContaining([(body as Json).reason])]);
             } else if (reasons && reasons.length === 0 && c.signer !== "mallory") {
-              // valid per §4.2 but refused: only tolerated where Fedify cannot parse a hostile extra field,
+              // valid per the rules but refused: only tolerated where Fedify cannot parse a hostile extra field,
               // or where the oracle's sanitizing guess may differ.
               expect([context, c.may400 || c.fuzzyValidity]).toEqual([context, true]);
               if (response.status === 422) expect([context, c.fuzzyValidity, (body as Json).reason]).toEqual([context, true, "no_content"]);

@@ -16,7 +16,7 @@ import { api, createAccount, type QueueKind, startTestParley, type TestParley } 
 import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } from "./helpers/remote.js";
 
 /**
- * The accept-and-apply path of the inbox (SPEC §4.2) on both queue backends: a valid activity is
+ * The accept-and-apply path of the inbox (docs/federation.md) on both queue backends: a valid activity is
  * stored before the 202, the inbound worker applies it, the local recipient sees it through the API.
  */
 

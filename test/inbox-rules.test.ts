@@ -4,7 +4,7 @@ import { type Json, pleromaChatMessage, settled, stored } from "./helpers/inbox.
 import { type RemoteActor, type RemoteServer, signedPost, signedPostWithDigest, startRemoteServer } from "./helpers/remote.js";
 
 /**
- * The inbox's refusals (SPEC §4.2): every ChatMessage rule with its reason code, signatures,
+ * The inbox's refusals (docs/federation.md): every ChatMessage rule with its reason code, signatures,
  * blocks, duplicates. Each case proves that nothing was stored. (Acceptance and application:
  * inbox-apply.test.ts.)
  */

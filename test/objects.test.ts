@@ -5,7 +5,7 @@ import { api, createAccount, startTestParley, type TestParley } from "./helpers/
 import { type RemoteActor, type RemoteServer, signedGet, signedPost, startRemoteServer } from "./helpers/remote.js";
 
 /**
- * `GET /objects/:id` and `/activities/:id` of our chat messages (SPEC §4): served only to a request
+ * `GET /objects/:id` and `/activities/:id` of our chat messages: served only to a request
  * signed by a key on one of the participants' servers; 404 to everyone else and for what is not
  * ours; a Tombstone (410) to participants after deletion.
  */

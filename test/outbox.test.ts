@@ -2,9 +2,9 @@ import { eventually, type Json } from "./helpers/inbox.js";
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
- * ActivityPub client-to-server outbox (SPEC §4): two instances over loopback. alice on A posts a
+ * ActivityPub client-to-server outbox: two instances over loopback. alice on A posts a
  * ChatMessage (or a Create wrapping one) to her outbox; it is stored and delivered as a message of
- * the chat API would be, and bob on B receives it. Refusals carry §4.2's reason codes and store
+ * the chat API would be, and bob on B receives it. Refusals carry the inbox's reason codes and store
  * nothing; only alice's own token may post to her outbox.
  */
 

@@ -14,7 +14,7 @@ import { untilReady } from "./helpers/processes.js";
 import { isChatUpdate, openStream, type StreamClient, streamingUrl, subscribe } from "./helpers/streaming.js";
 
 /**
- * SPEC §8: ONE Parley instance run as two web processes and two worker processes (real child
+ * docs/scaling.md: ONE Parley instance run as two web processes and two worker processes (real child
  * processes) on one PostgreSQL database and one Redis prefix, with a loopback inbox sink as the
  * remote server. Both webs share PUBLIC_URL (web 1's origin, as behind a load balancer); the test
  * talks to web 2 on its own port. Events cross web processes through LISTEN/NOTIFY, and the two

@@ -5,7 +5,7 @@ import { api, createAccount, startTestParley, type TestParley } from "./helpers/
 import { type RemoteActor, type RemoteServer, startRemoteServer } from "./helpers/remote.js";
 
 /**
- * reference/perf-reliability.md §5.2.9–10: Fedify also authenticates an inbox POST that carries
+ * Fedify also authenticates an inbox POST that carries
  * no HTTP signature but a Linked Data signature (RsaSignature2017, as Mastodon forwards). That
  * path must hold the same lines as the HTTP one: the signer owns the actor, nothing from another
  * server's key, no `@graph`/`@included` smuggling (GHSA-9rfg-v8g9-9367), blocks by the signer's

@@ -191,7 +191,7 @@ async function fail(deps: Deps, row: DeliveryRow, outcome: Exclude<Outcome, { ki
     .set({ status: "failed", attempts: sql`${deliveries.attempts} + 1`, lastError: outcome.error, nextAttemptAt: null, updatedAt: new Date() })
     .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending")))
     .returning({ id: deliveries.id });
-  // The sender's `parley.delivery` changed (committed above): their chat is streamed (SPEC §4.3).
+  // The sender's `parley.delivery` changed (committed above): their chat is streamed.
   if (changed.length > 0 && row.messageId) await publishMessageUpdate(db, row.messageId);
   deps.logger.warn({ delivery: row.id, inbox: row.inboxUrl, error: outcome.error }, "delivery failed for good");
   throw new UnrecoverableError(outcome.error);

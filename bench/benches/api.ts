@@ -9,7 +9,7 @@ import { startTestParley } from "../../test/helpers/parley.js";
 import type { Bench, BenchContext, BenchResult } from "../types.js";
 
 /**
- * api (SPEC §11, issue 6 §4): p50/p99 of the chat list (v2 page, v1 all), the first and a deep
+ * api (goals in docs/benchmarks.md; issue 6 §4): p50/p99 of the chat list (v2 page, v1 all), the first and a deep
  * page of messages, with 100 local accounts, 10k chats for one account and 1M messages, then the
  * same at 10k messages. Seeded by bulk SQL (ids are 26-char letter-form ULIDs built in SQL from a
  * timestamp and a counter); requests come from a separate Node process, bounded in number.

@@ -10,7 +10,7 @@ import type { RemoteActor } from "../../test/helpers/remote.js";
 import type { Bench, BenchResult } from "../types.js";
 
 /**
- * inbound (SPEC §11, issue 6 §2): accepted activities applied per second. N valid Pleroma
+ * inbound (goals in docs/benchmarks.md; issue 6 §2): accepted activities applied per second. N valid Pleroma
  * `Create{ChatMessage}` rows are written to inbox_activities as the inbox would (from cached remote
  * actors, so no actor fetch), their `inbound` jobs enqueued in bulk, and the clock runs from the
  * first enqueue until every row is `applied`; the messages are then checked through the API.

@@ -21,7 +21,7 @@ import type { Bench, BenchResult } from "../types.js";
 const ACTORS = Number(process.env.BENCH_INBOX_ACTORS ?? 50);
 const LOCALS = 20;
 const REQUESTS = Number(process.env.BENCH_INBOX_REQUESTS ?? 12_000);
-/** In flight at once (the reference probe of perf-reliability.md §4 used 64). */
+/** In flight at once (an earlier load probe on the development machine used 64). */
 const CONCURRENCY = Number(process.env.BENCH_INBOX_CONCURRENCY ?? 16);
 const DURATION_MS = 10_000;
 const PACED_MS = 6_000;

@@ -248,7 +248,7 @@ export async function postMessage(
       attachment = row;
     }
     if (composed.content === null && attachment === null) throw new ApiError(400, "no_content");
-    // A remote recipient that cannot take it is refused: never a silent loss (SPEC §4.3).
+    // A remote recipient that cannot take it is refused: never a silent loss (docs/federation.md).
     const hosts = recipient.domain !== null ? remoteRecipientHosts(recipient) : [];
     if (recipient.acceptsChatMessages === false) throw new ApiError(422, "recipient_does_not_accept_chats");
     if (await isBlockedEitherWay(tx, sender.id, recipient.id, hosts)) throw new ApiError(422, "blocked");

@@ -58,7 +58,7 @@ export function renderMessage(
     // Only the author sees their own key (Pleroma leaks it to the recipient for 2 minutes).
     ...(ownMessage && message.idempotencyKey ? { idempotency_key: message.idempotencyKey } : {}),
     ...(message.editedAt ? { edited_at: message.editedAt.toISOString() } : {}),
-    // The sender's view of a message to another server (SPEC §5).
+    // The sender's view of a message to another server (`parley.delivery`: docs/federation.md).
     ...(ownMessage && delivery ? { parley: { delivery } } : {}),
   };
 }

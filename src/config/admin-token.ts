@@ -46,7 +46,7 @@ export async function resolveAdminToken(config: Pick<Config, "adminToken" | "dat
     await unlink(aside).catch(() => {});
   }
   const saved = (await readSaved(file))!;
-  // Printed once, at the start that created it (SPEC §2): the operator has no other way to learn it.
+  // Printed once, at the start that created it: the operator has no other way to learn it.
   if (created) logger.info({ file }, `generated ADMIN_TOKEN, saved in ${file}: ${saved}`);
   return saved;
 }

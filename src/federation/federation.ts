@@ -100,7 +100,7 @@ export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "l
     .setInboxDispatcher("/users/{identifier}/inbox", (_ctx, identifier) => emptyCollection(identifier))
     .setCounter((_ctx, identifier) => zeroItems(identifier));
 
-  // Inbox (SPEC §4.2): Fedify verifies the signature and the key's owner, then one listener per
+  // Inbox (docs/federation.md): Fedify verifies the signature and the key's owner, then one listener per
   // activity type. A listener refuses by recording a verdict the bridge answers with; what it
   // accepts is written to inbox_activities before the 202 and applied by workers/inbound.ts.
   federation

@@ -124,7 +124,7 @@ function checkUrl(url: URL, allowPrivateAddress: boolean, allowAddress: AddressP
     throw new RemoteFetchError("private_address", `${host} is a local name`);
   }
   if (url.protocol !== "https:" && !(url.protocol === "http:" && allowPrivateAddress)) {
-    // Plain http only in development (ALLOW_PRIVATE_ADDRESS=true), as the spec says.
+    // Plain http only in development (ALLOW_PRIVATE_ADDRESS=true): a production peer is reached over https.
     throw new RemoteFetchError("invalid_url", `refusing ${url.protocol} URL ${url.href}`);
   }
 }

@@ -12,8 +12,8 @@ const alive = () => or(isNull(fedifyKv.expiresAt), gt(fedifyKv.expiresAt, sql`no
 const jsonb = (value: unknown) => (value === null ? sql`'null'::jsonb` : (value as object));
 
 /**
- * No entry lives longer than a week (reference/perf-reliability.md §5.2.8: every per-host or
- * per-key record gets a TTL). Fedify stores fetched public keys without one, so every key ever
+ * No entry lives longer than a week (every per-host or per-key record gets a TTL, so none grows
+ * without bound). Fedify stores fetched public keys without one, so every key ever
  * seen would stay forever; an expired key is simply fetched again.
  */
 export const KV_MAX_TTL_MS = 7 * 24 * 3600_000;

@@ -12,7 +12,7 @@ import { loadParts } from "./outgoing/deliveries.js";
 
 /**
  * `GET /objects/:id` (our ChatMessage) and `GET /activities/:id` (its Create) of a message we
- * authored (SPEC §4). Chats are private: only a request signed — draft-cavage or RFC 9421, checked
+ * authored. Chats are private: only a request signed — draft-cavage or RFC 9421, checked
  * by Fedify's `verifyRequest` with the SSRF-guarded remote document loader — by a key on the
  * origin of one of the two participants' actors is answered; anyone else, unsigned, a remote
  * message we only received and an unknown id all get the same 404. A deleted message is a

@@ -24,9 +24,9 @@ import { loadParts } from "./outgoing/deliveries.js";
 import { RemoteActorError, resolveRemoteActor } from "./remote-actors.js";
 
 /**
- * ActivityPub client-to-server outbox (SPEC §4): `POST /users/:username/outbox` with the account's
+ * ActivityPub client-to-server outbox: `POST /users/:username/outbox` with the account's
  * bearer token and a `ChatMessage`, or a `Create` wrapping one. The body goes through the rules of
- * §4.2 that apply to a message we author, then through `chat.service.postMessage` — the path of
+ * docs/federation.md that apply to a message we author, then through `chat.service.postMessage` — the path of
  * `POST /api/v1/pleroma/chats/:id/messages`: same composing, acceptance and block checks, storage,
  * chat creation and remote delivery. Answers 201 with `Location` of the new `Create` and its JSON.
  *
@@ -46,7 +46,7 @@ import { RemoteActorError, resolveRemoteActor } from "./remote-actors.js";
 
 export const ACTIVITY_MEDIA_TYPES = ["application/activity+json", "application/ld+json", "application/json"];
 
-/** §4.2's codes, plus one of the outbox's own. */
+/** The inbox's ChatMessage reason codes (docs/federation.md), plus one of the outbox's own. */
 export type OutboxReason = ChatMessageReason | "unsupported_attachment";
 
 export type OutboxReading =
@@ -57,7 +57,7 @@ export type OutboxReading =
 const OTHER_ADDRESSING = ["cc", "bto", "bcc", "audience"] as const;
 
 /**
- * Reads a C2S submission by `authorUri`, checking in §4.2's order what does not need the network
+ * Reads a C2S submission by `authorUri`, checking in the inbox rules' order what does not need the network
  * (the recipient is resolved afterwards, by the caller): type, author, recipient count, the
  * Create's `to`, attachments, content and its length (CHAT_MESSAGE_LIMIT, as the chat API).
  */

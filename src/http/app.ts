@@ -81,7 +81,7 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
     }),
   );
 
-  // Latency by route pattern, and the answers of the inbox (SPEC §7; src/ops/metrics.ts).
+  // Latency by route pattern, and the answers of the inbox (src/ops/metrics.ts).
   if (deps.metrics) app.use(deps.metrics.httpDuration, deps.metrics.inboxCounter);
   // A malformed Host, trusted X-Forwarded-*, Date, Digest or Signature: 400/401 naming it, before any route.
   app.use(refuseMalformedHeaders());

@@ -60,7 +60,7 @@ export function queueBackend(options: { redisUrl?: string; databaseUrl: string; 
   const pg = bullmq.withBackend(bullmq.createPostgresBackend);
   return {
     kind: "postgres",
-    // Cast once here: withBackend's classes carry a different connection type (reference/stack.md §11.1).
+    // Cast once here: withBackend's classes carry a different connection type (a pool, not ioredis).
     Queue: pg.Queue as unknown as typeof bullmq.Queue,
     Worker: pg.Worker as unknown as typeof bullmq.Worker,
     connection: () => ({ connectionString: options.databaseUrl, migrate: true, max: 3 }) as unknown as bullmq.ConnectionOptions,

@@ -3,7 +3,7 @@ import type { TestParley } from "./parley.js";
 import type { RemoteActor } from "./remote.js";
 
 /**
- * Inbound payloads as real servers send them (reference/pleroma-chats.md §3.6, §6.1, §8), and
+ * Inbound payloads as real servers send them (Pleroma, Lemmy, honk), and
  * probes of what an instance stored.
  */
 

@@ -2,7 +2,7 @@ import { sanitizeRemoteHtml } from "../../chats/compose.js";
 import { boundedDescription, boundedDimension, isRemoteShortcode, namesPrivateAddress, validBlurhash } from "./remote-content-bounds.js";
 
 /**
- * The ChatMessage rules of SPEC §4.2, on the raw JSON the remote server sent (Fedify's parse loses
+ * The ChatMessage rules (docs/federation.md lists them with their reason codes), on the raw JSON the remote server sent (Fedify's parse loses
  * the shapes the rules are about: a `type` array, a string `to`, an AS-only context). Pure
  * functions: the inbox answers 422 with the reason code, the inbound worker reuses the readers.
  */
@@ -234,7 +234,7 @@ export interface CreateRuleInput<R> extends ContentPolicy {
 }
 
 /**
- * Object rules shared by Create and Update, in the order of SPEC §4.2: type, id on the actor's
+ * Object rules shared by Create and Update, in the order of docs/federation.md: type, id on the actor's
  * origin, author. Returns the first broken rule.
  */
 function identityRules(object: Json, actorUri: string): ChatMessageReason | undefined {

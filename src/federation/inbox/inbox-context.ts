@@ -9,8 +9,8 @@ import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
 import { spendInboxBudget } from "./verified-rate-limit.js";
 
 /**
- * Per-request data shared by the express bridge and the inbox listeners (approach A of
- * reference/stack.md §11.3): the bridge hands over the raw body; a listener that must refuse
+ * Per-request data shared by the express bridge and the inbox listeners (Fedify's
+ * context data): the bridge hands over the raw body; a listener that must refuse
  * records its verdict here and throws, and the bridge answers from the verdict.
  */
 export interface RequestData {
@@ -98,7 +98,7 @@ export async function isDomainBlocked(deps: Pick<Deps, "db">, actorUri: string):
 /**
  * First step of every listener, once the signature is verified: an actor of a domain the admin
  * blocked gets 403, nothing stored; any other signing server is evidently up, so its delivery
- * pause (if any) is lifted (SPEC §4.3).
+ * pause (if any) is lifted (docs/federation.md).
  */
 export async function admitVerifiedSender(deps: InboxDeps, ctx: InboxCtx, actorUri: string): Promise<void> {
   // RATE_LIMIT_INBOX, spent only here: after verification, per the verified actor's host.

@@ -14,7 +14,7 @@ import {
 import { storeInboundActivity, whatIsKnownOfCreate } from "./store.js";
 
 /**
- * `Create{ChatMessage}`: checked against every rule of SPEC §4.2 (422 with the reason code), then
+ * `Create{ChatMessage}`: checked against every ChatMessage rule of docs/federation.md (422 with the reason code), then
  * written to inbox_activities before the 202 and applied by the inbound worker. Other objects
  * (a Note, say) are acknowledged and ignored.
  */

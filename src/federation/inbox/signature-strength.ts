@@ -1,6 +1,6 @@
 /**
  * What Mastodon requires of a draft-cavage signature beyond Fedify's check
- * (reference/perf-reliability.md §5.2.4): the `algorithm` label, when given, is rsa-sha256 or
+ * (docs/federation.md, inbox step 5): the `algorithm` label, when given, is rsa-sha256 or
  * hs2019, and the Digest carries a SHA-256 of 32 bytes. Fedify verifies with the key's own
  * algorithm whatever the label says and accepts a SHA-512-only Digest; neither weakens its check,
  * but a sender that labels or hashes otherwise is not one we interoperate with, and a refusal

@@ -4,7 +4,7 @@ import { typeOfExtension } from "../../media/types.js";
 import { newId } from "../../shared/ids.js";
 
 /**
- * The JSON Parley sends for chat messages (SPEC §4.1, pleroma-chats.md §3.6): what Pleroma sends,
+ * The JSON Parley sends for chat messages (docs/federation.md, "What Parley sends"): what Pleroma sends,
  * minus its internal leftovers (`conversation: null`, empty `cc`).
  */
 

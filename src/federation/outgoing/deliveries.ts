@@ -182,7 +182,7 @@ export async function enqueueDeliveries(queue: DeliverQueue | undefined, refs: D
 }
 
 /**
- * The sender's view of a message's delivery (SPEC §5 `parley.delivery`), as a correlated
+ * The sender's view of a message's delivery (`parley.delivery`, docs/federation.md), as a correlated
  * subquery of the message's row: pending while any copy is, else failed if any failed.
  * Null when the message was not sent to another server.
  */

@@ -44,7 +44,7 @@ const HOUR = 60 * MINUTE;
  * The give-up rule is by age, not by count: a delivery fails for good only when an attempt fails
  * 48 h or more after the row was written. So jitter, `Retry-After` answers sooner than the
  * backoff, host pauses or a Redis loss change the number of attempts, never shorten the horizon
- * below 48 h (Mastodon ≈ 50 h, Misskey ≈ 35 h: perf-reliability.md §1). MAX_ATTEMPTS is a ceiling
+ * below 48 h (Mastodon gives up after ≈ 50 h, Misskey ≈ 35 h; docs/federation.md). MAX_ATTEMPTS is a ceiling
  * for peers that answer `Retry-After: 1` forever, so they are not hammered for 48 h.
  */
 export const DEFAULT_DELIVERY_TUNING: DeliveryTuning = {
@@ -102,7 +102,7 @@ export type Outcome =
     };
 
 /**
- * Mastodon's rule (perf-reliability.md §1): 2xx delivered; 4xx other than 401/408/429 permanent,
+ * Mastodon's rule (docs/federation.md, status classes): 2xx delivered; 4xx other than 401/408/429 permanent,
  * and 404/410 from a personal inbox means the actor is gone; everything else retried, 429/503
  * after their Retry-After.
  */
