@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { ConfigError, loadConfig } from "../src/config/config.js";
 import { pleromaChatMessage, stored } from "./helpers/inbox.js";
 import { api, createAccount, deleteRedisPrefix, type QueueKind, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } from "./helpers/remote.js";
@@ -95,15 +94,4 @@ describe.each<QueueKind>(["postgres", "redis"])("rate limits shared across two i
     const stranger = other.actor("stranger");
     expect((await signedPost(`${b.url}/inbox`, pleromaChatMessage(stranger, carolAtB), stranger)).status).toBe(202);
   });
-});
-
-it("reads RATE_LIMIT_API / RATE_LIMIT_INBOX / RATE_LIMIT_INBOX_IP as <count>/<seconds> or off", () => {
-  expect(loadConfig({ RATE_LIMIT_API: "10/60", RATE_LIMIT_INBOX: "off", RATE_LIMIT_INBOX_IP: "50/10" })).toMatchObject({
-    rateLimitApi: { max: 10, windowMs: 60_000 },
-    rateLimitInbox: null,
-    rateLimitInboxIp: { max: 50, windowMs: 10_000 },
-  });
-  expect(loadConfig({}).rateLimitInboxIp).toEqual({ max: 3000, windowMs: 300_000 });
-  expect(() => loadConfig({ RATE_LIMIT_API: "lots" })).toThrow(ConfigError);
-  expect(() => loadConfig({ RATE_LIMIT_INBOX: "10/0" })).toThrow(/RATE_LIMIT_INBOX="10\/0": must be <count>\/<seconds>/);
 });

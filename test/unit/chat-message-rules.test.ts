@@ -5,7 +5,7 @@ import {
   parsePublished,
   recipientsOf,
   sanitizedContent,
-} from "../src/federation/inbox/chat-message-rules.js";
+} from "../../src/federation/inbox/chat-message-rules.js";
 
 /** The readers behind the inbox rules (pure; the HTTP side is in inbox-rules.test.ts). */
 

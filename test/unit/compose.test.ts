@@ -1,5 +1,5 @@
-import { composeHtml, sanitizeRemoteHtml, shortcodesIn } from "../src/chats/compose.js";
-import { isId, newId } from "../src/shared/ids.js";
+import { composeHtml, sanitizeRemoteHtml, shortcodesIn } from "../../src/chats/compose.js";
+import { isId, newId } from "../../src/shared/ids.js";
 
 describe("local compose (Pleroma's CommonAPI rules)", () => {
   it("escapes HTML", () => {

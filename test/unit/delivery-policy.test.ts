@@ -1,14 +1,15 @@
-import { chatMessageObject } from "../src/federation/outgoing/activities.js";
-import { CHAT_DROPPING_SOFTWARE, dropsChatMessage } from "../src/federation/outgoing/chat-software.js";
+import { chatMessageObject } from "../../src/federation/outgoing/activities.js";
+import { CHAT_DROPPING_SOFTWARE, dropsChatMessage } from "../../src/federation/outgoing/chat-software.js";
 import {
   classifyError,
   classifyResponse,
   DEFAULT_DELIVERY_TUNING,
+  deliveryTuning,
   MAX_ATTEMPTS,
   parseRetryAfter,
   retryDelay,
-} from "../src/federation/outgoing/policy.js";
-import { RemoteFetchError } from "../src/federation/http-client.js";
+} from "../../src/federation/outgoing/policy.js";
+import { RemoteFetchError } from "../../src/federation/http-client.js";
 
 /** The pure parts of outgoing delivery: the retry schedule, status classes, peers that take chats, JSON shape. */
 
@@ -85,6 +86,33 @@ describe("classifyResponse", () => {
     expect(classifyError(new RemoteFetchError("network", "ECONNREFUSED"))).toMatchObject({ kind: "retry", hostFailure: true });
     expect(classifyError(new RemoteFetchError("private_address", "10.0.0.1"))).toMatchObject({ kind: "permanent" });
     expect(classifyError(new Error("socket hang up"))).toMatchObject({ kind: "retry" });
+  });
+});
+
+describe("deliveryTuning", () => {
+  it("overrides only the fields given; the defaults keep a slot lease above the request timeout", () => {
+    expect(deliveryTuning(undefined)).toEqual(DEFAULT_DELIVERY_TUNING);
+    expect(deliveryTuning({ backoffBaseMs: 10 })).toEqual({ ...DEFAULT_DELIVERY_TUNING, backoffBaseMs: 10 });
+    expect(DEFAULT_DELIVERY_TUNING.slotLeaseMs).toBeGreaterThan(DEFAULT_DELIVERY_TUNING.requestTimeoutMs);
+  });
+
+  it("scales the schedule with shortened tuning (what tests pass), jitter within [0.75, 1]", () => {
+    const fast = { backoffBaseMs: 100, maxDelayMs: 1_000 };
+    expect([1, 2, 3, 4, 5].map((n) => retryDelay(n, fast, () => 1))).toEqual([100, 200, 400, 800, 1_000]);
+    expect(retryDelay(3, fast, () => 0)).toBe(300);
+    // Attempt numbers below 1 or far above the cap stay within it.
+    expect(retryDelay(0, fast, () => 1)).toBe(100);
+    expect(retryDelay(10_000, fast, () => 1)).toBe(1_000);
+  });
+});
+
+describe("classifying failures for host pauses", () => {
+  it("counts 408 and 5xx against the host, not a too-large answer or a 429", () => {
+    expect(classifyResponse(408, {}, true)).toMatchObject({ kind: "retry", hostFailure: true });
+    expect(classifyResponse(429, {}, true)).toMatchObject({ kind: "retry", hostFailure: false });
+    expect(classifyError(new RemoteFetchError("too_large", "body over the limit"))).toMatchObject({ kind: "retry", hostFailure: false });
+    expect(classifyError(new RemoteFetchError("too_many_redirects", "5"))).toMatchObject({ kind: "permanent", gone: false });
+    expect(classifyError(new RemoteFetchError("invalid_url", "x"))).toMatchObject({ kind: "permanent" });
   });
 });
 

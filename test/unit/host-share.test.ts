@@ -1,5 +1,5 @@
 import { jest } from "@jest/globals";
-import { HostBusy, HostShare, MAX_COOLDOWN_MS } from "../src/federation/inbox/host-share.js";
+import { HostBusy, HostShare, MAX_COOLDOWN_MS } from "../../src/federation/inbox/host-share.js";
 
 /** The per-process share of one remote host in the inbound pool (see host-share.ts). */
 
