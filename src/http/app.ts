@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { pinoHttp } from "pino-http";
 import { accountRoutes } from "../accounts/account.routes.js";
 import { MISSING_AVATAR_PATH } from "../accounts/account.view.js";
+import { adminAccountListRoutes } from "../accounts/admin-account-list.routes.js";
 import { adminRoutes } from "../accounts/admin.routes.js";
 import { domainBlockRoutes } from "../accounts/domain-block.routes.js";
 import { relationshipRoutes } from "../accounts/relationship.routes.js";
@@ -26,6 +27,7 @@ import type { Deps } from "../shared/deps.js";
 import { redactUrl } from "../shared/logger.js";
 import { streamingRoutes } from "../streaming/streaming.routes.js";
 import { ApiError } from "./errors.js";
+import { homePage } from "./home.js";
 import { mountApiDocs } from "./openapi.js";
 import { inboxPreVerificationLimits } from "./rate-limit.js";
 import { refuseMalformedHeaders } from "./request-headers.js";
@@ -34,6 +36,7 @@ import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } f
 
 export const apiRoutes: AnyRoute[] = [
   ...adminRoutes,
+  ...adminAccountListRoutes,
   ...domainBlockRoutes,
   // Before accountRoutes: `/api/v1/accounts/search` and `/relationships` would match `/api/v1/accounts/:id`.
   ...searchRoutes,
@@ -94,6 +97,7 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
     res.json({ status: "ok" });
   });
   app.get("/readyz", readinessHandler(deps));
+  app.get("/", homePage(deps.config.publicUrl, deps.metrics !== undefined));
   app.get(MISSING_AVATAR_PATH, (_req, res) => {
     res.type("image/png").set("Cache-Control", "public, max-age=86400").send(MISSING_AVATAR);
   });

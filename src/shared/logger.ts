@@ -1,6 +1,7 @@
 import { configure, type LogRecord } from "@logtape/logtape";
 import { AsyncLocalStorage } from "node:async_hooks";
 import pino, { type Logger } from "pino";
+import { PinoPretty } from "pino-pretty";
 import { boundLogLine, boundLogRecord, boundLogValue, LOG_LIMITS, summariseDocument, truncate } from "./log-bounds.js";
 
 export type { Logger };
@@ -30,8 +31,13 @@ export function redactUrl(url: string): string {
  * The process's logger. No line carries more than a few hundred bytes of any one value, whatever
  * the level (src/shared/log-bounds.ts): records are bounded before they are written, messages
  * cut, and a line still too long is written again bounded.
+ *
+ * Without a destination, a terminal gets readable lines (pino-pretty, in this thread rather than a
+ * transport's worker, so the last lines before an exit are not lost); anything else (a pipe, a
+ * file, a log collector) gets the JSON lines.
  */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  destination ??= process.stdout.isTTY ? terminalStream() : undefined;
   return pino(
     {
       level,
@@ -50,6 +56,20 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     },
     destination,
   );
+}
+
+/**
+ * Readable lines with colours, for a person watching. Written through process.stdout, which is
+ * synchronous on a terminal: nothing waits in a buffer at exit. Request and response headers are
+ * left out here (they stay in the JSON lines), or every request would fill the screen.
+ */
+function terminalStream(): pino.DestinationStream {
+  return PinoPretty({
+    destination: process.stdout,
+    colorize: true,
+    translateTime: "SYS:HH:MM:ss.l",
+    ignore: "pid,hostname,service,req.headers,req.remotePort,res.headers",
+  });
 }
 
 const levelOf = { trace: "trace", debug: "debug", info: "info", warning: "warn", error: "error", fatal: "fatal" } as const;
