@@ -134,12 +134,15 @@ describe("npx parley, when it cannot do what was asked", () => {
     }
   });
 
-  it("prints the usage (exit code 2) for an unknown command or a missing name, and names a bad variable", async () => {
+  it("prints the usage (exit code 2) for an unknown command or a missing name, on stdout for `help`, and names a bad variable", async () => {
     for (const args of [["accounts"], ["accounts", "create"], ["accounts", "fly", "x"], ["nothing"], ["accounts", "list", "extra"]]) {
       const { code, stderr } = await cli(args);
       expect({ args, code }).toEqual({ args, code: 2 });
       expect(stderr).toContain("Usage: parley <command>");
     }
+    const help = await cli(["help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("accounts create <name>");
     const bad = await cli(["accounts", "list"], { PORT: "eighty" });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("PORT");

@@ -33,9 +33,11 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, print: (lin
     return EXIT.usage;
   }
   const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0) {
-    (values.help ? print : warn)(USAGE);
-    return values.help ? 0 : EXIT.usage;
+  // `npx parley --help` is npx's own help: `npx parley help` is the way to ask this one.
+  const help = values.help || positionals[0] === "help";
+  if (help || positionals.length === 0) {
+    (help ? print : warn)(USAGE);
+    return help ? 0 : EXIT.usage;
   }
   const [group, action, name, ...extra] = positionals;
   const run = commandOf(group, action, name, values["display-name"]);
