@@ -1,5 +1,6 @@
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteServer, startRemoteServer } from "./helpers/remote.js";
+import { linksOf } from "./helpers/link-header.js";
 
 /**
  * Finding people: `GET /api/v1/accounts/search` and `GET /api/v2/search` — local and cached remote
@@ -98,7 +99,7 @@ describe("GET /api/v1/accounts/search", () => {
     const first = await search("q=pager&limit=2&followers=true");
     expect(first.status).toBe(200);
     expect(accts(first.body)).toEqual(["pager_1", "pager_2"]);
-    const next = /<([^>]+)>; rel="next"/.exec(first.headers.get("link") ?? "")?.[1];
+    const next = linksOf(first.headers.get("link")).next;
     expect(next).toBeDefined();
     const nextUrl = new URL(next!);
     expect(nextUrl.searchParams.get("offset")).toBe("2");

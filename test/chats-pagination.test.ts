@@ -1,5 +1,6 @@
 import { type ApiResponse, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type Account, chatHelpers } from "./helpers/chats.js";
+import { linksOf } from "./helpers/link-header.js";
 
 /** Keyset pagination of messages and of v2 chats, and the Link headers that walk it. */
 
@@ -7,13 +8,10 @@ import { type Account, chatHelpers } from "./helpers/chats.js";
 let parley: TestParley;
 const { account, as, chatWith, send } = chatHelpers(() => parley);
 
-/** `{next, prev}` URLs of a Link header. */
+/** `{next, prev}` URLs of a Link header; a header names both. */
 function links(headers: Headers): { next?: string; prev?: string } {
-  const header = headers.get("link");
-  if (!header) return {};
-  const out: Record<string, string> = {};
-  for (const match of header.matchAll(/<([^>]+)>;\s*rel="(\w+)"/g)) out[match[2]] = match[1];
-  expect(Object.keys(out).sort()).toEqual(["next", "prev"]);
+  const out = linksOf(headers.get("link"));
+  if (headers.get("link")) expect(Object.keys(out).sort()).toEqual(["next", "prev"]);
   return out;
 }
 

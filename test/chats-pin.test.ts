@@ -1,6 +1,7 @@
 import { chatHelpers } from "./helpers/chats.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
 import { isChatUpdate, openStream, streamingUrl, subscribe } from "./helpers/streaming.js";
+import { linksOf } from "./helpers/link-header.js";
 
 /**
  * Pleroma 2.10's chat pins (its ChatController pin/unpin and `restrict_pinned`): `pinned` in every
@@ -108,7 +109,7 @@ describe("?pinned= on the lists", () => {
     }
     const first = await as(owner).get("/api/v2/pleroma/chats?pinned=true&limit=2");
     expect(ids(first.body)).toEqual([chatIds[4], chatIds[2]]);
-    const next = /<([^>]+)>; rel="next"/.exec(first.headers.get("link") ?? "")![1];
+    const next = linksOf(first.headers.get("link")).next!;
     expect(new URL(next).searchParams.get("pinned")).toBe("true");
     const second = await as(owner).get(next);
     expect(ids(second.body)).toEqual([chatIds[0]]);

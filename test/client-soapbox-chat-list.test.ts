@@ -1,5 +1,6 @@
 import { chatHelpers } from "./helpers/chats.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
+import { linkPathsOf } from "./helpers/link-header.js";
 
 /**
  * Soapbox's unread-chats badge. Its useChats (src/queries/chats.ts, getChats) loads
@@ -18,10 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => parley?.close());
 
-const nextOf = (header: string | null) => {
-  const url = /<([^>]+)>; rel="next"/.exec(header ?? "")?.[1];
-  return url && new URL(url).pathname + new URL(url).search;
-};
+const nextOf = (header: string | null) => linkPathsOf(header).next;
 
 /** The badge after each page, as getChats computes it. */
 async function badgesWhilePaging(who: Parameters<typeof as>[0]) {

@@ -6,6 +6,7 @@ import { eventually } from "./helpers/inbox.js";
 import { png, upload, uploadEmoji } from "./helpers/media.js";
 import { api, createAccount, dropDatabase, freePort, startTestParley, TEST_PG, type TestParley } from "./helpers/parley.js";
 import { type RemoteActor, type RemoteServer, signedGet, startRemoteServer } from "./helpers/remote.js";
+import { linksOf } from "./helpers/link-header.js";
 
 /**
  * Migration 0007 (drizzle/0007_letter_ids.sql) on a database as the code before it left it: a first
@@ -105,7 +106,7 @@ beforeAll(async () => {
   expect((await uploadEmoji(old.url, old.adminToken, "blobcat", png())).status).toBe(201);
   const page = await as(alice).get("/api/v2/pleroma/chats?limit=1");
   expect(page.body[0].id).toBe(before.robChat);
-  const next = /<([^>]+)>; rel="next"/.exec(page.headers.get("link") ?? "")![1];
+  const next = linksOf(page.headers.get("link")).next!;
   before.v2Cursor = new URL(next).searchParams.get("max_id")!;
   await old.close();
 

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { chatHelpers } from "./helpers/chats.js";
 import { api, startTestParley, type TestParley } from "./helpers/parley.js";
+import { linksOf } from "./helpers/link-header.js";
 
 /**
  * Pleroma's legacy paths: its LegacyPleromaApiRerouterPlug answers `/api/pleroma/*` as
@@ -36,7 +37,7 @@ describe("/api/pleroma/… answers as /api/v1/pleroma/…", () => {
     // The Link header of a legacy request points at the canonical path, which works the same.
     const page = await as(alice).get(`/api/pleroma/chats/${chatId}/messages?limit=1`);
     expect(page.body.map((m: { content: string }) => m.content)).toEqual(["new path"]);
-    const next = /<([^>]+)>; rel="next"/.exec(page.headers.get("link") ?? "")![1];
+    const next = linksOf(page.headers.get("link")).next!;
     expect(new URL(next).pathname).toBe(`/api/v1/pleroma/chats/${chatId}/messages`);
     expect((await as(alice).get(next)).body.map((m: { content: string }) => m.content)).toEqual(["old path"]);
 

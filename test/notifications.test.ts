@@ -1,5 +1,6 @@
 import { chatHelpers } from "./helpers/chats.js";
 import { api, startTestParley, type TestParley } from "./helpers/parley.js";
+import { linkPathsOf } from "./helpers/link-header.js";
 
 /**
  * `GET /api/v1/notifications` and friends: `pleroma:chat_mention` only when asked (Pleroma's rule),
@@ -14,19 +15,6 @@ beforeAll(async () => {
   instance = await startTestParley({ queue: "postgres" });
 });
 afterAll(() => instance?.close());
-
-/** Next/prev URLs of a Link header, as paths with their query. */
-function links(header: string | null): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of header?.split(", ") ?? []) {
-    const match = part.match(/^<([^>]+)>; rel="(\w+)"$/);
-    if (match) {
-      const url = new URL(match[1]);
-      out[match[2]] = url.pathname + url.search;
-    }
-  }
-  return out;
-}
 
 describe("notifications", () => {
   it("need a token", async () => {
@@ -85,20 +73,20 @@ describe("notifications", () => {
 
     const first = await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}&limit=2`);
     expect(contents(first.body)).toEqual(["message 5", "message 4"]);
-    const firstLinks = links(first.headers.get("link"));
+    const firstLinks = linkPathsOf(first.headers.get("link"));
     expect(firstLinks.next).toContain(`max_id=${ids[1]}`);
     expect(firstLinks.next).toContain("include_types%5B%5D=pleroma%3Achat_mention");
 
     const second = await as(reader).get(firstLinks.next);
     expect(contents(second.body)).toEqual(["message 3", "message 2"]);
-    const third = await as(reader).get(links(second.headers.get("link")).next);
+    const third = await as(reader).get(linkPathsOf(second.headers.get("link")).next);
     expect(contents(third.body)).toEqual(["message 1"]);
-    const beyond = await as(reader).get(links(third.headers.get("link")).next);
+    const beyond = await as(reader).get(linkPathsOf(third.headers.get("link")).next);
     expect(beyond.body).toEqual([]);
     expect(beyond.headers.get("link")).toBeNull();
 
     // prev from the second page gives the first page's newer neighbours (min_id: the nearest ones).
-    const back = await as(reader).get(links(second.headers.get("link")).prev);
+    const back = await as(reader).get(linkPathsOf(second.headers.get("link")).prev);
     expect(contents(back.body)).toEqual(["message 5", "message 4"]);
     const minId = await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}&min_id=${ids[4]}&limit=2`);
     expect(contents(minId.body)).toEqual(["message 3", "message 2"]);

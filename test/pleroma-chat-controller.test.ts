@@ -1,6 +1,7 @@
 import { pleromaPort } from "./helpers/pleroma-port.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteServer, startRemoteServer } from "./helpers/remote.js";
+import { linksOf } from "./helpers/link-header.js";
 
 /**
  * Pleroma's test/pleroma/web/pleroma_api/controllers/chat_controller_test.exs (kphrx/pleroma,
@@ -113,13 +114,8 @@ describe("DELETE /api/v1/pleroma/chats/:id/messages/:message_id", () => {
 });
 
 describe("GET /api/v1/pleroma/chats/:id/messages", () => {
-  const linkParts = (header: string | null) =>
-    Object.fromEntries(
-      (header ?? "").split(", ").map((part) => {
-        const [url, rel] = part.split(";");
-        return [rel.trim().replace(/^rel="?|"$/g, ""), new URL(url.trim().replace(/^<|>$/g, ""))];
-      }),
-    ) as Record<string, URL>;
+  const linkParts = (header: string | null): Record<string, URL> =>
+    Object.fromEntries(Object.entries(linksOf(header)).map(([rel, href]) => [rel, new URL(href)]));
 
   test("it paginates", async () => {
     const [user, recipient] = [await account("user"), await account("recipient")];

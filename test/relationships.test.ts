@@ -1,5 +1,6 @@
 import { chatHelpers, type Account } from "./helpers/chats.js";
 import { api, startTestParley, type TestParley } from "./helpers/parley.js";
+import { linkPathsOf } from "./helpers/link-header.js";
 
 /**
  * Relationships (`GET /api/v1/accounts/relationships`), the blocks and mutes lists with their Link
@@ -35,10 +36,7 @@ const RELATIONSHIP_KEYS = [
 ];
 
 const relate = (from: Account, action: string, to: Account) => as(from).post(`/api/v1/accounts/${to.account.id}/${action}`);
-const linkOf = (header: string | null, rel: "next" | "prev") => {
-  const url = new RegExp(`<([^>]+)>; rel="${rel}"`).exec(header ?? "")?.[1];
-  return url && new URL(url).pathname + new URL(url).search;
-};
+const linkOf = (header: string | null, rel: "next" | "prev") => linkPathsOf(header)[rel];
 
 describe("GET /api/v1/accounts/relationships", () => {
   it("answers one Relationship per known id, in the order asked, with blocking, blocked_by and muting", async () => {
