@@ -1,16 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { newId } from "../src/shared/ids.js";
 import { FAST_DELIVERY, sleep, waitUntil } from "./helpers/delivery.js";
 import { type InboxSink, startInboxSink } from "./helpers/inbox-sink.js";
-import { api, deleteRedisPrefix, dropDatabase, freePort, TEST_PG, TEST_REDIS } from "./helpers/parley.js";
-import { untilReady } from "./helpers/processes.js";
+import { api, deleteRedisPrefix, dropDatabase, freePort, TEST_PG } from "./helpers/parley.js";
+import { spawnParleyProcess, stopProcess, untilReady } from "./helpers/processes.js";
 import { isChatUpdate, openStream, type StreamClient, streamingUrl, subscribe } from "./helpers/streaming.js";
 
 /**
@@ -21,7 +19,6 @@ import { isChatUpdate, openStream, type StreamClient, streamingUrl, subscribe } 
  * workers deliver each outgoing activity once.
  */
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const suffix = randomBytes(4).toString("hex");
 const queuePrefix = `parley-test-scale-${suffix}`;
 const databaseUrl = `${TEST_PG}/parley_test_scale_${suffix}`;
@@ -37,43 +34,15 @@ let web2: string;
 let workers: ChildProcess[] = [];
 const clients: StreamClient[] = [];
 
-/**
- * One process of the instance: the production entry's startParley, plus the test's queue prefix
- * and delivery timings (test/helpers/worker-process.ts, whatever its ROLE). Resolves once started.
- */
+/** One process of the instance (any ROLE) with the test's delivery timings; resolves once started. */
 function startProcess(role: "web" | "worker", port: number, publicUrl: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ROLE: role,
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      PUBLIC_URL: publicUrl,
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: TEST_REDIS,
-      ADMIN_TOKEN: adminToken,
-      // Shared by every process, as media storage must be.
-      DATA_DIR: dataDir,
-      ALLOW_PRIVATE_ADDRESS: "true",
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
-      TEST_QUEUE_PREFIX: queuePrefix,
-      TEST_DELIVERY_TUNING: JSON.stringify(FAST_DELIVERY),
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawnParleyProcess(
+    { databaseUrl, url: publicUrl, adminToken },
+    // DATA_DIR is shared by every process, as media storage must be.
+    { queuePrefix, dataDir, env: { ROLE: role, HOST: "127.0.0.1", PORT: String(port), TEST_DELIVERY_TUNING: JSON.stringify(FAST_DELIVERY) } },
+  );
   children.push(child);
   return untilReady(child, role);
-}
-
-async function stopProcess(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, "exit");
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 8_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function createAccount(username: string) {

@@ -5,16 +5,19 @@ import { TEST_REDIS, type TestParley } from "./parley.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
+/** Where a spawned process finds its instance: the database, public URL and admin token it shares. */
+export type InstancePlace = Pick<TestParley, "databaseUrl" | "url" | "adminToken">;
+
 /**
- * Starts a worker process (test/helpers/worker-process.ts: the production entry plus the test's
- * queue prefix and timings) on the database and Redis prefix of `web`; resolves once it prints
- * `ready`. `env` adds or overrides variables (ROLE, SHUTDOWN_TIMEOUT_MS, TEST_DELIVERY_TUNING…).
+ * Spawns a Parley process (test/helpers/worker-process.ts: the production entry plus the test's
+ * queue prefix and timings) of `instance`, a worker unless `env` sets ROLE; wait for it with
+ * `untilReady`. `env` adds or overrides variables (ROLE, PORT, SHUTDOWN_TIMEOUT_MS, TEST_DELIVERY_TUNING…).
  */
-export function spawnWorkerProcess(
-  web: TestParley,
+export function spawnParleyProcess(
+  instance: InstancePlace,
   options: { queuePrefix: string; dataDir: string; env?: Record<string, string> },
-): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
+): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", "test/helpers/worker-process.ts"], {
     cwd: root,
     env: {
       PATH: process.env.PATH,
@@ -22,10 +25,10 @@ export function spawnWorkerProcess(
       ROLE: "worker",
       // Its /metrics + /healthz listener takes any free port (several such processes run at once).
       PORT: "0",
-      DATABASE_URL: web.databaseUrl,
+      DATABASE_URL: instance.databaseUrl,
       REDIS_URL: TEST_REDIS,
-      PUBLIC_URL: web.url,
-      ADMIN_TOKEN: web.adminToken,
+      PUBLIC_URL: instance.url,
+      ADMIN_TOKEN: instance.adminToken,
       DATA_DIR: options.dataDir,
       ALLOW_PRIVATE_ADDRESS: "true",
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
@@ -34,7 +37,14 @@ export function spawnWorkerProcess(
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  return untilReady(child, "worker");
+}
+
+/** A worker process on the database and Redis prefix of `web`, once it prints `ready`. */
+export function spawnWorkerProcess(
+  web: InstancePlace,
+  options: { queuePrefix: string; dataDir: string; env?: Record<string, string> },
+): Promise<ChildProcess> {
+  return untilReady(spawnParleyProcess(web, options), "worker");
 }
 
 /** Resolves with `child` once it prints `ready` (test/helpers/worker-process.ts); rejects if it exits first. */
