@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { createLogger } from "../src/shared/logger.js";
+import { createLogger } from "../../src/shared/logger.js";
 
 /** Readable logs in a terminal, JSON lines anywhere else (a pipe, a file, a collector). */
 
