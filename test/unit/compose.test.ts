@@ -1,4 +1,4 @@
-import { composeHtml, sanitizeRemoteHtml, shortcodesIn } from "../../src/chats/compose.js";
+import { composeHtml, mentionKey, previewableUrl, sanitizeRemoteHtml, shortcodesIn } from "../../src/chats/compose.js";
 import { isId, newId } from "../../src/shared/ids.js";
 
 describe("local compose (Pleroma's CommonAPI rules)", () => {
@@ -25,6 +25,21 @@ describe("local compose (Pleroma's CommonAPI rules)", () => {
   it("keeps :shortcode: text and lists the shortcodes once", () => {
     expect(composeHtml("hi :blob: :blob:")).toBe("hi :blob: :blob:");
     expect(shortcodesIn("hi :blob: :cat_2: :blob: : x:")).toEqual(["blob", "cat_2"]);
+  });
+});
+
+describe("lookup keys and preview links", () => {
+  it("keys a mention by lower-case name, with the host when there is one", () => {
+    expect(mentionKey("Bob")).toBe("bob");
+    expect(mentionKey("Bob", "Remote.Example")).toBe("bob@remote.example");
+  });
+
+  it("previews http(s) URLs without credentials, normalised, up to 2048 characters", () => {
+    expect(previewableUrl("HTTPS://News.Example/a b")).toBe("https://news.example/a%20b");
+    expect(previewableUrl(`https://a.example/${"x".repeat(2_100)}`)).toBeNull();
+    for (const bad of [undefined, "", "not a url", "ftp://a.example/f", "javascript:alert(1)", "https://u:p@a.example/"]) {
+      expect(previewableUrl(bad)).toBeNull();
+    }
   });
 });
 
