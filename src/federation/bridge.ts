@@ -5,8 +5,8 @@ import { sql } from "drizzle-orm";
 import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "../http/unavailable.js";
 import type { ParleyFederation } from "./federation.js";
 import { RequestParsedAs, withImpliedContext } from "./inbox/implied-context.js";
+import { signatureStrengthProblem } from "./signature-headers.js";
 import type { RequestData, Verdict } from "./inbox/inbox-context.js";
-import { signatureStrengthProblem } from "./inbox/signature-strength.js";
 import { inboxRateHeaders } from "./inbox/verified-rate-limit.js";
 
 const ACTOR_PATH = /^\/users\/([^/?#]+)\/?$/;
@@ -95,7 +95,7 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
           ? new RequestParsedAs(url, { method: req.method, headers, body: body! }, parsedWithContext)
           : new Request(url, { method: req.method, headers, body: hasBody ? new Uint8Array(body!) : undefined });
       const request = makeRequest();
-      const weakSignature = hasBody ? signatureStrengthProblem(request.headers) : undefined;
+      const weakSignature = hasBody ? signatureStrengthProblem((name) => req.get(name)) : undefined;
       if (weakSignature) return res.status(401).json({ error: "invalid_signature", reason: weakSignature });
       let passed = false;
       // The inbox listeners read the raw JSON, and leave a refusal here (approach A).

@@ -2,9 +2,8 @@ import type { UnverifiedActivityReason } from "@fedify/fedify";
 import type { Request } from "express";
 import type { RemoteFetchErrorCode } from "../federation/http-client.js";
 import { CHAT_MESSAGE_REASONS } from "../federation/inbox/chat-message-rules.js";
-import type { SignatureStrengthProblem } from "../federation/inbox/signature-strength.js";
 import type { Outcome } from "../federation/outgoing/policy.js";
-import type { SignatureHeaderProblem } from "../federation/signature-headers.js";
+import type { SignatureHeaderProblem, SignatureStrengthProblem } from "../federation/signature-headers.js";
 
 /**
  * The label values of Parley's metrics, each from a fixed set: a value that a request could choose

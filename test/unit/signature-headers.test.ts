@@ -1,4 +1,4 @@
-import { checkSignatureHeaders } from "../../src/federation/signature-headers.js";
+import { checkSignatureHeaders, signatureStrengthProblem } from "../../src/federation/signature-headers.js";
 
 /** The signature headers refused before any signature work (src/federation/signature-headers.ts). */
 
@@ -80,5 +80,36 @@ describe("Date and Digest beside a signature", () => {
 
   it("looks at nothing when no signature is sent", () => {
     expect(checkSignatureHeaders(headers({ date: "nonsense", digest: "constructor=1" }))).toEqual({});
+  });
+});
+
+describe("signature strength (Mastodon's rules for inbox POSTs)", () => {
+  const SHA256 = "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=";
+  const strength = (algorithm: string | undefined, digest: string | undefined, extra: Record<string, string> = {}) =>
+    signatureStrengthProblem(
+      headers({
+        signature: `keyId="${KEY}",${algorithm ? `algorithm="${algorithm}",` : ""}headers="(request-target) host date digest",signature="${SIGNATURE}"`,
+        ...(digest ? { digest } : {}),
+        ...extra,
+      }),
+    );
+
+  it("passes rsa-sha256, hs2019 (any case) or no label, with a SHA-256 Digest among others", () => {
+    expect(strength("rsa-sha256", SHA256)).toBeUndefined();
+    expect(strength("HS2019", `SHA-512=${"A".repeat(86)}==,${SHA256}`)).toBeUndefined();
+    expect(strength(undefined, SHA256)).toBeUndefined();
+    // No Digest at all is Fedify's own refusal, naming the header.
+    expect(strength("rsa-sha256", undefined)).toBeUndefined();
+  });
+
+  it("refuses another algorithm label, and a Digest without a SHA-256 of 32 bytes", () => {
+    expect(strength("rsa-sha1", SHA256)).toBe("unsupported_algorithm");
+    expect(strength("rsa-sha256", `SHA-512=${"A".repeat(86)}==`)).toBe("digest_not_sha256");
+    expect(strength("rsa-sha256", "SHA-256=c2hvcnQ=")).toBe("digest_not_sha256");
+  });
+
+  it("leaves RFC 9421 signatures and unsigned requests to Fedify", () => {
+    expect(signatureStrengthProblem(headers({ digest: "SHA-512=x" }))).toBeUndefined();
+    expect(strength("rsa-sha1", "SHA-512=x", { "signature-input": 'sig1=("@method");keyid="k"' })).toBeUndefined();
   });
 });
