@@ -114,13 +114,18 @@ function agentFor(options: SafeFetchOptions, connectTimeoutMs: number): Agent {
   return agent;
 }
 
+/** Host names that mean this machine or its network whatever DNS says (a trailing dot is the same name). */
+export function isLocalName(host: string): boolean {
+  return /^(localhost|.*\.localhost|.*\.local|.*\.internal)$/i.test(host.replace(/\.$/, ""));
+}
+
 function checkUrl(url: URL, allowPrivateAddress: boolean, allowAddress: AddressPolicy): void {
   if (url.username || url.password) throw new RemoteFetchError("invalid_url", "URLs with credentials are refused");
   const host = url.hostname.replace(/^\[|\]$/g, "");
   if (isIP(host) && !allowAddress(host)) {
     throw new RemoteFetchError("private_address", `${host} is not a public address`);
   }
-  if (!isIP(host) && !allowPrivateAddress && /^(localhost|.*\.localhost|.*\.local|.*\.internal)$/i.test(host)) {
+  if (!isIP(host) && !allowPrivateAddress && isLocalName(host)) {
     throw new RemoteFetchError("private_address", `${host} is a local name`);
   }
   if (url.protocol !== "https:" && !(url.protocol === "http:" && allowPrivateAddress)) {

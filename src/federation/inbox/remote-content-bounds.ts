@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { isPublicAddress } from "../http-client.js";
+import { isLocalName, isPublicAddress } from "../http-client.js";
 
 /**
  * Bounds on what another server's ChatMessage may hand to our clients: emoji names, attachment
@@ -49,9 +49,6 @@ export function boundedDimension(value: unknown): number | undefined {
   return rounded >= 1 && rounded <= MAX_DIMENSION ? rounded : undefined;
 }
 
-/** Host names that mean this machine or its network whatever DNS says (http-client refuses them too). */
-const LOCAL_NAME = /^(localhost|.*\.localhost|.*\.local|.*\.internal)$/i;
-
 /**
  * Whether a URL names a private place by its text alone: a literal loopback, private, link-local
  * or special-use address (IPv4-mapped ones included), or a local name. Other host names cannot be
@@ -66,7 +63,7 @@ export function namesPrivateAddress(href: string): boolean {
     return true;
   }
   if (isIP(host)) return !isPublicAddress(host);
-  return LOCAL_NAME.test(host.replace(/\.$/, ""));
+  return isLocalName(host);
 }
 
 /** An http(s) URL string, else undefined. */
