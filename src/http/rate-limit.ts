@@ -81,13 +81,24 @@ export async function applyRateLimit(
     deps.logger.warn({ err: error, scope }, "rate limit not counted (store unavailable)");
     return true;
   }
-  res.set("X-RateLimit-Limit", String(setting.max));
-  res.set("X-RateLimit-Remaining", String(Math.max(0, setting.max - hit.count)));
-  res.set("X-RateLimit-Reset", new Date(hit.resetAt).toISOString());
+  res.set(rateLimitHeaders(setting, hit));
   if (hit.count <= setting.max) return true;
-  refuse(res, hit.resetAt);
+  res.status(429).json({ error: "rate_limited" });
   return false;
 }
+
+/** Mastodon's X-RateLimit-* for a counted request, and Retry-After once past the limit. */
+export function rateLimitHeaders(setting: RateLimitSetting, hit: RateLimitHit): Record<string, string> {
+  const headers: Record<string, string> = {
+    "X-RateLimit-Limit": String(setting.max),
+    "X-RateLimit-Remaining": String(Math.max(0, setting.max - hit.count)),
+    "X-RateLimit-Reset": new Date(hit.resetAt).toISOString(),
+  };
+  if (hit.count > setting.max) headers["Retry-After"] = retryAfterSeconds(hit.resetAt);
+  return headers;
+}
+
+const retryAfterSeconds = (resetAt: number) => String(Math.max(1, Math.ceil((resetAt - Date.now()) / 1000)));
 
 /** Per bearer token (its hash: the token itself never reaches Redis or the database). */
 export function tokenKey(token: string): string {
@@ -99,7 +110,7 @@ export const INBOX_SCOPE = "inbox";
 export const inboxHostKey = (host: string) => `host:${host.toLowerCase()}`;
 
 function refuse(res: Response, resetAt: number): void {
-  res.set("Retry-After", String(Math.max(1, Math.ceil((resetAt - Date.now()) / 1000))));
+  res.set("Retry-After", retryAfterSeconds(resetAt));
   res.status(429).json({ error: "rate_limited" });
 }
 

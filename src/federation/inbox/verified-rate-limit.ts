@@ -1,4 +1,4 @@
-import { INBOX_SCOPE, inboxHostKey, type RateLimitHit, rateLimiter } from "../../http/rate-limit.js";
+import { INBOX_SCOPE, inboxHostKey, type RateLimitHit, rateLimitHeaders, rateLimiter } from "../../http/rate-limit.js";
 import type { RateLimitSetting } from "../../config/config.js";
 import type { InboxCtx, InboxDeps, RequestData } from "./inbox-context.js";
 
@@ -35,12 +35,5 @@ export async function spendInboxBudget(deps: InboxDeps, ctx: InboxCtx, actorUri:
 export function inboxRateHeaders(data: RequestData): Record<string, string> {
   const entry = counted.get(data);
   if (!entry) return {};
-  const { setting, hit } = entry;
-  const headers: Record<string, string> = {
-    "X-RateLimit-Limit": String(setting.max),
-    "X-RateLimit-Remaining": String(Math.max(0, setting.max - hit.count)),
-    "X-RateLimit-Reset": new Date(hit.resetAt).toISOString(),
-  };
-  if (hit.count > setting.max) headers["Retry-After"] = String(Math.max(1, Math.ceil((hit.resetAt - Date.now()) / 1000)));
-  return headers;
+  return rateLimitHeaders(entry.setting, entry.hit);
 }
