@@ -40,6 +40,8 @@ let remote: RemoteServer;
 let rob: RemoteActor;
 let sql: postgres.Sql;
 let deliveryIds: string[];
+/** Ids after the first run of 0007 and after a second one. */
+const rerun = { before: [] as string[][], after: [] as string[][] };
 
 type Account = Awaited<ReturnType<typeof createAccount>>;
 let alice: Account, bob: Account, carol: Account;
@@ -114,6 +116,12 @@ beforeAll(async () => {
   deliveryIds = (await sql`SELECT id FROM deliveries WHERE status = 'pending'`).map((row) => row.id as string);
   expect(deliveryIds).toHaveLength(1);
   await writeLegacyIds();
+  // The second run happens before the instance starts, as migrations do: with a running instance its
+  // ALTER TABLEs would race the workers' locks (PostgreSQL then answers "deadlock detected").
+  const snapshot = async () => Promise.all(RENAMED.map(idsOf));
+  rerun.before = await snapshot();
+  await applyMigration0007();
+  rerun.after = await snapshot();
   parley = await startTestParley({ databaseUrl, dataDir, queuePrefix, env });
 }, 90_000);
 
@@ -200,11 +208,9 @@ describe("migration 0007 (letter ids)", () => {
     expect((await sql`SELECT 1 FROM pg_proc WHERE proname = 'parley_letter_id'`).length).toBe(0);
   });
 
-  it("a second run changes nothing", async () => {
-    const snapshot = async () => Promise.all(RENAMED.map(idsOf));
-    const was = await snapshot();
-    await applyMigration0007();
-    expect(await snapshot()).toEqual(was);
+  it("a second run changes nothing", () => {
+    expect(rerun.before.flat().length).toBeGreaterThan(RENAMED.length);
+    expect(rerun.after).toEqual(rerun.before);
   });
 
   it("answers legacy ids in paths and bodies", async () => {
