@@ -96,7 +96,9 @@ const settled = await Promise.race([
   new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000)),
 ]);
 if (!settled) {
-  console.log(`hung after ${rounds} rounds (${mode}): ${waitingOn.size} loops wait forever (${[...new Set(waitingOn.values())].join(", ")})`);
+  console.log(
+    `hung after ${rounds} rounds (${mode}): ${waitingOn.size} loops wait forever (${[...new Set(waitingOn.values())].join(", ")})`,
+  );
   process.exit(4);
 }
 console.log(`survived ${rounds} rounds (${mode}): ${ok} queries ok, ${failed} failed`);

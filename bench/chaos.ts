@@ -61,7 +61,9 @@ const QUEUE = args.queue as QueueBackend;
 const PAIRS = Number(args.pairs);
 const DOWN_MESSAGES = Number(args["down-messages"]);
 if (!(MESSAGES >= 8) || !(PAIRS >= 1) || !(DOWN_MESSAGES >= 0) || (QUEUE !== "redis" && QUEUE !== "postgres")) {
-  console.error("usage: npx tsx bench/chaos.ts [--messages N≥8] [--queue redis|postgres] [--pairs P] [--send-seconds S] [--down-messages K]");
+  console.error(
+    "usage: npx tsx bench/chaos.ts [--messages N≥8] [--queue redis|postgres] [--pairs P] [--send-seconds S] [--down-messages K]",
+  );
   process.exit(2);
 }
 /**
@@ -107,16 +109,24 @@ async function main() {
   log(`run ${runId}: ${MESSAGES} messages, ${PAIRS} pairs, queue ${QUEUE}, send phase ${SEND_MS / 1000} s; process logs in ${logPath}`);
 
   const redis = QUEUE === "redis" ? await startChaosRedis() : undefined;
-  const pgProxy = await startTcpProxy("127.0.0.1", Number(new URL(process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432").port || 5432));
+  const pgProxy = await startTcpProxy(
+    "127.0.0.1",
+    Number(new URL(process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432").port || 5432),
+  );
   const front = await startFrontProxy();
   const processPg = `postgres://postgres@127.0.0.1:${pgProxy.port}`;
   const env = { TEST_DELIVERY_TUNING: JSON.stringify(TUNING), LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info" };
   const common = { processPg, stderr: logFd, defaultQueuePrefix: true, redisUrl: redis?.url };
-  const [pa, pb] = await Promise.all([startParleyProcesses(QUEUE, env, common), startParleyProcesses(QUEUE, env, { ...common, publicPort: front.port })]);
+  const [pa, pb] = await Promise.all([
+    startParleyProcesses(QUEUE, env, common),
+    startParleyProcesses(QUEUE, env, { ...common, publicPort: front.port }),
+  ]);
   front.target = Number(new URL(pb.directUrl).port);
   const A: Side = { name: "A", p: pa, api: pa.directUrl, accounts: [] };
   const B: Side = { name: "B", p: pb, api: pb.directUrl, accounts: [] };
-  log(`A at ${pa.url} (queues ${pa.queuePrefix}), B at ${pb.url} (web ${pb.directUrl}, queues ${pb.queuePrefix}); PostgreSQL via proxy :${pgProxy.port}${redis ? `; Redis ${redis.url}` : ""}`);
+  log(
+    `A at ${pa.url} (queues ${pa.queuePrefix}), B at ${pb.url} (web ${pb.directUrl}, queues ${pb.queuePrefix}); PostgreSQL via proxy :${pgProxy.port}${redis ? `; Redis ${redis.url}` : ""}`,
+  );
 
   let exitCode = 1;
   const watch = { stop: false, unexpectedExits: [] as string[] };
@@ -125,15 +135,31 @@ async function main() {
     // Accounts, lookups both ways, one chat on each side of each pair.
     for (let i = 0; i < PAIRS; i++) {
       for (const side of [A, B]) {
-        const created = await must(side.p.url, side.p.adminToken, "POST", "/api/v1/admin/accounts", { username: `${side.name.toLowerCase()}${i}` });
-        side.accounts.push({ id: created.account.id, username: created.account.username, token: created.access_token, chatId: "", peerId: "" });
+        const created = await must(side.p.url, side.p.adminToken, "POST", "/api/v1/admin/accounts", {
+          username: `${side.name.toLowerCase()}${i}`,
+        });
+        side.accounts.push({
+          id: created.account.id,
+          username: created.account.username,
+          token: created.access_token,
+          chatId: "",
+          peerId: "",
+        });
       }
     }
-    for (const [side, other] of [[A, B], [B, A]] as const) {
+    for (const [side, other] of [
+      [A, B],
+      [B, A],
+    ] as const) {
       for (let i = 0; i < PAIRS; i++) {
         const me = side.accounts[i];
         const peer = other.accounts[i];
-        const found = await must(side.api, me.token, "GET", `/api/v1/accounts/lookup?acct=${encodeURIComponent(`${peer.username}@${new URL(other.p.url).host}`)}`);
+        const found = await must(
+          side.api,
+          me.token,
+          "GET",
+          `/api/v1/accounts/lookup?acct=${encodeURIComponent(`${peer.username}@${new URL(other.p.url).host}`)}`,
+        );
         const chat = await must(side.api, me.token, "POST", `/api/v1/pleroma/chats/by-account-id/${found.id}`);
         me.chatId = chat.id;
         me.peerId = found.id;
@@ -167,13 +193,18 @@ async function main() {
 
     const faults: Fault[] = [];
     const sender = sendLoop({ A, B, pairs: PAIRS, messages: MESSAGES, sendMs: SEND_MS, runId, log });
-    const faultRun = runFaults({ A, B, queue: QUEUE, pgProxy, front, redis, killing, burst: () => sender.burst(10), log }, faults).finally(() => sender.faultsOver());
+    const faultRun = runFaults({ A, B, queue: QUEUE, pgProxy, front, redis, killing, burst: () => sender.burst(10), log }, faults).finally(
+      () => sender.faultsOver(),
+    );
     const sent = await sender.done;
     await faultRun;
-    if (down) log(`receiver down: ${await retry(() => down.pastHorizon(), "dating back")} deliveries to C dated back past the retry horizon`);
+    if (down)
+      log(`receiver down: ${await retry(() => down.pastHorizon(), "dating back")} deliveries to C dated back past the retry horizon`);
     const sendEnd = Date.now();
     const okSent = sent.filter((s) => s.ok);
-    log(`send phase over: ${okSent.length} of ${sent.length} accepted by the API (${sent.filter((s) => s.tries > 1).length} after retries)`);
+    log(
+      `send phase over: ${okSent.length} of ${sent.length} accepted by the API (${sent.filter((s) => s.tries > 1).length} after retries)`,
+    );
 
     // Drain: wait until nothing is pending, no job is left and every message arrived (bounded).
     const redisUrl = redis?.url ?? "";
@@ -190,7 +221,8 @@ async function main() {
         const arrived = await arrivedCount([A, B], runId, TAG_RE);
         const downPending = (await down?.pending()) ?? 0;
         // C's deliveries (and their jobs) wait for the horizon; everything else must be done.
-        const othersDone = state.every((s) => s.inboxPending === 0) && state[1].deliveriesPending === 0 && state[0].deliveriesPending === downPending;
+        const othersDone =
+          state.every((s) => s.inboxPending === 0) && state[1].deliveriesPending === 0 && state[0].deliveriesPending === downPending;
         complete = othersDone && downPending === 0 && state.every((s) => s.jobsLeft === 0) && arrived >= okSent.length;
         stuck = othersDone && arrived < okSent.length;
         summary = `A ${JSON.stringify(state[0])} B ${JSON.stringify(state[1])} arrived ${arrived}/${okSent.length}${down ? ` C pending ${downPending}` : ""}`;
@@ -221,7 +253,17 @@ async function main() {
     watch.stop = true;
     await watcher;
 
-    const ok = printReport({ queue: QUEUE, messages: MESSAGES, runId, started, sent, report, downReport, drainMs, unexpectedExits: watch.unexpectedExits });
+    const ok = printReport({
+      queue: QUEUE,
+      messages: MESSAGES,
+      runId,
+      started,
+      sent,
+      report,
+      downReport,
+      drainMs,
+      unexpectedExits: watch.unexpectedExits,
+    });
     exitCode = ok ? 0 : 1;
   } catch (error) {
     console.error("chaos run aborted:", error);

@@ -2,9 +2,10 @@
  * `npm run bench` (all) or `npm run bench -- <name> [<name>…]`: runs each registered benchmark on the
  * Redis backend, then on the PostgreSQL backend, prints a table and writes bench/results/latest.json.
  */
-import { cpus, totalmem } from "node:os";
+
 import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { bench as api } from "./benches/api.js";
 import { bench as delivery } from "./benches/delivery.js";
@@ -40,19 +41,19 @@ const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 async function save() {
   await mkdir(resultsDir, { recursive: true });
   await writeFile(
-  `${resultsDir}latest.json`,
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      durationS: Math.round((Date.now() - started) / 1000),
-      machine: { cpus: cpus().length, cpuModel, memoryBytes: totalmem(), node: process.version },
-      results: rows,
-      failures,
-    },
-    null,
-    2,
-  ) + "\n",
-);
+    `${resultsDir}latest.json`,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        durationS: Math.round((Date.now() - started) / 1000),
+        machine: { cpus: cpus().length, cpuModel, memoryBytes: totalmem(), node: process.version },
+        results: rows,
+        failures,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
 }
 
 const rows: Row[] = [];

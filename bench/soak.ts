@@ -34,7 +34,7 @@ import { insertRemoteAccount } from "../test/helpers/delivery.js";
 import { pleromaChatMessage } from "../test/helpers/inbox.js";
 import { startInboxSink } from "../test/helpers/inbox-sink.js";
 import { api, createAccount, TEST_REDIS } from "../test/helpers/parley.js";
-import { signedPost, startRemoteServer, type RemoteActor } from "../test/helpers/remote.js";
+import { type RemoteActor, signedPost, startRemoteServer } from "../test/helpers/remote.js";
 import { startParleyProcesses } from "./lib/parley-processes.js";
 import { signPost } from "./lib/sign.js";
 import { percentile } from "./lib/stats.js";
@@ -87,11 +87,24 @@ let win = fresh();
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-function http(origin: string, method: string, pathName: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+function http(
+  origin: string,
+  method: string,
+  pathName: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; body: string }> {
   const target = new URL(origin);
   return new Promise((resolve) => {
     const req = request(
-      { agent, method, host: target.hostname, port: target.port, path: pathName, headers: body ? { ...headers, "content-length": String(Buffer.byteLength(body)) } : headers },
+      {
+        agent,
+        method,
+        host: target.hostname,
+        port: target.port,
+        path: pathName,
+        headers: body ? { ...headers, "content-length": String(Buffer.byteLength(body)) } : headers,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -261,12 +274,16 @@ function svgPlot(samples: Sample[], title: string): string {
       out.push(`<text x="${X(t)}" y="${y0 + panelH + 16}" text-anchor="middle">${r1(t / 60)}</text>`);
     }
     out.push(`<text x="${left + plotW / 2}" y="${y0 + panelH + 32}" text-anchor="middle" fill="#555">minutes</text>`);
-    out.push(`<text x="16" y="${y0 + panelH / 2}" transform="rotate(-90 16 ${y0 + panelH / 2})" text-anchor="middle" fill="#555">${esc(panel.unit)}</text>`);
+    out.push(
+      `<text x="16" y="${y0 + panelH / 2}" transform="rotate(-90 16 ${y0 + panelH / 2})" text-anchor="middle" fill="#555">${esc(panel.unit)}</text>`,
+    );
     panel.series.forEach((s, k) => {
       const pts = samples.filter((x) => Number.isFinite(x[s.key])).map((x) => `${X(x.t_s).toFixed(1)},${Y(x[s.key]).toFixed(1)}`);
       if (pts.length) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.8" points="${pts.join(" ")}"/>`);
       const ly = y0 + 14 + k * 18;
-      out.push(`<line x1="${left + plotW + 12}" x2="${left + plotW + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"/>`);
+      out.push(
+        `<line x1="${left + plotW + 12}" x2="${left + plotW + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"/>`,
+      );
       out.push(`<text x="${left + plotW + 38}" y="${ly}">${esc(s.label)}</text>`);
     });
   });
@@ -289,7 +306,11 @@ const sink = await startInboxSink();
 const remote = await startRemoteServer();
 log(`starting Parley (web + worker), queue backend ${QUEUE}`);
 const instance = await startParleyProcesses(QUEUE);
-const backend = queueBackend({ redisUrl: QUEUE === "redis" ? TEST_REDIS : undefined, databaseUrl: instance.databaseUrl, prefix: instance.queuePrefix });
+const backend = queueBackend({
+  redisUrl: QUEUE === "redis" ? TEST_REDIS : undefined,
+  databaseUrl: instance.databaseUrl,
+  prefix: instance.queuePrefix,
+});
 const queues = await openQueues(backend, createLogger("warn", process.stderr));
 const sockets: WebSocket[] = [];
 let stopping = false;
@@ -317,14 +338,17 @@ try {
     const answer = await signedPost(`${to}/inbox`, pleromaChatMessage(actor, to), actor);
     if (answer.status !== 202) throw new Error(`warm-up inbox: ${answer.status} ${answer.body}`);
   }
-  for (const local of locals) await api(instance.url, local.token).post(`/api/v1/pleroma/chats/${local.chatId}/messages`, { content: "warm-up" });
+  for (const local of locals)
+    await api(instance.url, local.token).post(`/api/v1/pleroma/chats/${local.chatId}/messages`, { content: "warm-up" });
 
   // Streaming clients, reconnected if dropped.
   let frames = 0;
   let reconnects = 0;
   const connect = (k: number) => {
     const local = locals[k % LOCALS];
-    const ws = new WebSocket(`${instance.url.replace(/^http/, "ws")}/api/v1/streaming?stream=user`, { headers: { authorization: `Bearer ${local.token}` } });
+    const ws = new WebSocket(`${instance.url.replace(/^http/, "ws")}/api/v1/streaming?stream=user`, {
+      headers: { authorization: `Bearer ${local.token}` },
+    });
     ws.on("message", () => frames++);
     ws.on("error", () => {});
     ws.on("close", () => {
@@ -343,7 +367,9 @@ try {
   const samples: Sample[] = [];
   const started = Date.now();
   const stopAt = started + MINUTES * 60_000;
-  log(`load for ${MINUTES} min: ${RATE} message posts/s, ${RATE} inbox Creates/s, ${RATE} API reads/s, ${STREAM_CLIENTS} streaming clients; CSV ${path.relative(root, csvFile)}`);
+  log(
+    `load for ${MINUTES} min: ${RATE} message posts/s, ${RATE} inbox Creates/s, ${RATE} API reads/s, ${STREAM_CLIENTS} streaming clients; CSV ${path.relative(root, csvFile)}`,
+  );
 
   const timed = async (into: "api" | "inbox", run: () => Promise<{ status: number }>, ok: (status: number) => boolean) => {
     const t0 = performance.now();
@@ -363,7 +389,12 @@ try {
     win = fresh();
     const received = sink.received.splice(0);
     remote.requests.splice(0);
-    const [webRss, workerRss, webFds, workerFds] = await Promise.all([rssMb(instance.web.pid!), rssMb(instance.worker.pid!), fds(instance.web.pid!), fds(instance.worker.pid!)]);
+    const [webRss, workerRss, webFds, workerFds] = await Promise.all([
+      rssMb(instance.web.pid!),
+      rssMb(instance.worker.pid!),
+      fds(instance.web.pid!),
+      fds(instance.worker.pid!),
+    ]);
     const [deliverCounts, inboundCounts] = await Promise.all(
       [queues.deliver, queues.inbound].map((q) => q.getJobCounts("waiting", "prioritized", "active", "delayed")),
     );
@@ -420,7 +451,13 @@ try {
     await timed(
       "api",
       () =>
-        http(instance.url, "POST", `/api/v1/pleroma/chats/${local.chatId}/messages`, { authorization: `Bearer ${local.token}`, "content-type": "application/json" }, JSON.stringify({ content: `soak ${i}` })),
+        http(
+          instance.url,
+          "POST",
+          `/api/v1/pleroma/chats/${local.chatId}/messages`,
+          { authorization: `Bearer ${local.token}`, "content-type": "application/json" },
+          JSON.stringify({ content: `soak ${i}` }),
+        ),
       (s) => s === 200,
     );
   });
@@ -429,14 +466,32 @@ try {
     const a = i % ACTORS;
     const recipient = locals[(i * 7 + a) % LOCALS].username;
     const to = `${instance.url}/users/${recipient}`;
-    const prepared = signPost(`${to}/inbox`, JSON.stringify(pleromaChatMessage(actors[a], to, { content: `soak inbound ${i}` })), actors[a].keyId, keys[a]);
-    await timed("inbox", () => http(instance.url, "POST", prepared.path, prepared.headers, prepared.body), (s) => s === 202);
+    const prepared = signPost(
+      `${to}/inbox`,
+      JSON.stringify(pleromaChatMessage(actors[a], to, { content: `soak inbound ${i}` })),
+      actors[a].keyId,
+      keys[a],
+    );
+    await timed(
+      "inbox",
+      () => http(instance.url, "POST", prepared.path, prepared.headers, prepared.body),
+      (s) => s === 202,
+    );
   });
   const reads = paced(RATE, stopAt, async (i) => {
     if (interrupted) return;
     const local = locals[i % LOCALS];
-    const paths = ["/api/v1/pleroma/chats", "/api/v2/pleroma/chats", `/api/v1/pleroma/chats/${local.chatId}/messages`, `/api/v1/pleroma/chats/${local.chatId}/messages?limit=40`];
-    await timed("api", () => http(instance.url, "GET", paths[i % paths.length], { authorization: `Bearer ${local.token}` }), (s) => s === 200);
+    const paths = [
+      "/api/v1/pleroma/chats",
+      "/api/v2/pleroma/chats",
+      `/api/v1/pleroma/chats/${local.chatId}/messages`,
+      `/api/v1/pleroma/chats/${local.chatId}/messages?limit=40`,
+    ];
+    await timed(
+      "api",
+      () => http(instance.url, "GET", paths[i % paths.length], { authorization: `Bearer ${local.token}` }),
+      (s) => s === 200,
+    );
   });
 
   const samplerDone = (async () => {
@@ -462,7 +517,10 @@ try {
     log("autovacuum is off on this server: VACUUM (ANALYZE) every 60 s stands in for it");
     while (Date.now() + VACUUM_EVERY_MS < stopAt && !interrupted) {
       await new Promise((resolve) => setTimeout(resolve, VACUUM_EVERY_MS));
-      await instance.sql`VACUUM (ANALYZE)`.then(() => vacuums++, (error) => log(`VACUUM failed: ${error}`));
+      await instance.sql`VACUUM (ANALYZE)`.then(
+        () => vacuums++,
+        (error) => log(`VACUUM failed: ${error}`),
+      );
     }
   })();
   await Promise.all([posts, inbox, reads, samplerDone, vacuumDone]);
@@ -497,7 +555,9 @@ try {
   const first = samples.filter((s) => s.t_s <= span * 60);
   const last = samples.filter((s) => s.t_s > (totalMin - span) * 60);
   say("");
-  say(`Soak summary: ${r1(totalMin)} min, queue ${QUEUE}, rate ${RATE}/s per stream, ${samples.length} samples; first vs last ${r1(span)} min (averages)`);
+  say(
+    `Soak summary: ${r1(totalMin)} min, queue ${QUEUE}, rate ${RATE}/s per stream, ${samples.length} samples; first vs last ${r1(span)} min (averages)`,
+  );
   say(`| metric | first ${r1(span)} min | last ${r1(span)} min |`);
   say(`|---|---:|---:|`);
   for (const c of COLUMNS.slice(1)) {
@@ -507,8 +567,14 @@ try {
   }
   const half = samples.filter((s) => s.t_s > (totalMin * 60) / 2);
   const firstHalf = samples.filter((s) => s.t_s <= (totalMin * 60) / 2);
-  const slopes = (set: Sample[], key: "web_rss_mb" | "worker_rss_mb") => slope(set.map((s) => s.t_s / 60), set.map((s) => s[key]));
-  say(`idle (after setup, before the load): RSS web ${idle.web_rss_mb} MB, worker ${idle.worker_rss_mb} MB; fds ${idle.web_fds}/${idle.worker_fds}`);
+  const slopes = (set: Sample[], key: "web_rss_mb" | "worker_rss_mb") =>
+    slope(
+      set.map((s) => s.t_s / 60),
+      set.map((s) => s[key]),
+    );
+  say(
+    `idle (after setup, before the load): RSS web ${idle.web_rss_mb} MB, worker ${idle.worker_rss_mb} MB; fds ${idle.web_fds}/${idle.worker_fds}`,
+  );
   const verdicts: string[] = [];
   for (const key of ["web_rss_mb", "worker_rss_mb"] as const) {
     const s1 = slopes(firstHalf, key);
@@ -518,16 +584,27 @@ try {
     // "Levels off": the second half grows by less than 1 MB/min (30 MB an hour at most).
     const levels = s2 < 1;
     verdicts.push(`${key.replace("_rss_mb", "")}: ${levels ? "levels off" : "still growing"}`);
-    say(`${key}: ${start} MB at the first sample -> ${end} MB at the last; slope first half ${r1(s1)} MB/min, second half ${r1(s2)} MB/min -> ${levels ? "levels off" : "STILL GROWING"}`);
+    say(
+      `${key}: ${start} MB at the first sample -> ${end} MB at the last; slope first half ${r1(s1)} MB/min, second half ${r1(s2)} MB/min -> ${levels ? "levels off" : "STILL GROWING"}`,
+    );
   }
-  say(`totals: deliveries delivered ${totals.delivered}, failed ${totals.failed}; inbox applied ${totals.applied}, failed ${totals.inbox_failed}; backlog ${drained ? "drained" : "NOT drained"} ${Math.round((Date.now() - drainStart) / 1000)} s after the load stopped; websocket reconnects ${reconnects}; autovacuum ${autovacuum}${autovacuum === "on" ? "" : ` (${vacuums} VACUUM ANALYZE by the soak)`}; requests without a 2xx answer: ${JSON.stringify(errorKinds)}`);
+  say(
+    `totals: deliveries delivered ${totals.delivered}, failed ${totals.failed}; inbox applied ${totals.applied}, failed ${totals.inbox_failed}; backlog ${drained ? "drained" : "NOT drained"} ${Math.round((Date.now() - drainStart) / 1000)} s after the load stopped; websocket reconnects ${reconnects}; autovacuum ${autovacuum}${autovacuum === "on" ? "" : ` (${vacuums} VACUUM ANALYZE by the soak)`}; requests without a 2xx answer: ${JSON.stringify(errorKinds)}`,
+  );
   say(`verdict: ${verdicts.join("; ")}`);
   await writeFile(`${outBase}-summary.md`, lines.join("\n") + "\n");
 
-  const svg = svgPlot([idle, ...samples], `Parley soak ${new Date(started).toISOString().slice(0, 16).replace("T", " ")} UTC, ${r1(totalMin)} min, ${QUEUE}, ${RATE}/s per stream`);
+  const svg = svgPlot(
+    [idle, ...samples],
+    `Parley soak ${new Date(started).toISOString().slice(0, 16).replace("T", " ")} UTC, ${r1(totalMin)} min, ${QUEUE}, ${RATE}/s per stream`,
+  );
   await writeFile(`${outBase}.svg`, svg);
-  const png = (await svgToPng(`${outBase}.svg`, `${outBase}.png`)) ? `, ${path.relative(root, `${outBase}.png`)}` : " (no PNG: install librsvg2-bin or ImageMagick)";
-  log(`wrote ${path.relative(root, csvFile)}, ${path.relative(root, `${outBase}-summary.md`)}, ${path.relative(root, `${outBase}.svg`)}${png}`);
+  const png = (await svgToPng(`${outBase}.svg`, `${outBase}.png`))
+    ? `, ${path.relative(root, `${outBase}.png`)}`
+    : " (no PNG: install librsvg2-bin or ImageMagick)";
+  log(
+    `wrote ${path.relative(root, csvFile)}, ${path.relative(root, `${outBase}-summary.md`)}, ${path.relative(root, `${outBase}.svg`)}${png}`,
+  );
 } finally {
   stopping = true;
   for (const ws of sockets) ws?.terminate();
@@ -540,7 +617,6 @@ try {
 
 /** librsvg first (`apt-get install librsvg2-bin`), then ImageMagick; false when neither converts. */
 async function svgToPng(svg: string, png: string): Promise<boolean> {
-  const run = (command: string, args: string[]) =>
-    new Promise<boolean>((resolve) => execFile(command, args, (error) => resolve(!error)));
+  const run = (command: string, args: string[]) => new Promise<boolean>((resolve) => execFile(command, args, (error) => resolve(!error)));
   return (await run("rsvg-convert", ["-b", "white", "-o", png, svg])) || (await run("convert", [svg, png]));
 }

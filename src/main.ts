@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from "./config/config.js";
 import { startParley } from "./server.js";
-import { exitOnSignals } from "./shutdown.js";
 import { createLogger } from "./shared/logger.js";
+import { exitOnSignals } from "./shutdown.js";
 
 let config;
 try {

@@ -4,8 +4,8 @@ import { resolveAdminToken } from "./config/admin-token.js";
 import type { Config } from "./config/config.js";
 import { connect, type Database, ensureDatabase, migrateDatabase } from "./db/database.js";
 import type { EmbeddedDatabase } from "./db/embedded.js";
-import type { DeliveryTuning } from "./federation/outgoing/policy.js";
 import { buildFederation } from "./federation/federation.js";
+import type { DeliveryTuning } from "./federation/outgoing/policy.js";
 import { buildApp } from "./http/app.js";
 import { createMetrics } from "./ops/metrics.js";
 import { startWorkerListener } from "./ops/worker-listener.js";
@@ -13,7 +13,7 @@ import { openQueues, queueBackend } from "./queues/queues.js";
 import type { Deps } from "./shared/deps.js";
 import type { Logger } from "./shared/logger.js";
 import { routeFedifyLogs } from "./shared/logger.js";
-import { startStreaming, type Streaming, type StreamingTuning } from "./streaming/streaming.js";
+import { type Streaming, type StreamingTuning, startStreaming } from "./streaming/streaming.js";
 
 export interface Parley {
   deps: Deps;
@@ -171,6 +171,8 @@ function httpServerOptions(config: Config) {
 async function warnWithoutAutovacuum(db: Database, logger: Logger): Promise<void> {
   const [row] = await db.$client<{ autovacuum: string }[]>`SHOW autovacuum`;
   if (row?.autovacuum === "off") {
-    logger.warn("PostgreSQL runs with autovacuum off: tables are never analyzed or vacuumed and the API will slow down as they grow; turn it on");
+    logger.warn(
+      "PostgreSQL runs with autovacuum off: tables are never analyzed or vacuumed and the API will slow down as they grow; turn it on",
+    );
   }
 }

@@ -1,6 +1,6 @@
+import { linksOf } from "./helpers/link-header.js";
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteServer, startRemoteServer } from "./helpers/remote.js";
-import { linksOf } from "./helpers/link-header.js";
 
 /**
  * Finding people: `GET /api/v1/accounts/search` and `GET /api/v2/search` — local and cached remote
@@ -134,7 +134,17 @@ describe("GET /api/v1/accounts/search", () => {
       const response = await search(query);
       expect([query, response.status, response.body]).toEqual([query, 400, expect.objectContaining({ error: "invalid_request", field })]);
     }
-    for (const query of ["q=%ED%A0%80", "q=%F0%9F%98%80", "q=a&limit=1000000", "q=a&offset=100000000", "q=\\", "q=%27%3B--", "q=a@b@c&resolve=true", "q=@&resolve=true", "q=a&limit[]=2"]) {
+    for (const query of [
+      "q=%ED%A0%80",
+      "q=%F0%9F%98%80",
+      "q=a&limit=1000000",
+      "q=a&offset=100000000",
+      "q=\\",
+      "q=%27%3B--",
+      "q=a@b@c&resolve=true",
+      "q=@&resolve=true",
+      "q=a&limit[]=2",
+    ]) {
       const response = await search(query);
       expect([query, response.status]).toEqual([query, 200]);
     }
@@ -192,7 +202,12 @@ describe("GET /api/v1/accounts/search", () => {
   });
 
   it("a lookup that fails is no error: just no remote result", async () => {
-    for (const q of [`nobody@${remoteHost}`, "someone@unresolvable.invalid", "someone@127.0.0.1:1", "https://unresolvable.invalid/users/x"]) {
+    for (const q of [
+      `nobody@${remoteHost}`,
+      "someone@unresolvable.invalid",
+      "someone@127.0.0.1:1",
+      "https://unresolvable.invalid/users/x",
+    ]) {
       const response = await search(`q=${encodeURIComponent(q)}&resolve=true`);
       expect(response.status).toBe(200);
       expect(response.body).toEqual([]);

@@ -9,7 +9,12 @@ afterAll(() => parley.close());
 describe("admin API", () => {
   it("creates an account with a working token", async () => {
     const { account, token } = await createAccount(parley, "Alice_1", { display_name: "Alice" });
-    expect(account).toMatchObject({ username: "Alice_1", acct: "Alice_1", display_name: "Alice", pleroma: { accepts_chat_messages: true } });
+    expect(account).toMatchObject({
+      username: "Alice_1",
+      acct: "Alice_1",
+      display_name: "Alice",
+      pleroma: { accepts_chat_messages: true },
+    });
     const me = await api(parley.url, token).get("/api/v1/accounts/verify_credentials");
     expect(me.status).toBe(200);
     expect(me.body.id).toBe(account.id);

@@ -64,7 +64,8 @@ describe("notifications of local messages", () => {
     const rows = await parley.parley.deps.db.$client`
       SELECT account_id, from_account_id, type, seen FROM notifications WHERE account_id IN (${carol.account.id}, ${alice.account.id})`;
     expect(rows).toEqual([{ account_id: carol.account.id, from_account_id: alice.account.id, type: "pleroma:chat_mention", seen: true }]);
-    const [bobs] = await parley.parley.deps.db.$client`SELECT count(*)::int AS n, bool_and(NOT seen) AS unseen FROM notifications WHERE account_id = ${bob.account.id}`;
+    const [bobs] = await parley.parley.deps.db
+      .$client`SELECT count(*)::int AS n, bool_and(NOT seen) AS unseen FROM notifications WHERE account_id = ${bob.account.id}`;
     // One of the two was deleted by the moderator above: its notification went with it.
     expect(bobs).toEqual({ n: 1, unseen: true });
   });

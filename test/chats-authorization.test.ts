@@ -1,8 +1,7 @@
-import { api, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type Account, chatHelpers } from "./helpers/chats.js";
+import { api, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /** Authorization on every chat endpoint: another account's ids, malformed ids, missing tokens. */
-
 
 let parley: TestParley;
 const { account, as, chatWith, send } = chatHelpers(() => parley);
@@ -56,7 +55,8 @@ describe("authorization", () => {
     }
     // Nothing changed on carol's side.
     const sql = parley.parley.deps.db.$client;
-    const [row] = await sql`SELECT content, edited_at, deleted_at FROM messages m JOIN message_refs r ON r.message_id = m.id WHERE r.id = ${carolMessage}`;
+    const [row] =
+      await sql`SELECT content, edited_at, deleted_at FROM messages m JOIN message_refs r ON r.message_id = m.id WHERE r.id = ${carolMessage}`;
     expect(row).toEqual({ content: "private", edited_at: null, deleted_at: null });
   });
 

@@ -1,4 +1,4 @@
-import { api, createAccount, startTestParley, type QueueKind, type TestParley } from "./helpers/parley.js";
+import { api, createAccount, type QueueKind, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /** Local delivery between two accounts of one instance, on both queue backends. */
 

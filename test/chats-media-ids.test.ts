@@ -1,4 +1,4 @@
-import { chatHelpers, type Account } from "./helpers/chats.js";
+import { type Account, chatHelpers } from "./helpers/chats.js";
 import { png, upload } from "./helpers/media.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
 
@@ -38,7 +38,11 @@ describe("Soapbox (src/queries/chats.ts, useChatActions → createChatMessage)",
     const { sender, recipient, chatId } = await pair("soapbox");
     const mediaId = await uploaded(sender);
     // chat.tsx passes the composer's attachments; with one, media_id carries it too (its Pleroma compat).
-    const sent = await as(sender).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content: "", media_id: mediaId, media_ids: [mediaId] });
+    const sent = await as(sender).post(`/api/v1/pleroma/chats/${chatId}/messages`, {
+      content: "",
+      media_id: mediaId,
+      media_ids: [mediaId],
+    });
     expect(sent.status).toBe(200);
     expect(sent.body).toMatchObject({ content: null, attachment: { id: mediaId, type: "image" } });
     const theirs = await as(recipient).get("/api/v1/pleroma/chats");
@@ -98,7 +102,9 @@ describe("Pleroma-FE (src/services/api/api.service.js sendChatMessage, from chat
     const replay = await as(sender).post(`/api/v1/pleroma/chats/${chatId}/messages`, body, headers);
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(replay.body.id).toBe(sent.body.id);
-    const theirs = await as(recipient).get(`/api/v1/pleroma/chats/${(await as(recipient).get("/api/v1/pleroma/chats")).body[0].id}/messages`);
+    const theirs = await as(recipient).get(
+      `/api/v1/pleroma/chats/${(await as(recipient).get("/api/v1/pleroma/chats")).body[0].id}/messages`,
+    );
     expect(theirs.body).toHaveLength(1);
     expect(theirs.body[0].attachment.id).toBe(mediaId);
   });
@@ -109,7 +115,11 @@ describe("media_ids: the refusals", () => {
     const { sender, chatId } = await pair("conflict");
     const [first, second] = [await uploaded(sender), await uploaded(sender)];
     const before = await messageCount();
-    const refused = await as(sender).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content: "which?", media_id: first, media_ids: [second] });
+    const refused = await as(sender).post(`/api/v1/pleroma/chats/${chatId}/messages`, {
+      content: "which?",
+      media_id: first,
+      media_ids: [second],
+    });
     expect(refused.status).toBe(422);
     expect(refused.body).toMatchObject({ error: "too_many_attachments", field: "media_ids" });
     const both = await as(sender).post(`/api/v1/pleroma/chats/${chatId}/messages`, { media_id: first, media_ids: [first, second] });
@@ -149,12 +159,21 @@ describe("form bodies", () => {
   it("takes media_ids[] from a urlencoded form, one or several", async () => {
     const { sender, chatId } = await pair("urlencoded");
     const [first, second] = [await uploaded(sender), await uploaded(sender)];
-    const one = await as(sender).post(`/api/v1/pleroma/chats/${chatId}/messages`, new URLSearchParams([["content", "form"], ["media_ids[]", first]]));
+    const one = await as(sender).post(
+      `/api/v1/pleroma/chats/${chatId}/messages`,
+      new URLSearchParams([
+        ["content", "form"],
+        ["media_ids[]", first],
+      ]),
+    );
     expect(one.status).toBe(200);
     expect(one.body).toMatchObject({ content: "form", attachment: { id: first } });
     const two = await as(sender).post(
       `/api/v1/pleroma/chats/${chatId}/messages`,
-      new URLSearchParams([["media_ids[]", first], ["media_ids[]", second]]),
+      new URLSearchParams([
+        ["media_ids[]", first],
+        ["media_ids[]", second],
+      ]),
     );
     expect(two).toMatchObject({ status: 422, body: { error: "too_many_attachments", field: "media_ids" } });
   });

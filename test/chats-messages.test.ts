@@ -1,8 +1,7 @@
-import { startTestParley, type TestParley } from "./helpers/parley.js";
 import { type Account, chatHelpers } from "./helpers/chats.js";
+import { startTestParley, type TestParley } from "./helpers/parley.js";
 
 /** Sending (body formats, Idempotency-Key), editing, deleting, reading, hiding, and the unread counters. */
-
 
 let parley: TestParley;
 const { account, as, chatWith, send } = chatHelpers(() => parley);
@@ -27,13 +26,24 @@ describe("request bodies", () => {
   it("accepts JSON, form and multipart bodies", async () => {
     const { alice, bob, aliceChat, bobChat } = await conversation();
     const json = await as(alice).post(`/api/v1/pleroma/chats/${aliceChat}/messages`, { content: "from json" });
-    const form = await as(alice).post(`/api/v1/pleroma/chats/${aliceChat}/messages`, new URLSearchParams({ content: "from a form & more" }));
+    const form = await as(alice).post(
+      `/api/v1/pleroma/chats/${aliceChat}/messages`,
+      new URLSearchParams({ content: "from a form & more" }),
+    );
     const multipart = new FormData();
     multipart.append("content", "from multipart <b>");
     const parts = await as(alice).post(`/api/v1/pleroma/chats/${aliceChat}/messages`, multipart);
     expect([json.status, form.status, parts.status]).toEqual([200, 200, 200]);
-    expect([json.body.content, form.body.content, parts.body.content]).toEqual(["from json", "from a form &amp; more", "from multipart &lt;b&gt;"]);
-    expect((await messages(bob, bobChat)).map((m) => m.content)).toEqual(["from multipart &lt;b&gt;", "from a form &amp; more", "from json"]);
+    expect([json.body.content, form.body.content, parts.body.content]).toEqual([
+      "from json",
+      "from a form &amp; more",
+      "from multipart &lt;b&gt;",
+    ]);
+    expect((await messages(bob, bobChat)).map((m) => m.content)).toEqual([
+      "from multipart &lt;b&gt;",
+      "from a form &amp; more",
+      "from json",
+    ]);
 
     const emptyForm = await as(alice).post(`/api/v1/pleroma/chats/${aliceChat}/messages`, new FormData());
     expect(emptyForm.status).toBe(400);
@@ -44,7 +54,10 @@ describe("request bodies", () => {
     expect((await as(alice).post(`/api/v1/pleroma/chats/${aliceChat}/messages`, withFile)).status).toBe(400);
 
     // Read and edit take form bodies too.
-    const edited = await as(alice).put(`/api/v1/pleroma/chats/${aliceChat}/messages/${json.body.id}`, new URLSearchParams({ content: "edited by form" }));
+    const edited = await as(alice).put(
+      `/api/v1/pleroma/chats/${aliceChat}/messages/${json.body.id}`,
+      new URLSearchParams({ content: "edited by form" }),
+    );
     expect(edited.body.content).toBe("edited by form");
     const [, , oldest] = await messages(bob, bobChat);
     const read = await as(bob).post(`/api/v1/pleroma/chats/${bobChat}/read`, new URLSearchParams({ last_read_id: oldest.id }));
@@ -101,7 +114,9 @@ describe("Idempotency-Key", () => {
   it("creates exactly one message for concurrent requests with one key", async () => {
     const { alice, bob, aliceChat, bobChat } = await conversation();
     const responses = await Promise.all(
-      Array.from({ length: 8 }, () => as(alice).post(`/api/v1/pleroma/chats/${aliceChat}/messages`, { content: "race" }, { "idempotency-key": "race" })),
+      Array.from({ length: 8 }, () =>
+        as(alice).post(`/api/v1/pleroma/chats/${aliceChat}/messages`, { content: "race" }, { "idempotency-key": "race" }),
+      ),
     );
     expect(responses.map((r) => r.status)).toEqual(Array(8).fill(200));
     expect(new Set(responses.map((r) => r.body.id)).size).toBe(1);
@@ -112,7 +127,11 @@ describe("Idempotency-Key", () => {
 
   it("refuses a key longer than 256 characters, naming the header", async () => {
     const { alice, aliceChat } = await conversation();
-    const response = await as(alice).post(`/api/v1/pleroma/chats/${aliceChat}/messages`, { content: "x" }, { "idempotency-key": "k".repeat(257) });
+    const response = await as(alice).post(
+      `/api/v1/pleroma/chats/${aliceChat}/messages`,
+      { content: "x" },
+      { "idempotency-key": "k".repeat(257) },
+    );
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ error: "invalid_request", field: "Idempotency-Key" });
     expect(await messages(alice, aliceChat)).toEqual([]);
@@ -214,7 +233,12 @@ describe("read", () => {
     const { alice, bob, aliceChat, bobChat } = await conversation();
     for (const text of ["1", "2", "3", "4"]) await send(alice, aliceChat, text);
     const views = await messages(bob, bobChat);
-    expect(views.map((m) => [m.content, m.unread])).toEqual([["4", true], ["3", true], ["2", true], ["1", true]]);
+    expect(views.map((m) => [m.content, m.unread])).toEqual([
+      ["4", true],
+      ["3", true],
+      ["2", true],
+      ["1", true],
+    ]);
     expect((await chat(bob, bobChat)).unread).toBe(4);
 
     const partial = await as(bob).post(`/api/v1/pleroma/chats/${bobChat}/read`, { last_read_id: views[2].id });

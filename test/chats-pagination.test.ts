@@ -1,9 +1,8 @@
-import { type ApiResponse, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type Account, chatHelpers } from "./helpers/chats.js";
 import { linksOf } from "./helpers/link-header.js";
+import { type ApiResponse, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /** Keyset pagination of messages and of v2 chats, and the Link headers that walk it. */
-
 
 let parley: TestParley;
 const { account, as, chatWith, send } = chatHelpers(() => parley);

@@ -1,7 +1,7 @@
 import { chatHelpers } from "./helpers/chats.js";
+import { linksOf } from "./helpers/link-header.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
 import { isChatUpdate, openStream, streamingUrl, subscribe } from "./helpers/streaming.js";
-import { linksOf } from "./helpers/link-header.js";
 
 /**
  * Pleroma 2.10's chat pins (its ChatController pin/unpin and `restrict_pinned`): `pinned` in every

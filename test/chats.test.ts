@@ -1,8 +1,7 @@
-import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type Account, chatHelpers } from "./helpers/chats.js";
+import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /** Chat API: shapes, get-or-create, lists, compose, refusals and authorization. */
-
 
 const ISO_DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const CHAT_KEYS = ["account", "id", "last_message", "pinned", "unread", "updated_at"];
@@ -134,7 +133,12 @@ describe("compose", () => {
     const message = await send(alice, chatId, ":parrot: :parrot: :remote: :unknown:");
     expect(message.content).toBe(":parrot: :parrot: :remote: :unknown:");
     expect(message.emojis).toEqual([
-      { shortcode: "parrot", url: "https://cdn.example/parrot.gif", static_url: "https://cdn.example/parrot.png", visible_in_picker: false },
+      {
+        shortcode: "parrot",
+        url: "https://cdn.example/parrot.gif",
+        static_url: "https://cdn.example/parrot.png",
+        visible_in_picker: false,
+      },
     ]);
   });
 
@@ -146,14 +150,17 @@ describe("compose", () => {
 });
 
 describe("refusals", () => {
-  it.each([{}, { content: "" }, { content: "   \n\t " }, { content: null }, { media_id: "" }])("answers 400 no_content for %j", async (body) => {
-    const alice = await account("empty");
-    const chatId = await chatWith(alice, await account("bob"));
-    const response = await as(alice).post(`/api/v1/pleroma/chats/${chatId}/messages`, body);
-    expect(response.status).toBe(400);
-    expect(response.body).toEqual({ error: "no_content" });
-    expect((await as(alice).get(`/api/v1/pleroma/chats/${chatId}/messages`)).body).toEqual([]);
-  });
+  it.each([{}, { content: "" }, { content: "   \n\t " }, { content: null }, { media_id: "" }])(
+    "answers 400 no_content for %j",
+    async (body) => {
+      const alice = await account("empty");
+      const chatId = await chatWith(alice, await account("bob"));
+      const response = await as(alice).post(`/api/v1/pleroma/chats/${chatId}/messages`, body);
+      expect(response.status).toBe(400);
+      expect(response.body).toEqual({ error: "no_content" });
+      expect((await as(alice).get(`/api/v1/pleroma/chats/${chatId}/messages`)).body).toEqual([]);
+    },
+  );
 
   it("enforces CHAT_MESSAGE_LIMIT (5000 characters, counted as code points)", async () => {
     const alice = await account("long");
@@ -201,7 +208,10 @@ describe("refusals", () => {
   it("refuses an unknown media_id or another account's media with 400 forbidden", async () => {
     const [alice, bob] = [await account("media"), await account("bob")];
     const chatId = await chatWith(alice, bob);
-    const unknown = await as(alice).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content: "pic", media_id: "01jzzzzzzzzzzzzzzzzzzzzzzz" });
+    const unknown = await as(alice).post(`/api/v1/pleroma/chats/${chatId}/messages`, {
+      content: "pic",
+      media_id: "01jzzzzzzzzzzzzzzzzzzzzzzz",
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.body).toEqual({ error: "forbidden", field: "media_id" });
 

@@ -19,7 +19,14 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), "parley-cli-"));
   parley = await startTestParley({ queue: "postgres", adminToken: null, dataDir });
   const url = new URL(parley.url);
-  env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: url.port, HOST: url.hostname, PUBLIC_URL: parley.url, DATA_DIR: dataDir };
+  env = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "",
+    PORT: url.port,
+    HOST: url.hostname,
+    PUBLIC_URL: parley.url,
+    DATA_DIR: dataDir,
+  };
 });
 afterAll(async () => {
   await parley.close();
@@ -58,7 +65,10 @@ describe("npx parley accounts", () => {
     await Promise.all(["lister1", "lister2"].map((name) => createAccount(parley, name)));
     const { code, stdout } = await cli(["accounts", "list"]);
     expect(code).toBe(0);
-    const names = stdout.trim().split("\n").map((line) => line.split(/\s+/)[1]);
+    const names = stdout
+      .trim()
+      .split("\n")
+      .map((line) => line.split(/\s+/)[1]);
     expect(names).toEqual(expect.arrayContaining(["alice", "taken", "lister1", "lister2"]));
     const page1 = await api(parley.url, parley.adminToken).get("/api/v1/admin/accounts?limit=1");
     const page2 = await api(parley.url, parley.adminToken).get(`/api/v1/admin/accounts?limit=1&after=${page1.body[0].id}`);

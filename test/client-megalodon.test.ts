@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Pleroma } from "megalodon";
-import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { png } from "./helpers/media.js";
 import { unrefTimersWhileSocketOpen } from "./helpers/megalodon.js";
+import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
  * megalodon 10.3 (h3poteto/megalodon), an unmodified third-party client library, driving Parley
@@ -78,9 +78,12 @@ it("uploadMedia and a chat message carrying it", async () => {
   await rm(dir, { recursive: true });
   const mediaId = (uploaded.data as { id: string }).id;
   const chat = await client.client.post<{ id: string }>(`/api/v1/pleroma/chats/by-account-id/${bob.account.id}`);
-  const sent = await client.client.post<{ attachment: { id: string; description: string } }>(`/api/v1/pleroma/chats/${chat.data.id}/messages`, {
-    media_id: mediaId,
-  });
+  const sent = await client.client.post<{ attachment: { id: string; description: string } }>(
+    `/api/v1/pleroma/chats/${chat.data.id}/messages`,
+    {
+      media_id: mediaId,
+    },
+  );
   expect(sent.data.attachment).toMatchObject({ id: mediaId, description: "a dot" });
 });
 
@@ -131,7 +134,9 @@ it("userStreaming connects and delivers a deleted chat message as a `delete` eve
     const bobChat = await api(parley.url, bob.token).post(`/api/v1/pleroma/chats/by-account-id/${alice.account.id}`);
     const sent = await api(parley.url, bob.token).post(`/api/v1/pleroma/chats/${bobChat.body.id}/messages`, { content: "to delete" });
     expect(sent.status).toBe(200);
-    const aliceChat = await client.client.post<{ id: string; last_message: { id: string } }>(`/api/v1/pleroma/chats/by-account-id/${bob.account.id}`);
+    const aliceChat = await client.client.post<{ id: string; last_message: { id: string } }>(
+      `/api/v1/pleroma/chats/by-account-id/${bob.account.id}`,
+    );
     const messageId = aliceChat.data.last_message.id;
     const deleted = new Promise<string>((resolve) => stream.on("delete", (id: string) => resolve(id)));
     // Alice removes the message from her side of the chat (it is someone else's: hidden for her).

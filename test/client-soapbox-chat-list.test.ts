@@ -1,6 +1,6 @@
 import { chatHelpers } from "./helpers/chats.js";
-import { startTestParley, type TestParley } from "./helpers/parley.js";
 import { linkPathsOf } from "./helpers/link-header.js";
+import { startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
  * Soapbox's unread-chats badge. Its useChats (src/queries/chats.ts, getChats) loads

@@ -48,7 +48,9 @@ describe("through the API", () => {
   it("links hashtags to the instance's tag path, also in an edit", async () => {
     expect(await send("#Parley rocks")).toBe(`<a class="hashtag" data-tag="parley" href="${instance.url}/tag/parley">#Parley</a> rocks`);
     const [last] = (await api(instance.url, alice.token).get(`/api/v1/pleroma/chats/${chatId}/messages?limit=1`)).body;
-    const edited = await api(instance.url, alice.token).put(`/api/v1/pleroma/chats/${chatId}/messages/${last.id}`, { content: "now #edited" });
+    const edited = await api(instance.url, alice.token).put(`/api/v1/pleroma/chats/${chatId}/messages/${last.id}`, {
+      content: "now #edited",
+    });
     expect(edited.status).toBe(200);
     expect(edited.body.content).toBe(`now <a class="hashtag" data-tag="edited" href="${instance.url}/tag/edited">#edited</a>`);
   });

@@ -37,7 +37,6 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-
 it("delivers a message whose worker was SIGKILLed mid-POST; the receiver sees one activity", async () => {
   const alice = await createAccount(web, "alice");
   const bob = await insertRemoteAccount(web, sink);

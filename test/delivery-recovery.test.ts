@@ -63,7 +63,14 @@ it("re-enqueues pending deliveries whose jobs Redis lost, and delivers each once
 
 it("keeps at most DELIVERY_MAX_PER_HOST requests in flight to one host, across worker processes", async () => {
   // A second worker with its own connections: slots are shared through PostgreSQL, not memory.
-  second = await startTestParley({ queue: "redis", role: "worker", databaseUrl: web.databaseUrl, queuePrefix, env, deliveryTuning: FAST_DELIVERY });
+  second = await startTestParley({
+    queue: "redis",
+    role: "worker",
+    databaseUrl: web.databaseUrl,
+    queuePrefix,
+    env,
+    deliveryTuning: FAST_DELIVERY,
+  });
   const alice = await createAccount(web, "carol");
   sink.fallback = { status: 202, delayMs: 250 };
   sink.received.length = 0;

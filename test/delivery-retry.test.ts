@@ -124,7 +124,9 @@ it("pauses a host after 5 failures in 10 minutes; a sign of life from it lifts t
   const sent = await chat.send("first");
   const host = new URL(sink.url).host;
   const sql = parley.parley.deps.db.$client;
-  const [state] = await waitUntil(() => sql`SELECT * FROM host_states WHERE host = ${host} AND paused_until > now()`.then((r) => (r.length ? r : undefined)));
+  const [state] = await waitUntil(() =>
+    sql`SELECT * FROM host_states WHERE host = ${host} AND paused_until > now()`.then((r) => (r.length ? r : undefined)),
+  );
   expect(time(state.paused_until) - Date.now()).toBeGreaterThan(29 * 60_000);
   expect(time(state.expires_at)).toBeGreaterThan(time(state.paused_until));
   expect(sink.received).toHaveLength(5);

@@ -68,19 +68,22 @@ describe("delivery by the recipient's software", () => {
     await sendsAndArrives(someone, "hello, hollo");
   });
 
-  it.each(["mastodon", "misskey", "gotosocial", "akkoma"])("refuses a %s user with 422 recipient_cannot_receive_chats, storing nothing", async (software) => {
-    const someone = await remoteUser(software);
-    expect(someone.row).toEqual({ software, accepts_chat_messages: null });
-    const chat = await chatTo(parley, alice.token, someone.id);
-    const before = sink.received.length;
-    const refused = await chat.send(`hello, ${software}`);
-    expect(refused.status).toBe(422);
-    expect(refused.body).toEqual({ error: "recipient_cannot_receive_chats" });
-    expect((await chat.client.get(`/api/v1/pleroma/chats/${chat.chatId}/messages`)).body).toEqual([]);
-    const sql = parley.parley.deps.db.$client;
-    expect(await sql`SELECT 1 FROM deliveries d JOIN accounts a ON a.id = d.recipient_id WHERE a.uri = ${someone.uri}`).toHaveLength(0);
-    expect(sink.received.length).toBe(before);
-  });
+  it.each(["mastodon", "misskey", "gotosocial", "akkoma"])(
+    "refuses a %s user with 422 recipient_cannot_receive_chats, storing nothing",
+    async (software) => {
+      const someone = await remoteUser(software);
+      expect(someone.row).toEqual({ software, accepts_chat_messages: null });
+      const chat = await chatTo(parley, alice.token, someone.id);
+      const before = sink.received.length;
+      const refused = await chat.send(`hello, ${software}`);
+      expect(refused.status).toBe(422);
+      expect(refused.body).toEqual({ error: "recipient_cannot_receive_chats" });
+      expect((await chat.client.get(`/api/v1/pleroma/chats/${chat.chatId}/messages`)).body).toEqual([]);
+      const sql = parley.parley.deps.db.$client;
+      expect(await sql`SELECT 1 FROM deliveries d JOIN accounts a ON a.id = d.recipient_id WHERE a.uri = ${someone.uri}`).toHaveLength(0);
+      expect(sink.received.length).toBe(before);
+    },
+  );
 
   it("still refuses an actor of a chat-speaking server that says it does not accept chats", async () => {
     const someone = await remoteUser("pleroma", { capabilities: { acceptsChatMessages: false } });

@@ -25,7 +25,8 @@ async function remoteAt(inbox: string) {
   const id = newId();
   const url = new URL(inbox);
   const uri = `${url.origin}/users/${id}`;
-  await parley.parley.deps.db.$client`INSERT INTO accounts (id, username, domain, uri, url, inbox_url, accepts_chat_messages, software, fetched_at)
+  await parley.parley.deps.db
+    .$client`INSERT INTO accounts (id, username, domain, uri, url, inbox_url, accepts_chat_messages, software, fetched_at)
     VALUES (${id}, ${`u${id.slice(-6)}`}, ${url.host}, ${uri}, ${uri}, ${inbox}, true, 'pleroma', now())`;
   return id;
 }

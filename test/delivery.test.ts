@@ -104,7 +104,11 @@ describe.each<QueueKind>(["postgres", "redis"])("outgoing delivery with the %s q
     const messageId = (await deliveriesOf(parley, sent.body.id))[0].message_id as string;
     const objectId = `${parley.url}/objects/${messageId}`;
     const received = (type: string) =>
-      waitUntil(async () => sink.received.find((r) => r.activity?.type === type && [r.activity.object?.id, r.activity.object].includes(objectId)), 10_000, type);
+      waitUntil(
+        async () => sink.received.find((r) => r.activity?.type === type && [r.activity.object?.id, r.activity.object].includes(objectId)),
+        10_000,
+        type,
+      );
 
     const edited = await chat.client.put(`/api/v1/pleroma/chats/${chat.chatId}/messages/${sent.body.id}`, { content: "better words" });
     expect(edited.status).toBe(200);
@@ -156,11 +160,14 @@ describe.each<QueueKind>(["postgres", "redis"])("outgoing delivery with the %s q
     expect(sink.received.length).toBe(before);
   });
 
-  it.each(["lemmy 0.20.1", null])("sends when the actor does not say and its software (%s) is not known to drop ChatMessage", async (software) => {
-    const dave = await insertRemoteAccount(parley, sink, { acceptsChatMessages: null, software });
-    const chat = await chatTo(parley, alice.token, dave.id);
-    const sent = await chat.send(`hello ${software}`);
-    expect(sent.status).toBe(200);
-    await chat.until(sent.body.id, "delivered");
-  });
+  it.each(["lemmy 0.20.1", null])(
+    "sends when the actor does not say and its software (%s) is not known to drop ChatMessage",
+    async (software) => {
+      const dave = await insertRemoteAccount(parley, sink, { acceptsChatMessages: null, software });
+      const chat = await chatTo(parley, alice.token, dave.id);
+      const sent = await chat.send(`hello ${software}`);
+      expect(sent.status).toBe(200);
+      await chat.until(sent.body.id, "delivered");
+    },
+  );
 });

@@ -50,7 +50,11 @@ describe.each<QueueKind>(["postgres", "redis"])("two instances, queues on %s", (
       const list = await asBob.get("/api/v1/pleroma/chats");
       return list.body.length === 1 ? list.body[0] : undefined;
     }, "bob's chat");
-    expect(bobChat).toMatchObject({ unread: 1, account: { acct: `alice@${new URL(a.url).host}` }, last_message: { content: "Hello from A" } });
+    expect(bobChat).toMatchObject({
+      unread: 1,
+      account: { acct: `alice@${new URL(a.url).host}` },
+      last_message: { content: "Hello from A" },
+    });
     await eventually(async () => {
       const shown = await asAlice.get(`/api/v1/pleroma/chats/${chat.body.id}/messages`);
       return shown.body[0]?.parley?.delivery === "delivered" ? true : undefined;
@@ -64,7 +68,9 @@ describe.each<QueueKind>(["postgres", "redis"])("two instances, queues on %s", (
     }, "bob's reply on A");
     expect(aliceSees[0]).toMatchObject({ content: "Hi alice", unread: true });
 
-    const edited = await asAlice.put(`/api/v1/pleroma/chats/${chat.body.id}/messages/${sent.body.id}`, { content: "Hello from A (edited)" });
+    const edited = await asAlice.put(`/api/v1/pleroma/chats/${chat.body.id}/messages/${sent.body.id}`, {
+      content: "Hello from A (edited)",
+    });
     expect(edited.status).toBe(200);
     await eventually(async () => {
       const shown = await asBob.get(`/api/v1/pleroma/chats/${bobChat.id}/messages`);

@@ -66,7 +66,9 @@ describe("custom emoji", () => {
     const again = await uploadEmoji(parley.url, parley.adminToken, "twice", gif());
     expect(again).toMatchObject({ status: 409, body: { error: "shortcode_taken" } });
     const list = (await api(parley.url).get("/api/v1/custom_emojis")).body;
-    expect(list.filter((e: { shortcode: string }) => e.shortcode === "twice")).toEqual([expect.objectContaining({ url: expect.stringMatching(/\.png$/) })]);
+    expect(list.filter((e: { shortcode: string }) => e.shortcode === "twice")).toEqual([
+      expect.objectContaining({ url: expect.stringMatching(/\.png$/) }),
+    ]);
   });
 
   it("refuses what is not an image by its content with 422 unsupported_media_type", async () => {
@@ -74,7 +76,9 @@ describe("custom emoji", () => {
       const response = await uploadEmoji(parley.url, parley.adminToken, "notimage", data, "fake.png");
       expect(response).toMatchObject({ status: 422, body: { error: "unsupported_media_type" } });
     }
-    expect((await api(parley.url).get("/api/v1/custom_emojis")).body.map((e: { shortcode: string }) => e.shortcode)).not.toContain("notimage");
+    expect((await api(parley.url).get("/api/v1/custom_emojis")).body.map((e: { shortcode: string }) => e.shortcode)).not.toContain(
+      "notimage",
+    );
     // Refused uploads leave nothing behind, not even their temporary file.
     const media = path.join(parley.parley.deps.config.dataDir, "media");
     expect(await readdir(path.join(media, "tmp"))).toEqual([]);

@@ -1,6 +1,6 @@
 import fc from "fast-check";
-import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { png } from "./helpers/media.js";
+import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
  * Property-based fuzzing of the user API (issue 7): malformed requests on every chat,
@@ -61,7 +61,10 @@ async function fingerprint(): Promise<Record<string, string>> {
   const tables = await sql<{ name: string }[]>`SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS name
     FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
     ORDER BY 1`;
-  const parts = tables.map((t) => `SELECT '${t.name.replace(/'/g, "''")}' AS name, count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS print FROM ${t.name} x`);
+  const parts = tables.map(
+    (t) =>
+      `SELECT '${t.name.replace(/'/g, "''")}' AS name, count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS print FROM ${t.name} x`,
+  );
   if (parts.length === 0) return {};
   const rows = await sql.unsafe<{ name: string; print: string }[]>(parts.join(" UNION ALL "));
   return Object.fromEntries(rows.map((r) => [r.name, r.print]));
@@ -121,7 +124,26 @@ const idValue = (id: string) =>
   })[id] ?? id;
 
 const limitValue = fc.oneof(
-  fc.constantFrom("", "-1", "0", "1.5", "41", "1e309", "-1e309", "99999999999999999999999", "NaN", "Infinity", "abc", "0x10", " 5", "5 ", "1,2", "١٢", "%00", "true"),
+  fc.constantFrom(
+    "",
+    "-1",
+    "0",
+    "1.5",
+    "41",
+    "1e309",
+    "-1e309",
+    "99999999999999999999999",
+    "NaN",
+    "Infinity",
+    "abc",
+    "0x10",
+    " 5",
+    "5 ",
+    "1,2",
+    "١٢",
+    "%00",
+    "true",
+  ),
   fc.integer().map(String),
   fc.double().map(String),
 );
@@ -130,7 +152,23 @@ const limitValue = fc.oneof(
 const queryString = fc
   .array(
     fc.tuple(
-      fc.constantFrom("limit", "max_id", "min_id", "since_id", "with_muted", "include_types[]", "types[]", "exclude_types[]", "include_types", "account_id", "acct", "limit[]", "max_id[a]", "with_muted[]", "unknown"),
+      fc.constantFrom(
+        "limit",
+        "max_id",
+        "min_id",
+        "since_id",
+        "with_muted",
+        "include_types[]",
+        "types[]",
+        "exclude_types[]",
+        "include_types",
+        "account_id",
+        "acct",
+        "limit[]",
+        "max_id[a]",
+        "with_muted[]",
+        "unknown",
+      ),
       fc.oneof(limitValue, badId, fc.constantFrom("true", "false", "1", "0", "yes", "pleroma:chat_mention", "mention")),
     ),
     { maxLength: 4 },
@@ -139,29 +177,92 @@ const queryString = fc
 
 /** Hostile values for a JSON body field. */
 const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(null, true, false, 0, -1, 1e308, [], {}, [""], ["a", "b"], { a: 1 }, "", " ", "\u0000", "a\u0000b", "\ud800", "\u202eRTL", "\u200b", "😀".repeat(3000), "x".repeat(6000), "<script>alert(1)</script>"),
+  fc.constantFrom(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1e308,
+    [],
+    {},
+    [""],
+    ["a", "b"],
+    { a: 1 },
+    "",
+    " ",
+    "\u0000",
+    "a\u0000b",
+    "\ud800",
+    "\u202eRTL",
+    "\u200b",
+    "😀".repeat(3000),
+    "x".repeat(6000),
+    "<script>alert(1)</script>",
+  ),
   fc.string({ unit: "grapheme", maxLength: 50 }),
   fc.string({ unit: "binary", maxLength: 30 }),
   fc.integer(),
 );
 
-const bodyFields = ["content", "media_id", "media_ids", "last_read_id", "id", "max_id", "display_name", "accepts_chat_messages", "description", "focus", "unknown"];
+const bodyFields = [
+  "content",
+  "media_id",
+  "media_ids",
+  "last_read_id",
+  "id",
+  "max_id",
+  "display_name",
+  "accepts_chat_messages",
+  "description",
+  "focus",
+  "unknown",
+];
 
 /** A body: JSON of hostile fields, raw broken JSON, a form, a multipart form, or a wrong content type. */
 const requestBody = fc.oneof(
   fc.constant(undefined),
-  fc.dictionary(fc.constantFrom(...bodyFields), fieldValue, { maxKeys: 3 }).map((o) => ({ type: "application/json", text: JSON.stringify(o) })),
   fc
-    .constantFrom("{", "[", "null", "[]", '"x"', "1", "{\"content\":}", "{\"content\":\"a\",\"content\":{}}", "\u0000", "{\"__proto__\":{\"x\":1}}", "{\"constructor\":{\"prototype\":{}}}", "[".repeat(3000) + "]".repeat(3000))
+    .dictionary(fc.constantFrom(...bodyFields), fieldValue, { maxKeys: 3 })
+    .map((o) => ({ type: "application/json", text: JSON.stringify(o) })),
+  fc
+    .constantFrom(
+      "{",
+      "[",
+      "null",
+      "[]",
+      '"x"',
+      "1",
+      '{"content":}',
+      '{"content":"a","content":{}}',
+      "\u0000",
+      '{"__proto__":{"x":1}}',
+      '{"constructor":{"prototype":{}}}',
+      "[".repeat(3000) + "]".repeat(3000),
+    )
     .map((text) => ({ type: "application/json", text })),
   fc
-    .array(fc.tuple(fc.constantFrom(...bodyFields, "content[]", "content[a]", "media_id[]", "media_ids[]"), fc.string({ maxLength: 20 })), { maxLength: 3 })
-    .map((pairs) => ({ type: "application/x-www-form-urlencoded", text: pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&") })),
+    .array(fc.tuple(fc.constantFrom(...bodyFields, "content[]", "content[a]", "media_id[]", "media_ids[]"), fc.string({ maxLength: 20 })), {
+      maxLength: 3,
+    })
+    .map((pairs) => ({
+      type: "application/x-www-form-urlencoded",
+      text: pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&"),
+    })),
   fc.record({ content: fieldValue, boundary: fc.constantFrom("xyz", "", "a".repeat(100)) }).map(({ content, boundary }) => ({
     type: `multipart/form-data; boundary=${boundary || "missing"}`,
     text: `--xyz\r\nContent-Disposition: form-data; name="content"\r\n\r\n${String(content)}\r\n--xyz--\r\n`,
   })),
-  fc.constantFrom("text/plain", "application/xml", "application/json; charset=utf-16", "multipart/form-data", "application/octet-stream", "application/activity+json").map((type) => ({ type, text: '{"content":"x"}' })),
+  fc
+    .constantFrom(
+      "text/plain",
+      "application/xml",
+      "application/json; charset=utf-16",
+      "multipart/form-data",
+      "application/octet-stream",
+      "application/activity+json",
+    )
+    .map((type) => ({ type, text: '{"content":"x"}' })),
 );
 
 const headerValue = fc.oneof(
@@ -212,7 +313,10 @@ const endpoints: Endpoint[] = [
 /** Each path segment `:x` valid (own) or one of the bad ids; each request its own mix. */
 const apiCase = fc.record({
   endpoint: fc.constantFrom(...endpoints),
-  segments: fc.array(fc.oneof({ weight: 1, arbitrary: fc.constant("valid") }, { weight: 3, arbitrary: badId }), { minLength: 2, maxLength: 2 }),
+  segments: fc.array(fc.oneof({ weight: 1, arbitrary: fc.constant("valid") }, { weight: 3, arbitrary: badId }), {
+    minLength: 2,
+    maxLength: 2,
+  }),
   query: fc.oneof(fc.constant(""), queryString),
   body: requestBody,
   idempotencyKey: fc.option(headerValue, { nil: undefined }),
@@ -233,59 +337,55 @@ function validFor(segment: string): string {
 }
 
 describe("fuzz: malformed API requests", () => {
-  it(
-    `never 5xx, {"error"} bodies with the field named, no write on refusal (seed ${SEED}, ${NUM_RUNS} runs)`,
-    async () => {
-      const seen = new Map<string, number>();
-      await fc.assert(
-        fc.asyncProperty(apiCase, async (c) => {
-          let i = 0;
-          const path = c.endpoint.path.replace(/:[a-z_]+/g, (segment) => {
-            const choice = c.segments[i++ % c.segments.length];
-            return choice === "valid" ? validFor(segment) : idValue(choice);
-          });
-          const method = c.overrideMethod ?? c.endpoint.method;
-          const key = `${c.endpoint.method} ${c.endpoint.path}`;
-          seen.set(key, (seen.get(key) ?? 0) + 1);
-          const headers: Record<string, string> = {};
-          if (c.auth === "alice") headers.authorization = `Bearer ${alice.token}`;
-          else if (c.auth === "bad") headers.authorization = "Bearer nope";
-          else if (c.auth === "Bearer") headers.authorization = "Bearer";
-          else if (c.auth === "Basic") headers.authorization = `Basic ${Buffer.from(`x:${alice.token}`).toString("base64")}`;
-          if (c.idempotencyKey !== undefined) headers["idempotency-key"] = c.idempotencyKey;
-          const withBody = c.body !== undefined && method !== "GET" && method !== "HEAD";
-          if (withBody) headers["content-type"] = c.body!.type;
-          const url = `${parley.url}${path}${c.query ? `?${c.query}` : ""}`;
-          const before = stable(await fingerprint());
-          const response = await fetch(url, { method, headers, body: withBody ? c.body!.text : undefined });
-          const text = await response.text();
-          const context = `${method} ${url.slice(0, 300)} [${withBody ? `${c.body!.type}: ${c.body!.text.slice(0, 200)}` : "no body"}] → ${response.status} ${text.slice(0, 300)}`;
-          expect([context, response.status < 500]).toEqual([context, true]);
-          expect((await fetch(`${parley.url}/healthz`)).status).toBe(200);
-          if (response.status >= 400 && method !== "HEAD") {
-            let body: unknown;
-            try {
-              body = JSON.parse(text);
-            } catch {
-              body = text;
-            }
-            const ok = typeof body === "object" && body !== null && typeof (body as { error?: unknown }).error === "string";
-            expect([context, ok]).toEqual([context, true]);
-            const error = (body as { error: string; field?: unknown }).error;
-            if (response.status === 400 && error === "invalid_request") {
-              expect([context, typeof (body as { field?: unknown }).field]).toEqual([context, "string"]);
-            }
+  it(`never 5xx, {"error"} bodies with the field named, no write on refusal (seed ${SEED}, ${NUM_RUNS} runs)`, async () => {
+    const seen = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(apiCase, async (c) => {
+        let i = 0;
+        const path = c.endpoint.path.replace(/:[a-z_]+/g, (segment) => {
+          const choice = c.segments[i++ % c.segments.length];
+          return choice === "valid" ? validFor(segment) : idValue(choice);
+        });
+        const method = c.overrideMethod ?? c.endpoint.method;
+        const key = `${c.endpoint.method} ${c.endpoint.path}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+        const headers: Record<string, string> = {};
+        if (c.auth === "alice") headers.authorization = `Bearer ${alice.token}`;
+        else if (c.auth === "bad") headers.authorization = "Bearer nope";
+        else if (c.auth === "Bearer") headers.authorization = "Bearer";
+        else if (c.auth === "Basic") headers.authorization = `Basic ${Buffer.from(`x:${alice.token}`).toString("base64")}`;
+        if (c.idempotencyKey !== undefined) headers["idempotency-key"] = c.idempotencyKey;
+        const withBody = c.body !== undefined && method !== "GET" && method !== "HEAD";
+        if (withBody) headers["content-type"] = c.body!.type;
+        const url = `${parley.url}${path}${c.query ? `?${c.query}` : ""}`;
+        const before = stable(await fingerprint());
+        const response = await fetch(url, { method, headers, body: withBody ? c.body!.text : undefined });
+        const text = await response.text();
+        const context = `${method} ${url.slice(0, 300)} [${withBody ? `${c.body!.type}: ${c.body!.text.slice(0, 200)}` : "no body"}] → ${response.status} ${text.slice(0, 300)}`;
+        expect([context, response.status < 500]).toEqual([context, true]);
+        expect((await fetch(`${parley.url}/healthz`)).status).toBe(200);
+        if (response.status >= 400 && method !== "HEAD") {
+          let body: unknown;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            body = text;
           }
-          // A refusal writes nothing.
-          if (response.status >= 400) expect([context, stable(await fingerprint())]).toEqual([context, before]);
-        }),
-        { seed: SEED, numRuns: NUM_RUNS, endOnFailure: true },
-      );
-      // eslint-disable-next-line no-console
-      console.log(`fuzz-api endpoints: ${JSON.stringify(Object.fromEntries(seen))}`);
-    },
-    240_000,
-  );
+          const ok = typeof body === "object" && body !== null && typeof (body as { error?: unknown }).error === "string";
+          expect([context, ok]).toEqual([context, true]);
+          const error = (body as { error: string; field?: unknown }).error;
+          if (response.status === 400 && error === "invalid_request") {
+            expect([context, typeof (body as { field?: unknown }).field]).toEqual([context, "string"]);
+          }
+        }
+        // A refusal writes nothing.
+        if (response.status >= 400) expect([context, stable(await fingerprint())]).toEqual([context, before]);
+      }),
+      { seed: SEED, numRuns: NUM_RUNS, endOnFailure: true },
+    );
+    // eslint-disable-next-line no-console
+    console.log(`fuzz-api endpoints: ${JSON.stringify(Object.fromEntries(seen))}`);
+  }, 240_000);
 });
 
 /** Plain regression tests of what the fuzzing found (docs/reliability-fuzz-notes.md). */
@@ -304,7 +404,10 @@ describe("fuzz findings, fixed", () => {
 
   it("a path id that is not valid percent-encoding: 404 not_found (was a 400 naming no field)", async () => {
     for (const path of [`/api/v1/pleroma/chats/%E0%A4%A`, `/api/v1/pleroma/chats/by-account-id/%ED%A0%80`, `/api/v1/media/%`]) {
-      const response = await fetch(`${parley.url}${path}`, { method: path.includes("by-account-id") ? "POST" : "GET", headers: { authorization: `Bearer ${alice.token}` } });
+      const response = await fetch(`${parley.url}${path}`, {
+        method: path.includes("by-account-id") ? "POST" : "GET",
+        headers: { authorization: `Bearer ${alice.token}` },
+      });
       expect([path, response.status, await response.json()]).toEqual([path, 404, { error: "not_found" }]);
     }
   });

@@ -50,7 +50,15 @@ function send(method: string, path: string, headers: Headers, body?: Buffer): Pr
   const target = new URL(parley.url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: target.hostname, port: target.port, method, path, headers: headers.flat() as unknown as Record<string, string>, setHost: false, timeout: 15_000 },
+      {
+        host: target.hostname,
+        port: target.port,
+        method,
+        path,
+        headers: headers.flat() as unknown as Record<string, string>,
+        setHost: false,
+        timeout: 15_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -78,7 +86,10 @@ function signedInbox(): { headers: Headers; body: Buffer } {
       ["digest", digest],
       ["content-type", "application/activity+json"],
       ["content-length", String(body.length)],
-      ["signature", `keyId="${sender.keyId}",algorithm="rsa-sha256",headers="(request-target) host date digest content-type",signature="${signature}"`],
+      [
+        "signature",
+        `keyId="${sender.keyId}",algorithm="rsa-sha256",headers="(request-target) host date digest content-type",signature="${signature}"`,
+      ],
     ],
   };
 }
@@ -92,12 +103,47 @@ interface Target {
 
 const targets: Target[] = [
   { name: "inbox", method: "POST", path: () => "/inbox", build: signedInbox },
-  { name: "actor", method: "GET", path: () => "/users/bob", build: () => ({ headers: [["host", host], ["accept", "application/activity+json"]] }) },
-  { name: "webfinger", method: "GET", path: () => `/.well-known/webfinger?resource=acct:bob@${host}`, build: () => ({ headers: [["host", host]] }) },
+  {
+    name: "actor",
+    method: "GET",
+    path: () => "/users/bob",
+    build: () => ({
+      headers: [
+        ["host", host],
+        ["accept", "application/activity+json"],
+      ],
+    }),
+  },
+  {
+    name: "webfinger",
+    method: "GET",
+    path: () => `/.well-known/webfinger?resource=acct:bob@${host}`,
+    build: () => ({ headers: [["host", host]] }),
+  },
   { name: "nodeinfo", method: "GET", path: () => "/nodeinfo/2.1", build: () => ({ headers: [["host", host]] }) },
   { name: "nodeinfo discovery", method: "GET", path: () => "/.well-known/nodeinfo", build: () => ({ headers: [["host", host]] }) },
-  { name: "object", method: "GET", path: () => `/objects/${randomUUID()}`, build: () => ({ headers: [["host", host], ["accept", "application/activity+json"]] }) },
-  { name: "chats", method: "GET", path: () => "/api/v1/pleroma/chats", build: () => ({ headers: [["host", host], ["authorization", `Bearer ${token}`]] }) },
+  {
+    name: "object",
+    method: "GET",
+    path: () => `/objects/${randomUUID()}`,
+    build: () => ({
+      headers: [
+        ["host", host],
+        ["accept", "application/activity+json"],
+      ],
+    }),
+  },
+  {
+    name: "chats",
+    method: "GET",
+    path: () => "/api/v1/pleroma/chats",
+    build: () => ({
+      headers: [
+        ["host", host],
+        ["authorization", `Bearer ${token}`],
+      ],
+    }),
+  },
   { name: "instance", method: "GET", path: () => "/api/v1/instance", build: () => ({ headers: [["host", host]] }) },
 ];
 
@@ -105,7 +151,10 @@ const targets: Target[] = [
 // Values.
 
 /** Any byte Node's client lets into a header value (it refuses CR, LF, NUL and other controls). */
-const headerByte = fc.integer({ min: 0, max: 255 }).filter((c) => c === 9 || (c >= 0x20 && c !== 0x7f)).map((c) => String.fromCharCode(c));
+const headerByte = fc
+  .integer({ min: 0, max: 255 })
+  .filter((c) => c === 9 || (c >= 0x20 && c !== 0x7f))
+  .map((c) => String.fromCharCode(c));
 const bytes = (maxLength: number) => fc.array(headerByte, { maxLength }).map((chars) => chars.join(""));
 /** Unicode text as its UTF-8 bytes (what reaches the server), control characters dropped. */
 const unicode = fc.string({ unit: "grapheme", maxLength: 30 }).map((text) =>
@@ -113,8 +162,10 @@ const unicode = fc.string({ unit: "grapheme", maxLength: 30 }).map((text) =>
     .toString("latin1")
     .replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, ""),
 );
-const long = fc.tuple(fc.constantFrom("a", ",", "=", "\"", " ", "é", "keyId=\"x\","), fc.integer({ min: 500, max: 3000 })).map(([s, n]) => s.repeat(n));
-const junk = fc.oneof(bytes(80), unicode, long, fc.constantFrom("", " ", ",", ";", "=", "\"", "\t"));
+const long = fc
+  .tuple(fc.constantFrom("a", ",", "=", '"', " ", "é", 'keyId="x",'), fc.integer({ min: 500, max: 3000 }))
+  .map(([s, n]) => s.repeat(n));
+const junk = fc.oneof(bytes(80), unicode, long, fc.constantFrom("", " ", ",", ";", "=", '"', "\t"));
 
 /** Key ids (the remote ones resolved at generation time, once the servers run). */
 const keyId = fc
@@ -126,7 +177,9 @@ const numberish = fc.constantFrom("0", "-1", "1e10", "99999999999999999999", "17
 const signatureParameter = fc.oneof(
   keyId.map((k) => `keyId="${k}"`),
   fc.constantFrom("rsa-sha256", "hs2019", "x", "", "RSA-SHA256").map((a) => `algorithm="${a}"`),
-  fc.constantFrom("(request-target) host date digest", "date", "", "a@b date", "(request-target)  date", "(created) (expires)").map((h) => `headers="${h}"`),
+  fc
+    .constantFrom("(request-target) host date digest", "date", "", "a@b date", "(request-target)  date", "(created) (expires)")
+    .map((h) => `headers="${h}"`),
   base64ish.map((s) => `signature="${s}"`),
   numberish.map((n) => `created=${n}`),
   numberish.map((n) => `expires="${n}"`),
@@ -136,22 +189,60 @@ const signatureParameter = fc.oneof(
 const valueFor: Record<string, () => fc.Arbitrary<string>> = {
   host: () =>
     fc.oneof(
-      fc.constantFrom("a b", "[::1", "[zz]:80", "example.org:99999", "example.org:-1", "ex%61mple.org", "h\u00c3\u00a9", ":80", "a:b:c", "a,b", "", "localhost"),
+      fc.constantFrom(
+        "a b",
+        "[::1",
+        "[zz]:80",
+        "example.org:99999",
+        "example.org:-1",
+        "ex%61mple.org",
+        "h\u00c3\u00a9",
+        ":80",
+        "a:b:c",
+        "a,b",
+        "",
+        "localhost",
+      ),
       junk,
     ),
   "x-forwarded-proto": () => fc.oneof(fc.constantFrom("a b", "https, http", "HTTPS", "", ",", "javascript", "http ,https", "ftp"), junk),
   "x-forwarded-host": () => fc.oneof(fc.constantFrom("a b", "ok.example, bad host", "[::1]:8080", "x:99999"), junk),
-  "x-forwarded-for": () => fc.oneof(fc.constantFrom("1.2.3.4, x", "::ffff:1.2.3.4", "[::1]:80", "999.1.1.1", ",,,", "unknown", "fe80::1%eth0"), junk),
+  "x-forwarded-for": () =>
+    fc.oneof(fc.constantFrom("1.2.3.4, x", "::ffff:1.2.3.4", "[::1]:80", "999.1.1.1", ",,,", "unknown", "fe80::1%eth0"), junk),
   "x-forwarded-port": () => junk,
   date: () =>
     fc.oneof(
-      fc.constantFrom("garbage", "Thu, 99 Dec 2026 08:59:13 GMT", "+275760-09-13T00:00:00.001Z", "-271821-04-20T00:00:00.000Z", "1e400", "0", "Thu, 01 Jan 1970 00:00:00 GMT"),
+      fc.constantFrom(
+        "garbage",
+        "Thu, 99 Dec 2026 08:59:13 GMT",
+        "+275760-09-13T00:00:00.001Z",
+        "-271821-04-20T00:00:00.000Z",
+        "1e400",
+        "0",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+      ),
       fc.date({ min: new Date(-8.64e15), max: new Date(8.64e15), noInvalidDate: true }).map((d) => d.toUTCString()),
       junk,
     ),
   digest: () =>
     fc
-      .array(fc.oneof(fc.constantFrom("constructor=AAAA", "__proto__=AAAA", "toString=AAAA", "x", "=", "SHA-512=!!", "SHA=AAAA", "sha-256=", "SHA-256=AAAA"), junk), { maxLength: 4 })
+      .array(
+        fc.oneof(
+          fc.constantFrom(
+            "constructor=AAAA",
+            "__proto__=AAAA",
+            "toString=AAAA",
+            "x",
+            "=",
+            "SHA-512=!!",
+            "SHA=AAAA",
+            "sha-256=",
+            "SHA-256=AAAA",
+          ),
+          junk,
+        ),
+        { maxLength: 4 },
+      )
       .map((extra) => ["SHA-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", ...extra].join(",")),
   signature: () => fc.array(signatureParameter, { minLength: 1, maxLength: 6 }).map((parameters) => parameters.join(",")),
   "signature-input": () =>
@@ -160,9 +251,15 @@ const valueFor: Record<string, () => fc.Arbitrary<string>> = {
       fc.constantFrom(`a=();keyid="x", b=();keyid="y"`, `sig1=("@method";created=1`, `sig1=("@method");keyid="a";keyid="b"`, "sig1=:AAAA:"),
       junk,
     ),
-  "content-type": () => fc.oneof(fc.constantFrom("application/activity+json; charset=\u00ff", "multipart/form-data", "application/json; a=\"", ";;;"), junk),
-  accept: () => fc.oneof(fc.constantFrom("application/activity+json;q=x", "*/*;q=-1", "text/html, application/ld+json; profile=\""), junk),
-  authorization: () => fc.oneof(fc.constantFrom("Bearer", "Bearer  ", "Basic !!!", "Signature keyId=\"x\""), junk.map((s) => `Bearer ${s}`), junk),
+  "content-type": () =>
+    fc.oneof(fc.constantFrom("application/activity+json; charset=\u00ff", "multipart/form-data", 'application/json; a="', ";;;"), junk),
+  accept: () => fc.oneof(fc.constantFrom("application/activity+json;q=x", "*/*;q=-1", 'text/html, application/ld+json; profile="'), junk),
+  authorization: () =>
+    fc.oneof(
+      fc.constantFrom("Bearer", "Bearer  ", "Basic !!!", 'Signature keyId="x"'),
+      junk.map((s) => `Bearer ${s}`),
+      junk,
+    ),
   "x-request-id": () => junk,
   cookie: () => junk,
   origin: () => junk,
@@ -189,11 +286,12 @@ function apply(headers: Headers, change: { name: string; mode: string; values: s
 describe("fuzz: malformed request headers", () => {
   const statuses = new Map<number, number>();
 
-  it(
-    "never a 5xx on the inbox, actor, WebFinger, NodeInfo, objects and the API; a refusal is {\"error\": …}",
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.constantFrom(...targets.map((t) => t.name)), fc.array(mutation, { minLength: 1, maxLength: 3 }), async (name, changes) => {
+  it('never a 5xx on the inbox, actor, WebFinger, NodeInfo, objects and the API; a refusal is {"error": …}', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...targets.map((t) => t.name)),
+        fc.array(mutation, { minLength: 1, maxLength: 3 }),
+        async (name, changes) => {
           const target = targets.find((t) => t.name === name)!;
           const { headers, body } = target.build();
           const bent = changes.reduce(apply, headers);
@@ -212,15 +310,14 @@ describe("fuzz: malformed request headers", () => {
           if (answer.status >= 500 && !dependencyDown) throw new Error(`${name}: ${answer.status} ${answer.body.slice(0, 200)}`);
           // Node's own framing refusals (400/431 before express) have no JSON body.
           if (answer.status >= 400 && answer.body.startsWith("{")) expect(JSON.parse(answer.body)).toHaveProperty("error");
-        }),
-        { seed: SEED, numRuns: NUM_RUNS },
-      );
-      // Some of each: refusals, and requests bent harmlessly that still succeed.
-      expect([...statuses.keys()].some((s) => s >= 400)).toBe(true);
-      expect([...statuses.keys()].some((s) => s < 300)).toBe(true);
-    },
-    240_000,
-  );
+        },
+      ),
+      { seed: SEED, numRuns: NUM_RUNS },
+    );
+    // Some of each: refusals, and requests bent harmlessly that still succeed.
+    expect([...statuses.keys()].some((s) => s >= 400)).toBe(true);
+    expect([...statuses.keys()].some((s) => s < 300)).toBe(true);
+  }, 240_000);
 
   it("the process still answers and logged no unhandled error", async () => {
     expect((await send("GET", "/healthz", [["host", host]])).status).toBe(200);
@@ -239,7 +336,11 @@ describe("the four inputs of the attack run: 4xx with the reason", () => {
       const { headers, body } = target.build();
       const names = new Set(bent.map(([name]) => name));
       const answer = await send(target.method, target.path(), [...headers.filter(([name]) => !names.has(name)), ...bent], body);
-      expect([target.name, answer.status, JSON.parse(answer.body)]).toEqual([target.name, 400, { error: "invalid_request", field: bent[0][0], message: expect.any(String) }]);
+      expect([target.name, answer.status, JSON.parse(answer.body)]).toEqual([
+        target.name,
+        400,
+        { error: "invalid_request", field: bent[0][0], message: expect.any(String) },
+      ]);
     }
   });
 
@@ -250,7 +351,11 @@ describe("the four inputs of the attack run: 4xx with the reason", () => {
     ]) {
       const { headers, body } = signedInbox();
       const answer = await send("POST", "/inbox", [...headers.filter(([n]) => n !== name), [name, value]], body);
-      expect([name, answer.status, JSON.parse(answer.body)]).toEqual([name, 401, { error: "invalid_signature", reason, message: expect.any(String) }]);
+      expect([name, answer.status, JSON.parse(answer.body)]).toEqual([
+        name,
+        401,
+        { error: "invalid_signature", reason, message: expect.any(String) },
+      ]);
     }
   });
 

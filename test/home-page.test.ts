@@ -27,7 +27,9 @@ describe("GET /", () => {
   it("links the API docs, the queue dashboard, health, readiness, metrics and nodeinfo, each of which answers", async () => {
     const html = await (await fetch(`${parley.url}/`)).text();
     const links = hrefs(html);
-    expect(links).toEqual(expect.arrayContaining(["/api/docs", "/api/openapi", "/admin/queues", "/healthz", "/readyz", "/metrics", "/.well-known/nodeinfo"]));
+    expect(links).toEqual(
+      expect.arrayContaining(["/api/docs", "/api/openapi", "/admin/queues", "/healthz", "/readyz", "/metrics", "/.well-known/nodeinfo"]),
+    );
     for (const link of links) {
       const response = await fetch(new URL(link, parley.url));
       await response.arrayBuffer();

@@ -32,7 +32,10 @@ async function rawConnection(base: string): Promise<RawConnection> {
     socket,
     received: () => text,
     closed: (withinMs) =>
-      Promise.race([closing, new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`still open after ${withinMs} ms`)), withinMs).unref())]),
+      Promise.race([
+        closing,
+        new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`still open after ${withinMs} ms`)), withinMs).unref()),
+      ]),
   };
 }
 
@@ -57,7 +60,11 @@ describe("with short timeouts (headers 1 s, request 2 s)", () => {
     const conn = await rawConnection(parley.url);
     conn.socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\n");
     // One header line every 200 ms: the request would never be complete.
-    const timer = drip(conn.socket, Array.from({ length: 100 }, (_, i) => `X-Slow-${i}: a\r\n`), 200);
+    const timer = drip(
+      conn.socket,
+      Array.from({ length: 100 }, (_, i) => `X-Slow-${i}: a\r\n`),
+      200,
+    );
     const afterMs = await conn.closed(10_000);
     clearInterval(timer);
     // Cut by the timeout (within its last check period, a quarter of it here), not by Node's 60 s.

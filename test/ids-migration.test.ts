@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
 import { eventually } from "./helpers/inbox.js";
+import { linksOf } from "./helpers/link-header.js";
 import { png, upload, uploadEmoji } from "./helpers/media.js";
 import { api, createAccount, dropDatabase, freePort, startTestParley, TEST_PG, type TestParley } from "./helpers/parley.js";
 import { type RemoteActor, type RemoteServer, signedGet, startRemoteServer } from "./helpers/remote.js";
-import { linksOf } from "./helpers/link-header.js";
 
 /**
  * Migration 0007 (drizzle/0007_letter_ids.sql) on a database as the code before it left it: a first
@@ -27,7 +27,17 @@ const legacy = (id: string) => {
 };
 /** SQL of the same mapping, for the rows. */
 const toLegacy = (expr: string) => `translate(left(${expr}, 1), '${LETTERS}', '01234567') || substr(${expr}, 2)`;
-const RENAMED = ["accounts", "access_tokens", "domain_blocks", "custom_emojis", "media", "messages", "chats", "message_refs", "notifications"];
+const RENAMED = [
+  "accounts",
+  "access_tokens",
+  "domain_blocks",
+  "custom_emojis",
+  "media",
+  "messages",
+  "chats",
+  "message_refs",
+  "notifications",
+];
 const migrationFile = new URL("../drizzle/0007_letter_ids.sql", import.meta.url);
 
 const suffix = Math.random().toString(16).slice(2, 10);
@@ -199,9 +209,16 @@ describe("migration 0007 (letter ids)", () => {
     const made = (await readFile(new URL("../drizzle/0006_client_compat.sql", import.meta.url), "utf8")).matchAll(
       /ADD CONSTRAINT "(\w+)" FOREIGN KEY .* ON DELETE (cascade|set null) ON UPDATE cascade/g,
     );
-    const expected = [...made].map(([, name, onDelete]) => ({ name, on_delete: onDelete === "cascade" ? "c" : "n", on_update: "c", valid: true }));
+    const expected = [...made].map(([, name, onDelete]) => ({
+      name,
+      on_delete: onDelete === "cascade" ? "c" : "n",
+      on_update: "c",
+      valid: true,
+    }));
     expect(expected).toHaveLength(22);
-    const keys = await sql<{ name: string }[]>`SELECT conname AS name, confdeltype AS on_delete, confupdtype AS on_update, convalidated AS valid
+    const keys = await sql<
+      { name: string }[]
+    >`SELECT conname AS name, confdeltype AS on_delete, confupdtype AS on_update, convalidated AS valid
       FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace`;
     const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
     expect([...keys].sort(byName)).toEqual(expected.sort(byName));
@@ -249,7 +266,8 @@ describe("migration 0007 (letter ids)", () => {
 
   it("pages across legacy and new rows with cursors handed out before the upgrade", async () => {
     const bobChat = (await as(bob).post(`/api/v1/pleroma/chats/by-account-id/${alice.account.id}`)).body.id;
-    for (const content of ["five", "six"]) expect((await as(bob).post(`/api/v1/pleroma/chats/${bobChat}/messages`, { content })).status).toBe(200);
+    for (const content of ["five", "six"])
+      expect((await as(bob).post(`/api/v1/pleroma/chats/${bobChat}/messages`, { content })).status).toBe(200);
     const list = async (query: string) => {
       const page = await as(alice).get(`/api/v1/pleroma/chats/${legacy(before.chat)}/messages?${query}`);
       expect(page.status).toBe(200);
@@ -262,7 +280,9 @@ describe("migration 0007 (letter ids)", () => {
     const newest = await as(alice).get(`/api/v1/pleroma/chats/${before.chat}/messages?limit=2`);
     expect(await list(`max_id=${newest.body[1].id}`)).toEqual(["four", "three", "two", "one"]);
 
-    const older = await as(alice).get(`/api/v1/notifications?include_types[]=pleroma:chat_mention&max_id=${legacy(before.notifications[1])}`);
+    const older = await as(alice).get(
+      `/api/v1/notifications?include_types[]=pleroma:chat_mention&max_id=${legacy(before.notifications[1])}`,
+    );
     expect(older.body.map((n: { id: string }) => n.id)).toEqual(before.notifications.slice(2));
   });
 

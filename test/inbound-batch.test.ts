@@ -40,7 +40,16 @@ async function remoteActor(): Promise<RemoteActor & { accountId: string }> {
   const accountId = newId();
   await sql`INSERT INTO accounts (id, username, domain, uri, inbox_url, accepts_chat_messages, software, fetched_at)
     VALUES (${accountId}, ${`s${n}`}, ${`batch${n}.example`}, ${id}, ${`${id}/inbox`}, true, 'pleroma', now())`;
-  return { username: `s${n}`, id, keyId: `${id}#main-key`, inbox: `${id}/inbox`, publicKeyPem: "", privateKeyPem: "", document: {}, accountId };
+  return {
+    username: `s${n}`,
+    id,
+    keyId: `${id}#main-key`,
+    inbox: `${id}/inbox`,
+    publicKeyPem: "",
+    privateKeyPem: "",
+    document: {},
+    accountId,
+  };
 }
 
 /** Stores an accepted activity as the inbox does; returns its row id. */
@@ -53,8 +62,11 @@ async function store(actor: RemoteActor, payload: Json): Promise<string> {
 
 const create = (actor: RemoteActor, content: string, to = bobUri) => pleromaChatMessage(actor, to, { content });
 const chatOf = async (actorAccountId: string) =>
-  (await sql`SELECT id, unread, last_message_ref_id FROM chats WHERE account_id = ${bob.account.id} AND recipient_id = ${actorAccountId}`)[0];
-const values = (results: PromiseSettledResult<unknown>[]) => results.map((r) => (r.status === "fulfilled" ? r.value : `rejected: ${String(r.reason)}`));
+  (
+    await sql`SELECT id, unread, last_message_ref_id FROM chats WHERE account_id = ${bob.account.id} AND recipient_id = ${actorAccountId}`
+  )[0];
+const values = (results: PromiseSettledResult<unknown>[]) =>
+  results.map((r) => (r.status === "fulfilled" ? r.value : `rejected: ${String(r.reason)}`));
 
 it("applies the Creates of one batch as if one by one: counters, blocks, mutes, duplicates, unknown recipient, events", async () => {
   const [a, b, blocked, muted] = await Promise.all([remoteActor(), remoteActor(), remoteActor(), remoteActor()]);
@@ -94,7 +106,8 @@ it("applies the Creates of one batch as if one by one: counters, blocks, mutes, 
 
     const chatA = await chatOf(a.accountId);
     expect(chatA.unread).toBe(2);
-    const refsA = await sql`SELECT r.id, m.content FROM message_refs r JOIN messages m ON m.id = r.message_id WHERE r.chat_id = ${chatA.id} ORDER BY r.id`;
+    const refsA =
+      await sql`SELECT r.id, m.content FROM message_refs r JOIN messages m ON m.id = r.message_id WHERE r.chat_id = ${chatA.id} ORDER BY r.id`;
     // In arrival order; the chat's last message is the newest reference.
     expect(refsA.map((r) => r.content)).toEqual(["a1", "a2"]);
     expect(chatA.last_message_ref_id).toBe(refsA[1].id);
@@ -107,7 +120,8 @@ it("applies the Creates of one batch as if one by one: counters, blocks, mutes, 
     const chatMuted = await chatOf(muted.accountId);
     expect(chatMuted.unread).toBe(1);
 
-    const notifications = await sql`SELECT from_account_id, seen FROM notifications WHERE account_id = ${bob.account.id} AND type = 'pleroma:chat_mention'`;
+    const notifications =
+      await sql`SELECT from_account_id, seen FROM notifications WHERE account_id = ${bob.account.id} AND type = 'pleroma:chat_mention'`;
     const seenBy = new Map(notifications.map((n) => [n.from_account_id, n.seen]));
     expect(notifications).toHaveLength(4);
     expect(seenBy.get(muted.accountId)).toBe(true);
@@ -162,7 +176,8 @@ it("concurrent batches apply each row exactly once", async () => {
     applyInboxActivities(deps(), claims.slice(5, 25), { pull: 20 }),
     applyInboxActivities(deps(), claims.slice(25), { pull: 20 }),
   ]);
-  const [{ count }] = await sql`SELECT count(*)::int AS count FROM messages m JOIN inbox_activities a ON a.activity_uri = m.activity_uri WHERE a.id IN ${sql(ids)}`;
+  const [{ count }] =
+    await sql`SELECT count(*)::int AS count FROM messages m JOIN inbox_activities a ON a.activity_uri = m.activity_uri WHERE a.id IN ${sql(ids)}`;
   expect(count).toBe(30);
   for (const actor of actors) expect((await chatOf(actor.accountId)).unread).toBe(10);
   const rows = await sql`SELECT status FROM inbox_activities WHERE id IN ${sql(ids)}`;
@@ -220,7 +235,11 @@ it("a job whose row is applied already goes on with the pending Creates left by 
   for (let i = 0; i < 5; i++) ids.push(await store(actor, create(actor, `left ${i}`)));
   const backlog: boolean[] = [];
   const along: string[] = [];
-  const results = await applyInboxActivities(deps(), [], { goOn: true, onBacklog: (left) => backlog.push(left), onAppliedAlong: (a) => along.push(...a) });
+  const results = await applyInboxActivities(deps(), [], {
+    goOn: true,
+    onBacklog: (left) => backlog.push(left),
+    onAppliedAlong: (a) => along.push(...a),
+  });
   expect(results).toEqual([]);
   expect(backlog).toEqual([false]);
   expect(new Set(along)).toEqual(new Set(ids));

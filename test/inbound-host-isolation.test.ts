@@ -34,7 +34,9 @@ async function hangingServer() {
       owner: actor.id,
       publicKeyPem: actor.publicKeyPem,
     };
-    server.route(`/keys/${name}`, (_req, res) => res.writeHead(200, { "content-type": "application/activity+json" }).end(JSON.stringify(key)));
+    server.route(`/keys/${name}`, (_req, res) =>
+      res.writeHead(200, { "content-type": "application/activity+json" }).end(JSON.stringify(key)),
+    );
     server.route(`/users/${name}`, (_req, res) => {
       actorGets++;
       inFlight++;

@@ -44,11 +44,15 @@ describe.each<QueueKind>(["postgres", "redis"])("inbox → inbound worker (%s qu
   };
   /** Bob's chat with `actor`, once the worker made it (and `until` holds). */
   const chatWith = (actor: RemoteActor, until: (chat: Json) => boolean = () => true) =>
-    eventually(async () => {
-      const chats = (await asBob().get("/api/v1/pleroma/chats")).body as Json[];
-      const chat = chats.find((c) => c.account.uri === actor.id);
-      return chat && until(chat) ? chat : undefined;
-    }, 5_000, `bob's chat with ${actor.username}`);
+    eventually(
+      async () => {
+        const chats = (await asBob().get("/api/v1/pleroma/chats")).body as Json[];
+        const chat = chats.find((c) => c.account.uri === actor.id);
+        return chat && until(chat) ? chat : undefined;
+      },
+      5_000,
+      `bob's chat with ${actor.username}`,
+    );
   const messagesOf = async (chatId: string) => (await asBob().get(`/api/v1/pleroma/chats/${chatId}/messages`)).body as Json[];
 
   it("applies a valid Pleroma ChatMessage: the chat shows unread 1 and sanitized content", async () => {
@@ -61,7 +65,8 @@ describe.each<QueueKind>(["postgres", "redis"])("inbox → inbound worker (%s qu
     });
     await post(activity);
     // Durably written before the 202.
-    const [row] = await parley.parley.deps.db.$client`SELECT activity_uri, actor_uri FROM inbox_activities WHERE activity_uri = ${activity.id}`;
+    const [row] = await parley.parley.deps.db
+      .$client`SELECT activity_uri, actor_uri FROM inbox_activities WHERE activity_uri = ${activity.id}`;
     expect(row).toEqual({ activity_uri: activity.id, actor_uri: pleroma.id });
 
     const chat = await chatWith(pleroma);
@@ -75,11 +80,14 @@ describe.each<QueueKind>(["postgres", "redis"])("inbox → inbound worker (%s qu
       account_id: chat.account.id,
       unread: true,
       created_at: new Date(activity.object.published).toISOString(),
-      emojis: [{ shortcode: "blob", url: `${remote.url}/emoji/blob.png`, static_url: `${remote.url}/emoji/blob.png`, visible_in_picker: false }],
+      emojis: [
+        { shortcode: "blob", url: `${remote.url}/emoji/blob.png`, static_url: `${remote.url}/emoji/blob.png`, visible_in_picker: false },
+      ],
       attachment: null,
     });
     await settled(parley);
-    const [applied] = await parley.parley.deps.db.$client`SELECT status, attempts FROM inbox_activities WHERE activity_uri = ${activity.id}`;
+    const [applied] = await parley.parley.deps.db
+      .$client`SELECT status, attempts FROM inbox_activities WHERE activity_uri = ${activity.id}`;
     expect(applied).toEqual({ status: "applied", attempts: 1 });
     // The recipient is notified (the notifications API arrives with issue 4).
     const notified = await parley.parley.deps.db.$client`
@@ -146,7 +154,12 @@ describe.each<QueueKind>(["postgres", "redis"])("inbox → inbound worker (%s qu
     expect(chat.last_message).toMatchObject({
       content: null,
       emojis: [expect.objectContaining({ shortcode: "ok" })],
-      attachment: { type: "image", url: `${remote.url}/media/x.png`, description: "alt text", meta: { original: { width: 640, height: 480 } } },
+      attachment: {
+        type: "image",
+        url: `${remote.url}/media/x.png`,
+        description: "alt text",
+        meta: { original: { width: 640, height: 480 } },
+      },
     });
   });
 
@@ -258,7 +271,11 @@ describe.each<QueueKind>(["postgres", "redis"])("inbox → inbound worker (%s qu
 
   it("an activity that cannot be applied is marked failed with its error", async () => {
     const nobody = { id: `${remote.url}/users/nobody_there` } as RemoteActor;
-    const id = await insertPending(pleromaChatMessage({ ...nobody, username: "nobody_there" } as RemoteActor, bobUri), nobody.id, "0 seconds");
+    const id = await insertPending(
+      pleromaChatMessage({ ...nobody, username: "nobody_there" } as RemoteActor, bobUri),
+      nobody.id,
+      "0 seconds",
+    );
     await expect(applyInboxActivity(parley.parley.deps, id, { lastAttempt: false })).rejects.toThrow(/gone/);
     const [row] = await parley.parley.deps.db.$client`SELECT status, attempts, error FROM inbox_activities WHERE id = ${id}`;
     expect(row).toMatchObject({ status: "failed", attempts: 1, error: expect.stringContaining("gone") });

@@ -37,7 +37,13 @@ function contextless(content: string): Json {
       published: new Date().toISOString(),
       to: [bobUri],
       tag: [
-        { icon: { type: "Image", url: `${remote.url}/emoji/Firefox.gif` }, id: `${remote.url}/emoji/Firefox.gif`, name: ":firefox:", type: "Emoji", updated: "1970-01-01T00:00:00Z" },
+        {
+          icon: { type: "Image", url: `${remote.url}/emoji/Firefox.gif` },
+          id: `${remote.url}/emoji/Firefox.gif`,
+          name: ":firefox:",
+          type: "Emoji",
+          updated: "1970-01-01T00:00:00Z",
+        },
       ],
       type: "ChatMessage",
     },
@@ -64,10 +70,14 @@ it("stores a signed Create{ChatMessage} without @context (202) and applies it: b
   expect(row.actor_uri).toBe(sender.id);
   expect(row.payload).toEqual(activity);
   await settled(parley);
-  const messages = await eventually(async () => {
-    const found = await bobsMessages();
-    return found.length > 0 ? found : undefined;
-  }, 5_000, "bob's message");
+  const messages = await eventually(
+    async () => {
+      const found = await bobsMessages();
+      return found.length > 0 ? found : undefined;
+    },
+    5_000,
+    "bob's message",
+  );
   expect(messages[0].content).toContain("You expected a cute girl? Too bad.");
   expect(messages[0].content).not.toMatch(/script|alert/);
   expect(messages[0].emojis).toEqual([expect.objectContaining({ shortcode: "firefox", url: `${remote.url}/emoji/Firefox.gif` })]);
@@ -78,7 +88,13 @@ it("accepts a Delete without @context from the author, and the message goes", as
   expect((await signedPost(inbox(), activity, sender)).status).toBe(202);
   await settled(parley);
   expect((await bobsMessages()).map((m) => m.content)).toContain("soon gone");
-  const remove = { id: `${remote.url}/activities/${randomUUID()}`, type: "Delete", actor: sender.id, to: [bobUri], object: activity.object.id };
+  const remove = {
+    id: `${remote.url}/activities/${randomUUID()}`,
+    type: "Delete",
+    actor: sender.id,
+    to: [bobUri],
+    object: activity.object.id,
+  };
   expect((await signedPost(inbox(), remove, sender)).status).toBe(202);
   await settled(parley);
   expect((await bobsMessages()).map((m) => m.content)).not.toContain("soon gone");

@@ -32,11 +32,21 @@ afterAll(async () => {
 });
 
 /** A raw POST (node:http: headers exactly as given, duplicates kept). */
-function rawPost(path: string, headers: [string, string][], body: string): Promise<{ status: number; headers: Record<string, unknown>; json: any }> {
+function rawPost(
+  path: string,
+  headers: [string, string][],
+  body: string,
+): Promise<{ status: number; headers: Record<string, unknown>; json: any }> {
   const target = new URL(parley.url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: target.hostname, port: target.port, method: "POST", path, headers: [["host", target.host], ...headers].flat() as unknown as Record<string, string> },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: "POST",
+        path,
+        headers: [["host", target.host], ...headers].flat() as unknown as Record<string, string>,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -51,7 +61,8 @@ function rawPost(path: string, headers: [string, string][], body: string): Promi
   });
 }
 
-const forgedSignature = (keyId: string) => `keyId="${keyId}",algorithm="rsa-sha256",headers="(request-target) host date digest",signature="AAAA"`;
+const forgedSignature = (keyId: string) =>
+  `keyId="${keyId}",algorithm="rsa-sha256",headers="(request-target) host date digest",signature="AAAA"`;
 
 function forged(actor: RemoteActor, signature = forgedSignature(actor.keyId)) {
   const body = JSON.stringify(pleromaChatMessage(actor, bobUri));
@@ -106,7 +117,10 @@ describe("one request, one key: refused 401 with the reason before any work", ()
       "/inbox",
       [
         ["content-type", "application/activity+json"],
-        ["signature-input", `a=("@method");created=${Math.floor(Date.now() / 1000)};keyid="${sender.keyId}", b=("@method");created=1;keyid="${other.keyId}"`],
+        [
+          "signature-input",
+          `a=("@method");created=${Math.floor(Date.now() / 1000)};keyid="${sender.keyId}", b=("@method");created=1;keyid="${other.keyId}"`,
+        ],
         ["signature", "a=:AAAA:, b=:AAAA:"],
       ],
       body,
@@ -152,7 +166,11 @@ describe("a busy host: at most 10 verified requests in a window, however it sign
     const actor = actors[1];
     const document: Json = {
       ...pleromaChatMessage(actor, bobUri),
-      "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1", { ChatMessage: "http://litepub.social/ns#ChatMessage" }],
+      "@context": [
+        "https://www.w3.org/ns/activitystreams",
+        "https://w3id.org/security/v1",
+        { ChatMessage: "http://litepub.social/ns#ChatMessage" },
+      ],
     };
     const der = createPrivateKey(actor.privateKeyPem).export({ format: "der", type: "pkcs8" });
     const key = await crypto.subtle.importKey("pkcs8", der, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["sign"]);

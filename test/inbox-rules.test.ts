@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type Json, pleromaChatMessage, settled, stored } from "./helpers/inbox.js";
+import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteActor, type RemoteServer, signedPost, signedPostWithDigest, startRemoteServer } from "./helpers/remote.js";
 
 /**
@@ -54,12 +54,20 @@ describe("ChatMessage rules: 422 with the reason code, nothing stored", () => {
     ["actor_mismatch", "attributedTo is someone else", () => message({ attributedTo: mallory.id, actor: undefined })],
     ["actor_mismatch", "object actor is someone else", () => message({ actor: mallory.id })],
     ["actor_mismatch", "no author at all", () => message({ actor: undefined, attributedTo: undefined })],
-    ["recipient_count", "two recipients", () => message({ to: [bobUri, `${parley.url}/users/carol`] }, { to: [bobUri, `${parley.url}/users/carol`] })],
+    [
+      "recipient_count",
+      "two recipients",
+      () => message({ to: [bobUri, `${parley.url}/users/carol`] }, { to: [bobUri, `${parley.url}/users/carol`] }),
+    ],
     ["recipient_count", "no recipient", () => message({ to: [] }, { to: [] })],
     ["recipient_count", "only non-URL recipients", () => message({ to: ["Public", "bob"] }, { to: ["Public", "bob"] })],
     ["to_mismatch", "activity to differs", () => message({}, { to: [sender.id] })],
     ["to_mismatch", "activity has no to", () => message({}, { to: undefined })],
-    ["unknown_recipient", "no such local account", () => message({ to: [`${parley.url}/users/nobody`] }, { to: [`${parley.url}/users/nobody`] })],
+    [
+      "unknown_recipient",
+      "no such local account",
+      () => message({ to: [`${parley.url}/users/nobody`] }, { to: [`${parley.url}/users/nobody`] }),
+    ],
     ["unknown_recipient", "a remote recipient", () => message({ to: [mallory.id] }, { to: [mallory.id] })],
     ["missing_published", "no published", () => message({ published: undefined })],
     ["missing_published", "published is not a date", () => message({ published: "yesterday" })],
@@ -70,10 +78,16 @@ describe("ChatMessage rules: 422 with the reason code, nothing stored", () => {
     ["no_content", "only a script", () => message({ content: "<script>alert(1)</script>" })],
     ["no_content", "empty attachment list", () => message({ content: "", attachment: [] })],
     ["content_too_long", "over REMOTE_MESSAGE_LIMIT", () => message({ content: "x".repeat(1001) })],
-    ["bad_emoji", "javascript: icon", () =>
-      message({ tag: [{ type: "Emoji", name: ":evil:", icon: { type: "Image", url: "javascript:alert(1)" } }] })],
-    ["bad_emoji", "data: icon, single tag object", () =>
-      message({ tag: { type: "Emoji", name: ":evil:", icon: { type: "Image", url: "data:image/png;base64,AAAA" } } })],
+    [
+      "bad_emoji",
+      "javascript: icon",
+      () => message({ tag: [{ type: "Emoji", name: ":evil:", icon: { type: "Image", url: "javascript:alert(1)" } }] }),
+    ],
+    [
+      "bad_emoji",
+      "data: icon, single tag object",
+      () => message({ tag: { type: "Emoji", name: ":evil:", icon: { type: "Image", url: "data:image/png;base64,AAAA" } } }),
+    ],
   ];
 
   it.each(cases)("%s: %s", async (reason, _what, build) => {
@@ -184,7 +198,13 @@ describe("blocks", () => {
     try {
       expect(await postStoringNothing(message())).toEqual({ status: 403, body: { error: "domain_blocked" } });
       // Whatever the activity: a Follow, an invalid message.
-      const follow = { "@context": "https://www.w3.org/ns/activitystreams", id: `${remote.url}/follows/1`, type: "Follow", actor: sender.id, object: bobUri };
+      const follow = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        id: `${remote.url}/follows/1`,
+        type: "Follow",
+        actor: sender.id,
+        object: bobUri,
+      };
       expect((await postStoringNothing(follow)).status).toBe(403);
       expect((await postStoringNothing(message({ content: "" }))).status).toBe(403);
     } finally {
@@ -222,13 +242,25 @@ describe("other activities", () => {
     const base = { "@context": "https://www.w3.org/ns/activitystreams", actor: sender.id };
     const note = message({ type: "Note" });
     const like = { ...base, id: `${remote.url}/likes/1`, type: "Like", object: `${parley.url}/objects/x` };
-    const undo = { ...base, id: `${remote.url}/undo/1`, type: "Undo", object: { id: `${remote.url}/follows/9`, type: "Follow", actor: sender.id, object: bobUri } };
+    const undo = {
+      ...base,
+      id: `${remote.url}/undo/1`,
+      type: "Undo",
+      object: { id: `${remote.url}/follows/9`, type: "Follow", actor: sender.id, object: bobUri },
+    };
     for (const activity of [note, like, undo]) expect((await postStoringNothing(activity)).status).toBe(202);
   });
 
   it("a Delete, Update or Undo{Delete} of a message we do not have: 202, nothing stored", async () => {
     const objectId = `${remote.url}/objects/unknown`;
-    const del = { "@context": "https://www.w3.org/ns/activitystreams", id: `${remote.url}/activities/d1`, type: "Delete", actor: sender.id, to: [bobUri], object: objectId };
+    const del = {
+      "@context": "https://www.w3.org/ns/activitystreams",
+      id: `${remote.url}/activities/d1`,
+      type: "Delete",
+      actor: sender.id,
+      to: [bobUri],
+      object: objectId,
+    };
     const update = { ...del, id: `${remote.url}/activities/u1`, type: "Update", object: message({ id: objectId }).object };
     const undo = { ...del, id: `${remote.url}/activities/x1`, type: "Undo", object: { ...del, "@context": undefined } };
     for (const activity of [del, update, undo]) expect((await postStoringNothing(activity)).status).toBe(202);
@@ -236,7 +268,14 @@ describe("other activities", () => {
 
   it("a Delete of an actor we never saw: 202, nothing stored", async () => {
     const stranger = remote.actor("stranger");
-    const del = { "@context": "https://www.w3.org/ns/activitystreams", id: `${remote.url}/activities/gone`, type: "Delete", actor: stranger.id, to: [bobUri], object: stranger.id };
+    const del = {
+      "@context": "https://www.w3.org/ns/activitystreams",
+      id: `${remote.url}/activities/gone`,
+      type: "Delete",
+      actor: stranger.id,
+      to: [bobUri],
+      object: stranger.id,
+    };
     const before = await stored(parley);
     expect((await signedPost(sharedInbox(), del, stranger)).status).toBe(202);
     expect(await stored(parley)).toEqual(before);
@@ -271,7 +310,17 @@ describe("host pause", () => {
     const host = new URL(sender.id).host;
     await sql`INSERT INTO host_states (host, failures, paused_until, expires_at)
       VALUES (${host}, 5, now() + interval '30 minutes', now() + interval '1 hour')`;
-    const response = await signedPost(sharedInbox(), { "@context": "https://www.w3.org/ns/activitystreams", id: `${new URL(sender.id).origin}/activities/like-1`, type: "Like", actor: sender.id, object: bobUri }, sender);
+    const response = await signedPost(
+      sharedInbox(),
+      {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        id: `${new URL(sender.id).origin}/activities/like-1`,
+        type: "Like",
+        actor: sender.id,
+        object: bobUri,
+      },
+      sender,
+    );
     expect(response.status).toBe(202);
     expect(await sql`SELECT host FROM host_states WHERE host = ${host}`).toHaveLength(0);
   });

@@ -83,40 +83,47 @@ describe("Pleroma-FE", () => {
     expect(v1.pleroma.metadata).toMatchObject({ birthday_required: false, birthday_min_age: 0 });
   });
 
-  it.each(["/nodeinfo/2.1.json", "/nodeinfo/2.0.json", "/nodeinfo/2.1"])("getNodeInfo (%s): every metadata object it dereferences is there", async (path) => {
-    const nodeinfo = await get(path);
-    expect(nodeinfo).toMatchObject({
-      openRegistrations: false,
-      software: { name: "parley", version: string },
-      metadata: {
-        nodeName: string,
-        pollLimits: expect.any(Object),
-        mailerEnabled: false,
-        uploadLimits: { general: 4096, avatar: 4096, background: 4096, banner: 4096 },
-        fieldsLimits: expect.any(Object),
-        restrictedNicknames: [],
-        postFormats: expect.arrayContaining(["text/plain"]),
-        suggestions: { enabled: false },
-        private: false,
-        federation: { enabled: true },
-        accountActivationRequired: false,
-        staffAccounts: [],
-        chat_limit: 3000,
-      },
-    });
-    // Pleroma-FE shows the chat UI for `pleroma_chat_messages`; `chat` would be the Shoutbox (a Phoenix socket at /socket).
-    expect(nodeinfo.metadata.features).toEqual(expect.arrayContaining(["pleroma_chat_messages", "pleroma:api/v1/notifications:include_types_filter"]));
-    expect(nodeinfo.metadata.features).not.toContain("chat");
-    expect(nodeinfo.metadata.features).not.toContain("shout");
-    expect(nodeinfo.metadata.features).not.toContain("polls");
-    expect(nodeinfo.version).toBe(path.includes("2.1") ? "2.1" : "2.0");
-  });
+  it.each(["/nodeinfo/2.1.json", "/nodeinfo/2.0.json", "/nodeinfo/2.1"])(
+    "getNodeInfo (%s): every metadata object it dereferences is there",
+    async (path) => {
+      const nodeinfo = await get(path);
+      expect(nodeinfo).toMatchObject({
+        openRegistrations: false,
+        software: { name: "parley", version: string },
+        metadata: {
+          nodeName: string,
+          pollLimits: expect.any(Object),
+          mailerEnabled: false,
+          uploadLimits: { general: 4096, avatar: 4096, background: 4096, banner: 4096 },
+          fieldsLimits: expect.any(Object),
+          restrictedNicknames: [],
+          postFormats: expect.arrayContaining(["text/plain"]),
+          suggestions: { enabled: false },
+          private: false,
+          federation: { enabled: true },
+          accountActivationRequired: false,
+          staffAccounts: [],
+          chat_limit: 3000,
+        },
+      });
+      // Pleroma-FE shows the chat UI for `pleroma_chat_messages`; `chat` would be the Shoutbox (a Phoenix socket at /socket).
+      expect(nodeinfo.metadata.features).toEqual(
+        expect.arrayContaining(["pleroma_chat_messages", "pleroma:api/v1/notifications:include_types_filter"]),
+      );
+      expect(nodeinfo.metadata.features).not.toContain("chat");
+      expect(nodeinfo.metadata.features).not.toContain("shout");
+      expect(nodeinfo.metadata.features).not.toContain("polls");
+      expect(nodeinfo.version).toBe(path.includes("2.1") ? "2.1" : "2.0");
+    },
+  );
 });
 
 describe("Soapbox", () => {
   it("fetchInstance (v1): chats are gated on pleroma.metadata.features; the composer reads configuration.chats", async () => {
     const v1 = await get("/api/v1/instance");
-    expect(v1.pleroma.metadata.features).toEqual(expect.arrayContaining(["pleroma_chat_messages", "pleroma:api/v1/notifications:include_types_filter"]));
+    expect(v1.pleroma.metadata.features).toEqual(
+      expect.arrayContaining(["pleroma_chat_messages", "pleroma:api/v1/notifications:include_types_filter"]),
+    );
     expect(v1.configuration.chats).toEqual({ max_characters: 3000, max_media_attachments: 1 });
     expect(v1.configuration.media_attachments).toMatchObject({ image_size_limit: 4096, video_size_limit: 4096 });
     expect(v1.configuration.polls).toEqual({ max_options: 0, max_characters_per_option: 0, min_expiration: 0, max_expiration: 0 });
@@ -152,7 +159,8 @@ describe("Soapbox", () => {
  * absent; the build is the first dot-separated part after `+`. A string that does not match the
  * outer shape gives no software and version 0.0.0.
  */
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
 function strictSemver(text: string): [number, number, number, string | undefined] {
   const match = SEMVER.exec(text);
   if (!match) throw new TypeError(`not a semantic version: ${text}`);
@@ -166,7 +174,7 @@ function soapboxBackend(version: string) {
   const [major, minor, patch, build] = strictSemver(rest || compat);
   return { software: name || "Mastodon", version: [major, minor, patch], build };
 }
-const atLeast = (v: number[], w: number[]) => v[0] !== w[0] ? v[0] > w[0] : v[1] !== w[1] ? v[1] > w[1] : v[2] >= w[2];
+const atLeast = (v: number[], w: number[]) => (v[0] !== w[0] ? v[0] > w[0] : v[1] !== w[1] ? v[1] > w[1] : v[2] >= w[2]);
 /** The chat features of Soapbox's `getInstanceFeatures`, for a non-Truth-Social backend. */
 function soapboxChatFeatures(instance: { version: string; pleroma: { metadata: { features: string[] } } }) {
   const v = soapboxBackend(instance.version);
@@ -203,7 +211,10 @@ describe("the version string (docs/decisions/0002-version-string.md)", () => {
 
   it("rejects the alternatives: Parley as the software loses chatsV2; a second `;` part makes the parser throw", () => {
     const features = { pleroma: { metadata: { features: ["pleroma_chat_messages"] } } };
-    expect(soapboxChatFeatures({ version: "2.7.2 (compatible; Parley 0.1.0)", ...features })).toMatchObject({ chats: true, chatsV2: false });
+    expect(soapboxChatFeatures({ version: "2.7.2 (compatible; Parley 0.1.0)", ...features })).toMatchObject({
+      chats: true,
+      chatsV2: false,
+    });
     expect(() => soapboxBackend("2.7.2 (compatible; Pleroma 2.7.2; Parley 0.1.0)")).toThrow(TypeError);
   });
 });
@@ -211,8 +222,11 @@ describe("the version string (docs/decisions/0002-version-string.md)", () => {
 describe("API documentation", () => {
   it("describes the instance and NodeInfo routes with the fields clients read", async () => {
     const document = await get("/api/openapi");
-    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(["/api/v1/instance", "/api/v2/instance", "/nodeinfo/2.1", "/nodeinfo/2.1.json", "/nodeinfo/2.0.json"]));
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(["/api/v1/instance", "/api/v2/instance", "/nodeinfo/2.1", "/nodeinfo/2.1.json", "/nodeinfo/2.0.json"]),
+    );
     const v1 = JSON.stringify(document.paths["/api/v1/instance"].get.responses["200"]);
-    for (const field of ["max_toot_chars", "poll_limits", "streaming_api", "chat_limit", "features"]) expect([field, v1.includes(field)]).toEqual([field, true]);
+    for (const field of ["max_toot_chars", "poll_limits", "streaming_api", "chat_limit", "features"])
+      expect([field, v1.includes(field)]).toEqual([field, true]);
   });
 });

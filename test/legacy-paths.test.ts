@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { chatHelpers } from "./helpers/chats.js";
-import { api, startTestParley, type TestParley } from "./helpers/parley.js";
 import { linksOf } from "./helpers/link-header.js";
+import { api, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
  * Pleroma's legacy paths: its LegacyPleromaApiRerouterPlug answers `/api/pleroma/*` as

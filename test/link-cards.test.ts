@@ -75,15 +75,26 @@ describe("the card of a page (OpenGraph, Twitter, <title>)", () => {
       height: 0,
       blurhash: null,
     });
-    expect(card.pleroma.opengraph).toMatchObject({ type: "video.movie", title: "The Rock", image: "https://www.example.com/images/rock.jpg" });
+    expect(card.pleroma.opengraph).toMatchObject({
+      type: "video.movie",
+      title: "The Rock",
+      image: "https://www.example.com/images/rock.jpg",
+    });
   });
 
   it("falls back to Twitter tags, then to <title> and the meta description", () => {
-    expect(parseCard('<meta name="twitter:title" content="Tw"><meta name="twitter:image" content="https://i.example/a.png">', "https://a.example/")).toMatchObject({
+    expect(
+      parseCard(
+        '<meta name="twitter:title" content="Tw"><meta name="twitter:image" content="https://i.example/a.png">',
+        "https://a.example/",
+      ),
+    ).toMatchObject({
       title: "Tw",
       image: "https://i.example/a.png",
     });
-    expect(parseCard('<head><title> Plain\n page </title><meta name="description" content="About it"></head>', "https://a.example/")).toMatchObject({
+    expect(
+      parseCard('<head><title> Plain\n page </title><meta name="description" content="About it"></head>', "https://a.example/"),
+    ).toMatchObject({
       title: "Plain page",
       description: "About it",
       image: null,
@@ -133,8 +144,10 @@ describe("link preview cards through the API", () => {
     expect(response.status).toBe(200);
     return response.body;
   };
-  const cardRow = async (url: string) => (await db()`SELECT status, card FROM link_cards WHERE url = ${url}`)[0] as { status: string } | undefined;
-  const settledRow = (url: string) => eventually(async () => ((await cardRow(url))?.status ?? "pending") !== "pending" && cardRow(url), 10_000, `${url} fetched`);
+  const cardRow = async (url: string) =>
+    (await db()`SELECT status, card FROM link_cards WHERE url = ${url}`)[0] as { status: string } | undefined;
+  const settledRow = (url: string) =>
+    eventually(async () => ((await cardRow(url))?.status ?? "pending") !== "pending" && cardRow(url), 10_000, `${url} fetched`);
   const bobMessages = async () => (await api(instance.url, bob.token).get(`/api/v1/pleroma/chats/${bobChat}/messages`)).body as any[];
 
   it("shows the card in the message list, both chat lists and notifications once fetched, and streams the update", async () => {
@@ -142,7 +155,11 @@ describe("link preview cards through the API", () => {
     const sent = await send(alice, aliceChat, `look ${link} and ${pages.url}/ogp-second`);
     expect(sent.card).toBeNull();
     // The update reaches the recipient's socket with the card (whatever the event is called).
-    const frame = await bobStream.next((f) => f.payload.includes('"card":{') && f.payload.includes("The Rock"), 10_000, "a frame with the card");
+    const frame = await bobStream.next(
+      (f) => f.payload.includes('"card":{') && f.payload.includes("The Rock"),
+      10_000,
+      "a frame with the card",
+    );
     expect(frame.stream).toEqual(["user:pleroma_chat"]);
 
     const expected = { url: link, title: "The Rock", image: `${pages.url}/images/rock.jpg`, provider_name: new URL(pages.url).host };
@@ -153,7 +170,8 @@ describe("link preview cards through the API", () => {
     expect(v1.find((c) => c.id === bobChat).last_message.card).toMatchObject(expected);
     const v2 = (await api(instance.url, alice.token).get("/api/v2/pleroma/chats")).body as any[];
     expect(v2.find((c) => c.id === aliceChat).last_message.card).toMatchObject(expected);
-    const notifications = (await api(instance.url, bob.token).get("/api/v1/notifications?include_types[]=pleroma:chat_mention")).body as any[];
+    const notifications = (await api(instance.url, bob.token).get("/api/v1/notifications?include_types[]=pleroma:chat_mention"))
+      .body as any[];
     expect(notifications[0].chat_message.card).toMatchObject(expected);
     // Only the first link has a card.
     expect(pages.hits).not.toContain("/ogp-second");
@@ -163,7 +181,11 @@ describe("link preview cards through the API", () => {
     const link = `${pages.url}/ogp-twice`;
     await Promise.all([send(alice, aliceChat, `one ${link}`), send(bob, bobChat, `two ${link}`)]);
     expect((await settledRow(link)).status).toBe("ready");
-    await eventually(async () => (await bobMessages()).slice(0, 2).every((m) => m.card?.url === link), 10_000, "both messages with the card");
+    await eventually(
+      async () => (await bobMessages()).slice(0, 2).every((m) => m.card?.url === link),
+      10_000,
+      "both messages with the card",
+    );
     const third = await send(alice, aliceChat, `three ${link}`);
     expect(third.card).toMatchObject({ url: link, title: "The Rock" });
     expect(pages.hits.filter((hit) => hit === "/ogp-twice")).toHaveLength(1);
@@ -211,18 +233,24 @@ describe("link preview cards through the API", () => {
       content: `<span class="h-card"><a class="u-url mention" href="${instance.url}/users/bob">@bob</a></span> <a href="${link}">read</a>`,
     });
     expect((await signedPost(`${instance.url}/users/bob/inbox`, activity, pleroma)).status).toBe(202);
-    const chat = await eventually(async () => {
-      const chats = (await api(instance.url, bob.token).get("/api/v1/pleroma/chats")).body as any[];
-      const found = chats.find((c) => c.account.uri === pleroma.id);
-      return found?.last_message?.card ? found : undefined;
-    }, 10_000, "the incoming message's card");
+    const chat = await eventually(
+      async () => {
+        const chats = (await api(instance.url, bob.token).get("/api/v1/pleroma/chats")).body as any[];
+        const found = chats.find((c) => c.account.uri === pleroma.id);
+        return found?.last_message?.card ? found : undefined;
+      },
+      10_000,
+      "the incoming message's card",
+    );
     expect(chat.last_message.card).toMatchObject({ url: link, title: "The Rock" });
   });
 
   it("gives an edited message the card of its new link", async () => {
     const sent = await send(alice, aliceChat, "no link yet");
     const link = `${pages.url}/ogp-edited`;
-    const edited = await api(instance.url, alice.token).put(`/api/v1/pleroma/chats/${aliceChat}/messages/${sent.id}`, { content: `now ${link}` });
+    const edited = await api(instance.url, alice.token).put(`/api/v1/pleroma/chats/${aliceChat}/messages/${sent.id}`, {
+      content: `now ${link}`,
+    });
     expect(edited.status).toBe(200);
     await eventually(async () => (await bobMessages()).find((m) => m.card?.url === link), 10_000, "the edited message's card");
   });

@@ -166,6 +166,11 @@ describe("the logger's bounds on any record", () => {
   it("leave ordinary records as they were", () => {
     const { logger, written } = capture();
     logger.info({ account: "A1b2", count: 3, nested: { ok: true, list: [1, 2] } }, "something happened");
-    expect(JSON.parse(written[0])).toMatchObject({ account: "A1b2", count: 3, nested: { ok: true, list: [1, 2] }, msg: "something happened" });
+    expect(JSON.parse(written[0])).toMatchObject({
+      account: "A1b2",
+      count: 3,
+      nested: { ok: true, list: [1, 2] },
+      msg: "something happened",
+    });
   });
 });

@@ -32,7 +32,10 @@ describe("logs", () => {
     await api(parley.url, token).get("/api/v1/accounts/verify_credentials", { cookie: "session=secret-cookie" });
     await fetch(`${parley.url}/inbox`, {
       method: "POST",
-      headers: { signature: 'keyId="https://x.example/k",signature="c2VjcmV0LXNpZ25hdHVyZQ=="', "content-type": "application/activity+json" },
+      headers: {
+        signature: 'keyId="https://x.example/k",signature="c2VjcmV0LXNpZ25hdHVyZQ=="',
+        "content-type": "application/activity+json",
+      },
       body: "{}",
     });
     const all = lines.join("\n");

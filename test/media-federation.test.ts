@@ -1,5 +1,5 @@
 import { eventually } from "./helpers/inbox.js";
-import { png, uploadEmoji, upload } from "./helpers/media.js";
+import { png, upload, uploadEmoji } from "./helpers/media.js";
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
@@ -34,12 +34,16 @@ async function aliceChatWithBob(): Promise<string> {
 
 /** Bob's view of the message whose text or attachment satisfies `match`, once it has arrived. */
 async function onB(match: (message: any) => boolean, what: string) {
-  return eventually(async () => {
-    const chats = (await api(b.url, bob.token).get("/api/v1/pleroma/chats")).body;
-    if (!chats[0]) return undefined;
-    const messages = (await api(b.url, bob.token).get(`/api/v1/pleroma/chats/${chats[0].id}/messages`)).body;
-    return messages.find(match);
-  }, 10_000, what);
+  return eventually(
+    async () => {
+      const chats = (await api(b.url, bob.token).get("/api/v1/pleroma/chats")).body;
+      if (!chats[0]) return undefined;
+      const messages = (await api(b.url, bob.token).get(`/api/v1/pleroma/chats/${chats[0].id}/messages`)).body;
+      return messages.find(match);
+    },
+    10_000,
+    what,
+  );
 }
 
 it("an image sent from A arrives on B with its attachment: type image, A's URL, the description", async () => {
@@ -47,7 +51,10 @@ it("an image sent from A arrives on B with its attachment: type image, A's URL, 
   const file = png(6, 4);
   const uploaded = await upload(a.url, alice.token, file, "photo.png", { description: "a small test image" });
   expect(uploaded.status).toBe(200);
-  const sent = await api(a.url, alice.token).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content: "see this", media_id: uploaded.body.id });
+  const sent = await api(a.url, alice.token).post(`/api/v1/pleroma/chats/${chatId}/messages`, {
+    content: "see this",
+    media_id: uploaded.body.id,
+  });
   expect(sent.status).toBe(200);
   expect(sent.body.attachment).toEqual(uploaded.body);
 

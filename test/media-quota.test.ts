@@ -21,7 +21,8 @@ let parley: TestParley;
 const sql = () => parley.parley.deps.db.$client;
 const mediaDir = () => path.join(parley.parley.deps.config.dataDir, "media");
 const storedFiles = async () => (await readdir(mediaDir())).filter((name) => name !== "tmp" && name !== "emoji").sort();
-const rowsOf = async (accountId: string) => (await sql()`SELECT path FROM media WHERE account_id = ${accountId} ORDER BY path`).map((r) => r.path);
+const rowsOf = async (accountId: string) =>
+  (await sql()`SELECT path FROM media WHERE account_id = ${accountId} ORDER BY path`).map((r) => r.path);
 
 beforeAll(async () => {
   parley = await startTestParley({ env: { MEDIA_UPLOAD_QUOTA: `${QUOTA}/3600` } });

@@ -55,7 +55,12 @@ describe("POST /api/v1/media", () => {
     const alice = await account("types");
     const response = await upload(parley.url, alice.token, make(), "upload.txt");
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ type, url: `${parley.url}/media/${response.body.id}.${ext}`, meta, pleroma: { mime_type: mime } });
+    expect(response.body).toMatchObject({
+      type,
+      url: `${parley.url}/media/${response.body.id}.${ext}`,
+      meta,
+      pleroma: { mime_type: mime },
+    });
   });
 
   it("answers 200 on v2 too (the file is ready at once)", async () => {
@@ -231,10 +236,16 @@ describe("messages with media", () => {
       { type: "Document", url: theirs.url },
       { type: "Document", url: "https://elsewhere.example/a.png" },
       { type: "Document", url: `${mine.url}?x=1` },
-      [{ type: "Document", url: mine.url }, { type: "Document", url: mine.url }],
+      [
+        { type: "Document", url: mine.url },
+        { type: "Document", url: mine.url },
+      ],
       { type: "Document", url: "javascript:alert(1)" },
     ]) {
-      expect(await post(attachment, "hi")).toMatchObject({ status: 422, body: { error: "invalid_chat_message", reason: "unsupported_attachment" } });
+      expect(await post(attachment, "hi")).toMatchObject({
+        status: 422,
+        body: { error: "invalid_chat_message", reason: "unsupported_attachment" },
+      });
     }
   });
 });
@@ -254,7 +265,10 @@ describe("instance", () => {
   it("advertises the accepted types and MEDIA_MAX_BYTES", async () => {
     const v1 = await api(parley.url).get("/api/v1/instance");
     expect(v1.body.upload_limit).toBe(2048);
-    expect(v1.body.configuration.media_attachments).toMatchObject({ image_size_limit: 2048, supported_mime_types: expect.arrayContaining(["image/png", "video/mp4", "audio/ogg"]) });
+    expect(v1.body.configuration.media_attachments).toMatchObject({
+      image_size_limit: 2048,
+      supported_mime_types: expect.arrayContaining(["image/png", "video/mp4", "audio/ogg"]),
+    });
     const v2 = await api(parley.url).get("/api/v2/instance");
     expect(v2.body.configuration.media_attachments.video_size_limit).toBe(2048);
   });

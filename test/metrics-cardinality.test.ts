@@ -26,18 +26,27 @@ async function scrape(): Promise<string> {
  * Label sets of Parley's own families: a histogram's label set counted once (its `_count`), not
  * once per bucket.
  */
-const seriesCount = (text: string) => text.split("\n").filter((line) => /^parley_[a-z_]+(_count|_total)?(\{[^}]*\})? /.test(line) && !/_(bucket|sum)\{/.test(line)).length;
+const seriesCount = (text: string) =>
+  text.split("\n").filter((line) => /^parley_[a-z_]+(_count|_total)?(\{[^}]*\})? /.test(line) && !/_(bucket|sum)\{/.test(line)).length;
 
 /** Label values of one label across the latency histogram. */
 const labelValues = (text: string, label: string) =>
-  new Set([...text.matchAll(new RegExp(`^parley_http_request_duration_seconds_count\\{[^}]*\\b${label}="([^"]*)"`, "gm"))].map((m) => m[1]));
+  new Set(
+    [...text.matchAll(new RegExp(`^parley_http_request_duration_seconds_count\\{[^}]*\\b${label}="([^"]*)"`, "gm"))].map((m) => m[1]),
+  );
 
 /** A raw HTTP request (fetch refuses odd methods and some paths); resolves with the status. */
 function raw(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<number> {
   const url = new URL(parley.url);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: url.port, method, path, headers: { ...headers, ...(body ? { "content-length": String(Buffer.byteLength(body)) } : {}) } },
+      {
+        host: url.hostname,
+        port: url.port,
+        method,
+        path,
+        headers: { ...headers, ...(body ? { "content-length": String(Buffer.byteLength(body)) } : {}) },
+      },
       (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode ?? 0));
@@ -111,7 +120,8 @@ it("3,000 distinct odd paths and methods leave the series and the size of /metri
     if (id && id.length >= 12) expect(after).not.toContain(id);
   }
   // Methods from a fixed set, others folded; routes are patterns.
-  for (const method of labelValues(after, "method")) expect(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"]).toContain(method);
+  for (const method of labelValues(after, "method"))
+    expect(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"]).toContain(method);
   for (const route of labelValues(after, "route")) expect(route).toMatch(/^(unmatched|\/[A-Za-z0-9_:./*-]*)$/);
   for (const route of labelValues(after, "route")) expect(route.length).toBeLessThan(120);
   const reasons = new Set([...after.matchAll(/^parley_inbox_requests_total\{[^}]*reason="([^"]*)"/gm)].map((m) => m[1]));
@@ -121,7 +131,10 @@ it("3,000 distinct odd paths and methods leave the series and the size of /metri
 it("a second round of as many new paths adds nothing", async () => {
   const before = await scrape();
   await inBatches(
-    Array.from({ length: 1_000 }, (_, i) => [["GET", "POST", "PROPFIND"][i % 3], [`/.well-known/${random()}`, `/users/${random()}`, `/api/v1/${random()}`, `/${random()}`][i % 4]]),
+    Array.from({ length: 1_000 }, (_, i) => [
+      ["GET", "POST", "PROPFIND"][i % 3],
+      [`/.well-known/${random()}`, `/users/${random()}`, `/api/v1/${random()}`, `/${random()}`][i % 4],
+    ]),
     25,
     ([method, path]) => raw(method, path),
   );

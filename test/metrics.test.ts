@@ -43,7 +43,8 @@ function assertWellFormed(text: string) {
       continue;
     }
     if (line.startsWith("# HELP ")) continue;
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)( -?\d+)?$/.exec(line);
+    const sample =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)( -?\d+)?$/.exec(line);
     if (!sample) throw new Error(`not a Prometheus sample line: ${line}`);
     const name = sample[1];
     const family = [current, `${current}_bucket`, `${current}_sum`, `${current}_count`, `${current}_total`, `${current}_created`];
@@ -63,7 +64,9 @@ const sum = (families: MetricFamily[], name: string, labels: Record<string, stri
 
 it("parses, each family once, with queue depths, streaming, HTTP latency and Node defaults", async () => {
   // A request with an id in its path, to see the route pattern in the histogram.
-  await fetch(`${parley.url}/api/v1/pleroma/chats/01HZZZZZZZZZZZZZZZZZZZZZZZ/messages`, { headers: { authorization: `Bearer ${parley.adminToken}` } });
+  await fetch(`${parley.url}/api/v1/pleroma/chats/01HZZZZZZZZZZZZZZZZZZZZZZZ/messages`, {
+    headers: { authorization: `Bearer ${parley.adminToken}` },
+  });
   const { text, families } = await scrape();
   const typed = assertWellFormed(text);
   const names = families.map((f) => f.name);
@@ -102,7 +105,9 @@ it("counts a delivery to a loopback inbox in parley_delivery_attempts_total", as
   await chat.until(sent.body.id, "delivered");
   const after = await waitUntil(async () => {
     const scraped = await scrape();
-    return sum(scraped.families, "parley_delivery_attempts_total", { outcome: "delivered", reason: "2xx" }) > delivered ? scraped : undefined;
+    return sum(scraped.families, "parley_delivery_attempts_total", { outcome: "delivered", reason: "2xx" }) > delivered
+      ? scraped
+      : undefined;
   });
   expect(sum(after.families, "parley_delivery_attempts_total", { outcome: "delivered", reason: "2xx" })).toBe(delivered + 1);
   expect(sum(after.families, "parley_delivery_attempts_total", { outcome: "retry", reason: "5xx" })).toBe(retried + 1);

@@ -1,6 +1,6 @@
 import { chatHelpers } from "./helpers/chats.js";
-import { api, startTestParley, type TestParley } from "./helpers/parley.js";
 import { linkPathsOf } from "./helpers/link-header.js";
+import { api, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
  * `GET /api/v1/notifications` and friends: `pleroma:chat_mention` only when asked (Pleroma's rule),
@@ -49,7 +49,11 @@ describe("notifications", () => {
     // The reader's reference to the message, as their chat shows it.
     expect(notification.chat_message).toEqual(readerChat.last_message);
 
-    for (const query of ["types[]=pleroma:chat_mention", "include_types=pleroma:chat_mention", "types[]=mention&types[]=pleroma:chat_mention"]) {
+    for (const query of [
+      "types[]=pleroma:chat_mention",
+      "include_types=pleroma:chat_mention",
+      "types[]=mention&types[]=pleroma:chat_mention",
+    ]) {
       expect((await as(reader).get(`/api/v1/notifications?${query}`)).body.map((n: { id: string }) => n.id)).toEqual([notification.id]);
     }
     expect((await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}&exclude_types[]=pleroma:chat_mention`)).body).toEqual([]);
@@ -159,7 +163,10 @@ describe("notifications", () => {
     const refused = await as(blocked).post(`/api/v1/pleroma/chats/${blockedChat}/messages`, { content: "after the block" });
     expect(refused.status).toBe(422);
     expect((await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}&account_id=${blocked.account.id}`)).body).toEqual([]);
-    expect((await instance.parley.deps.db.$client`SELECT count(*)::int AS n FROM notifications WHERE from_account_id = ${blocked.account.id}`)[0].n).toBe(1);
+    expect(
+      (await instance.parley.deps.db.$client`SELECT count(*)::int AS n FROM notifications WHERE from_account_id = ${blocked.account.id}`)[0]
+        .n,
+    ).toBe(1);
   });
 
   it("are marked seen by Pleroma's notifications/read (one by id, or all up to max_id)", async () => {
@@ -173,7 +180,9 @@ describe("notifications", () => {
     expect(one.body).toMatchObject({ id: a.id, pleroma: { is_seen: true } });
     const upTo = await as(reader).post("/api/v1/pleroma/notifications/read", { max_id: b.id });
     expect(upTo.body.map((n: { id: string }) => n.id)).toEqual([b.id]);
-    const seen = (await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}`)).body.map((n: { id: string; pleroma: { is_seen: boolean } }) => [n.id, n.pleroma.is_seen]);
+    const seen = (await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}`)).body.map(
+      (n: { id: string; pleroma: { is_seen: boolean } }) => [n.id, n.pleroma.is_seen],
+    );
     expect(seen).toEqual([
       [c.id, false],
       [b.id, true],
@@ -208,7 +217,9 @@ describe("notifications", () => {
     const upTo = await as(reader).post("/api/v1/pleroma/notifications/read", form({ max_id: second.id }));
     expect(upTo.status).toBe(200);
     expect(upTo.body.map((n: { id: string }) => n.id)).toEqual([second.id]);
-    const seen = (await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}`)).body.map((n: { id: string; pleroma: { is_seen: boolean } }) => [n.id, n.pleroma.is_seen]);
+    const seen = (await as(reader).get(`/api/v1/notifications?${CHAT_MENTIONS}`)).body.map(
+      (n: { id: string; pleroma: { is_seen: boolean } }) => [n.id, n.pleroma.is_seen],
+    );
     expect(seen).toEqual([
       [third.id, false],
       [second.id, true],

@@ -1,5 +1,5 @@
-import { signRequest } from "@fedify/fedify/sig";
 import { createPrivateKey, webcrypto } from "node:crypto";
+import { signRequest } from "@fedify/fedify/sig";
 import { eventually, type Json, pleromaChatMessage, settled } from "./helpers/inbox.js";
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteActor, type RemoteServer, signedGet, signedPost, startRemoteServer } from "./helpers/remote.js";
@@ -59,9 +59,14 @@ async function sendToRob(content: string): Promise<{ refId: string; activity: Js
 async function rfc9421Get(url: string, actor: RemoteActor) {
   const der = createPrivateKey(actor.privateKeyPem).export({ type: "pkcs8", format: "der" });
   const key = await webcrypto.subtle.importKey("pkcs8", der, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["sign"]);
-  const request = await signRequest(new Request(url, { headers: { accept: "application/activity+json" } }), key as CryptoKey, new URL(actor.keyId), {
-    spec: "rfc9421",
-  });
+  const request = await signRequest(
+    new Request(url, { headers: { accept: "application/activity+json" } }),
+    key as CryptoKey,
+    new URL(actor.keyId),
+    {
+      spec: "rfc9421",
+    },
+  );
   const response = await fetch(request);
   return { status: response.status, json: await response.json() };
 }
@@ -101,7 +106,13 @@ describe("GET /objects/:id and /activities/:id", () => {
     const activity = await signedGet(activityId, rob);
     expect(activity.status).toBe(200);
     expect(activity.headers["content-type"]).toMatch(/^application\/activity\+json/);
-    expect(activity.json).toMatchObject({ id: activityId, type: "Create", actor: aliceUri, to: [rob.id], object: { id: objectId, content: "hello rob" } });
+    expect(activity.json).toMatchObject({
+      id: activityId,
+      type: "Create",
+      actor: aliceUri,
+      to: [rob.id],
+      object: { id: objectId, content: "hello rob" },
+    });
     // What was delivered is what is served.
     expect(activity.json).toEqual(delivered);
   });
@@ -127,7 +138,12 @@ describe("GET /objects/:id and /activities/:id", () => {
   });
 
   it("answers 404 for unknown ids, even signed by a participant's server", async () => {
-    for (const path of ["/objects/01j0000000000000000000000a", "/activities/01j0000000000000000000000a", "/objects/not-an-id", "/activities/"]) {
+    for (const path of [
+      "/objects/01j0000000000000000000000a",
+      "/activities/01j0000000000000000000000a",
+      "/objects/not-an-id",
+      "/activities/",
+    ]) {
       const response = await signedGet(`${parley.url}${path}`, rob);
       expect(response.status).toBe(404);
       expect(response.json).toEqual({ error: "not_found" });

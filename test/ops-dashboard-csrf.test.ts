@@ -29,7 +29,13 @@ function send(method: string, path: string, headers: Record<string, string>, bod
   const url = new URL(parley.url);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: url.port, method, path, headers: { ...headers, ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}) } },
+      {
+        host: url.hostname,
+        port: url.port,
+        method,
+        path,
+        headers: { ...headers, ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -64,13 +70,48 @@ describe("cross-site writes are refused with 403 and change nothing", () => {
       "name=x&data=%7B%7D",
       "foreign_origin",
     ],
-    ["a text/plain POST from another site", () => ({ authorization: basic(), origin: "https://evil.example", "content-type": "text/plain" }), '{"name":"x","data":{}}', "foreign_origin"],
-    ["a form POST with Origin null (sandboxed frame)", () => ({ authorization: basic(), origin: "null", "content-type": "application/x-www-form-urlencoded" }), "name=x", "foreign_origin"],
-    ["a text/plain POST with Basic and no Origin", () => ({ authorization: basic(), "content-type": "text/plain" }), '{"name":"x","data":{}}', "cross_site_write"],
-    ["a JSON POST with Basic and no Origin", () => ({ authorization: basic(), "content-type": "application/json" }), '{"name":"x","data":{}}', "cross_site_write"],
-    ["a text/plain POST with Bearer and no Origin", () => ({ authorization: bearer(), "content-type": "text/plain" }), '{"name":"x","data":{}}', "cross_site_write"],
-    ["a JSON POST with Bearer from a foreign Origin", () => ({ authorization: bearer(), origin: "https://evil.example", "content-type": "application/json" }), '{"name":"x","data":{}}', "foreign_origin"],
-    ["an Origin that only looks like ours", () => ({ authorization: basic(), origin: `${ownOrigin()}.evil.example`, "content-type": "application/json" }), '{"name":"x","data":{}}', "foreign_origin"],
+    [
+      "a text/plain POST from another site",
+      () => ({ authorization: basic(), origin: "https://evil.example", "content-type": "text/plain" }),
+      '{"name":"x","data":{}}',
+      "foreign_origin",
+    ],
+    [
+      "a form POST with Origin null (sandboxed frame)",
+      () => ({ authorization: basic(), origin: "null", "content-type": "application/x-www-form-urlencoded" }),
+      "name=x",
+      "foreign_origin",
+    ],
+    [
+      "a text/plain POST with Basic and no Origin",
+      () => ({ authorization: basic(), "content-type": "text/plain" }),
+      '{"name":"x","data":{}}',
+      "cross_site_write",
+    ],
+    [
+      "a JSON POST with Basic and no Origin",
+      () => ({ authorization: basic(), "content-type": "application/json" }),
+      '{"name":"x","data":{}}',
+      "cross_site_write",
+    ],
+    [
+      "a text/plain POST with Bearer and no Origin",
+      () => ({ authorization: bearer(), "content-type": "text/plain" }),
+      '{"name":"x","data":{}}',
+      "cross_site_write",
+    ],
+    [
+      "a JSON POST with Bearer from a foreign Origin",
+      () => ({ authorization: bearer(), origin: "https://evil.example", "content-type": "application/json" }),
+      '{"name":"x","data":{}}',
+      "foreign_origin",
+    ],
+    [
+      "an Origin that only looks like ours",
+      () => ({ authorization: basic(), origin: `${ownOrigin()}.evil.example`, "content-type": "application/json" }),
+      '{"name":"x","data":{}}',
+      "foreign_origin",
+    ],
   ])("%s", async (_name, headers, body, reason) => {
     const before = await jobCount();
     const answer = await send("POST", addPath, headers(), body);
@@ -123,7 +164,10 @@ describe("genuine writes and reads still work", () => {
     expect(await jobCount()).toBe(before + 1);
     const jobId = added.body.job.id as string;
     expect(jobId).toEqual(expect.any(String));
-    const cleaned = await send("PUT", `/admin/queues/api/queues/link-cards/${encodeURIComponent(jobId)}/clean`, { authorization: basic(), origin: ownOrigin() });
+    const cleaned = await send("PUT", `/admin/queues/api/queues/link-cards/${encodeURIComponent(jobId)}/clean`, {
+      authorization: basic(),
+      origin: ownOrigin(),
+    });
     expect(cleaned.status).toBeLessThan(300);
     expect(await jobCount()).toBe(before);
   });

@@ -23,14 +23,22 @@ describe.each<QueueKind>(["postgres", "redis"])("/admin/queues with the %s queue
   const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
   const get = (path: string, authorization?: string) => fetch(`${parley.url}${path}`, { headers: authorization ? { authorization } : {} });
 
-  it.each(["/admin/queues", "/admin/queues/api/queues", "/admin/queues/static/favicon.ico"])("%s: 401 with a Basic challenge, without or with a wrong token", async (path) => {
-    for (const authorization of [undefined, basic("admin", "wrong-token-0123456789"), "Bearer wrong-token-0123456789", basic(parley.adminToken, "")]) {
-      const response = await get(path, authorization);
-      expect(response.status).toBe(401);
-      expect(response.headers.get("www-authenticate")).toBe('Basic realm="parley"');
-      await response.body?.cancel();
-    }
-  });
+  it.each(["/admin/queues", "/admin/queues/api/queues", "/admin/queues/static/favicon.ico"])(
+    "%s: 401 with a Basic challenge, without or with a wrong token",
+    async (path) => {
+      for (const authorization of [
+        undefined,
+        basic("admin", "wrong-token-0123456789"),
+        "Bearer wrong-token-0123456789",
+        basic(parley.adminToken, ""),
+      ]) {
+        const response = await get(path, authorization);
+        expect(response.status).toBe(401);
+        expect(response.headers.get("www-authenticate")).toBe('Basic realm="parley"');
+        await response.body?.cancel();
+      }
+    },
+  );
 
   it("200 with Basic (any user name) and with Bearer: the page and its API", async () => {
     for (const authorization of [basic("ops", parley.adminToken), basic("", parley.adminToken), `Bearer ${parley.adminToken}`]) {
@@ -64,7 +72,13 @@ describe.each<QueueKind>(["postgres", "redis"])("/admin/queues with the %s queue
     const { queues } = (await listing.json()) as { queues: { name: string; jobs: any[] }[] };
     const job = queues.find((q) => q.name === "deliver")!.jobs.find((j) => j.id === failed.id);
     expect(job.name).toBe(`deliver Create → ${new URL(sink.url).host}`);
-    expect(job.data).toMatchObject({ deliveryId: failed.id, type: "Create", inboxUrl: sink.sharedInbox, attempts: 1, lastError: expect.stringContaining("HTTP 400") });
+    expect(job.data).toMatchObject({
+      deliveryId: failed.id,
+      type: "Create",
+      inboxUrl: sink.sharedInbox,
+      attempts: 1,
+      lastError: expect.stringContaining("HTTP 400"),
+    });
     expect(job.data.messageId).toEqual(expect.any(String));
     expect(job.failedReason).toContain("HTTP 400");
     const logs = await get(`/admin/queues/api/queues/deliver/${failed.id}/logs`, auth);

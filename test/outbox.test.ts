@@ -109,7 +109,11 @@ describe("POST /users/:username/outbox", () => {
     // The chat was created on A, with the message, as the chat API would have.
     const aliceChats = await api(a.url, alice.token).get("/api/v1/pleroma/chats");
     expect(aliceChats.body).toHaveLength(1);
-    expect(aliceChats.body[0]).toMatchObject({ unread: 0, account: { acct: `bob@${new URL(b.url).host}` }, last_message: { content: response.body.object.content } });
+    expect(aliceChats.body[0]).toMatchObject({
+      unread: 0,
+      account: { acct: `bob@${new URL(b.url).host}` },
+      last_message: { content: response.body.object.content },
+    });
 
     const chat = await bobsChat(1);
     // B stores it through its remote sanitizer (which spells `<br />`): still text, not markup.
@@ -222,7 +226,10 @@ describe("POST /users/:username/outbox", () => {
       status: 415,
       body: { error: "unsupported_media_type" },
     });
-    expect(await postOutbox("{not json", { type: "application/activity+json" })).toMatchObject({ status: 400, body: { error: "invalid_json" } });
+    expect(await postOutbox("{not json", { type: "application/activity+json" })).toMatchObject({
+      status: 400,
+      body: { error: "invalid_json" },
+    });
     expect(await rows()).toEqual(before);
   });
 

@@ -1,5 +1,5 @@
-import { pleromaPort } from "./helpers/pleroma-port.js";
 import { api, startTestParley, type TestParley } from "./helpers/parley.js";
+import { pleromaPort } from "./helpers/pleroma-port.js";
 
 /**
  * Pleroma's admin chat tests (kphrx/pleroma, develop), ported to HTTP, on Pleroma's own paths

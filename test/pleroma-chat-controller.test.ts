@@ -1,7 +1,7 @@
-import { pleromaPort } from "./helpers/pleroma-port.js";
-import { startTestParley, type TestParley } from "./helpers/parley.js";
-import { type RemoteServer, startRemoteServer } from "./helpers/remote.js";
 import { linksOf } from "./helpers/link-header.js";
+import { startTestParley, type TestParley } from "./helpers/parley.js";
+import { pleromaPort } from "./helpers/pleroma-port.js";
+import { type RemoteServer, startRemoteServer } from "./helpers/remote.js";
 
 /**
  * Pleroma's test/pleroma/web/pleroma_api/controllers/chat_controller_test.exs (kphrx/pleroma,

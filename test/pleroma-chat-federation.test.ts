@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { pleromaPort } from "./helpers/pleroma-port.js";
 import { honkChatMessage, type Json, pleromaChatMessage, settled, stored } from "./helpers/inbox.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
+import { pleromaPort } from "./helpers/pleroma-port.js";
 import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } from "./helpers/remote.js";
 
 /**
@@ -97,9 +97,11 @@ describe("chat message create activities", () => {
 describe("chat messages", () => {
   test("let's through some basic html", async () => {
     const user = await account("user");
-    await accepted(pleromaChatMessage(raymoo, uriOf(user), {
-      content: "hey <a href='https://example.org'>example</a> <script>alert('uguu')</script>",
-    }));
+    await accepted(
+      pleromaChatMessage(raymoo, uriOf(user), {
+        content: "hey <a href='https://example.org'>example</a> <script>alert('uguu')</script>",
+      }),
+    );
     const [message] = await receivedFrom(user, raymoo);
     // Pleroma keeps the script's text ("alert(&#39;uguu&#39;)"); Parley drops script and style
     // elements with their text (compatibility.md, Inbox: "script and style in content").

@@ -1,6 +1,6 @@
-import { pleromaPort } from "./helpers/pleroma-port.js";
-import { uploadEmoji, png } from "./helpers/media.js";
+import { png, uploadEmoji } from "./helpers/media.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
+import { pleromaPort } from "./helpers/pleroma-port.js";
 import type { Frame, StreamClient } from "./helpers/streaming.js";
 
 /**

@@ -1,6 +1,6 @@
-import { pleromaPort } from "./helpers/pleroma-port.js";
 import { type Json, pleromaChatMessage, settled } from "./helpers/inbox.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
+import { pleromaPort } from "./helpers/pleroma-port.js";
 import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } from "./helpers/remote.js";
 import type { Frame, StreamClient } from "./helpers/streaming.js";
 
@@ -64,7 +64,9 @@ describe("creation of ChatMessages", () => {
     const recipient = await account("recipient");
     await remoteHey(recipient);
     const notifications = await as(recipient).get("/api/v1/notifications?include_types[]=pleroma:chat_mention");
-    expect(notifications.body).toEqual([expect.objectContaining({ type: "pleroma:chat_mention", account: expect.objectContaining({ uri: author.id }) })]);
+    expect(notifications.body).toEqual([
+      expect.objectContaining({ type: "pleroma:chat_mention", account: expect.objectContaining({ uri: author.id }) }),
+    ]);
   });
 
   test("it streams the created ChatMessage", async () => {
@@ -113,7 +115,11 @@ describe("Pleroma.Web.StreamerTest", () => {
     const [user, otherUser] = [await account("user"), await account("other")];
     const socket = await stream(user, ["user:pleroma_chat"], clients);
     const chatId = await chatWith(otherUser, user);
-    const sent = await as(otherUser).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content: "hey cirno" }, { "idempotency-key": "123" });
+    const sent = await as(otherUser).post(
+      `/api/v1/pleroma/chats/${chatId}/messages`,
+      { content: "hey cirno" },
+      { "idempotency-key": "123" },
+    );
     expect(sent.status).toBe(200);
     const frame = await socket.next(on("pleroma:chat_update", "user:pleroma_chat"), 5_000, "chat update");
     expect(frame.payload).toContain("hey cirno");

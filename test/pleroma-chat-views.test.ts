@@ -1,6 +1,6 @@
-import { pleromaPort } from "./helpers/pleroma-port.js";
-import { uploadEmoji, png } from "./helpers/media.js";
+import { png, uploadEmoji } from "./helpers/media.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
+import { pleromaPort } from "./helpers/pleroma-port.js";
 import { type RemoteServer, startRemoteServer } from "./helpers/remote.js";
 
 /**
@@ -71,7 +71,11 @@ describe("Pleroma.Web.PleromaAPI.ChatMessageReferenceViewTest", () => {
     const [user, recipient] = [await account("user"), await account("recipient")];
     const mediaId = await uploadImage(recipient);
     const chatId = await chatWith(user, recipient);
-    const posted = await as(user).post(`/api/v1/pleroma/chats/${chatId}/messages`, { content: "kippis :firefox:" }, { "idempotency-key": "123" });
+    const posted = await as(user).post(
+      `/api/v1/pleroma/chats/${chatId}/messages`,
+      { content: "kippis :firefox:" },
+      { "idempotency-key": "123" },
+    );
     expect(posted.status).toBe(200);
     const [chatMessage] = await messagesOf(user, chatId);
     expect(chatMessage.id).toBe(posted.body.id);

@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import { loadConfig } from "../src/config/config.js";
 import type { DeliveryTuning } from "../src/federation/outgoing/policy.js";
 import { QUEUE_NAMES } from "../src/queues/queues.js";
-import { startParley, type Parley } from "../src/server.js";
+import { type Parley, startParley } from "../src/server.js";
 import { createLogger } from "../src/shared/logger.js";
 import { FAST_DELIVERY, waitUntil } from "./helpers/delivery.js";
 import { api, createAccount, deleteRedisPrefix, dropDatabase, freePort, type QueueKind, TEST_PG, TEST_REDIS } from "./helpers/parley.js";
@@ -131,7 +131,10 @@ describe.each<QueueKind>(["redis", "postgres"])("the default QUEUE_PREFIX, queue
   it("is parley:{<public host>} and carries messages both ways between two deployments", async () => {
     expect(pa!.deps.queues.backend.prefix).toBe(defaultPrefix(a));
     expect(pb!.deps.queues.backend.prefix).toBe(defaultPrefix(b));
-    const [alice, bob] = await Promise.all([createAccount({ url: a.publicUrl, adminToken: a.adminToken }, "alice"), createAccount({ url: b.publicUrl, adminToken: b.adminToken }, "bob")]);
+    const [alice, bob] = await Promise.all([
+      createAccount({ url: a.publicUrl, adminToken: a.adminToken }, "alice"),
+      createAccount({ url: b.publicUrl, adminToken: b.adminToken }, "bob"),
+    ]);
 
     await sendRemote({ url: a.publicUrl, token: alice.token }, `bob@127.0.0.1:${b.port}`, "hello bob");
     await waitUntil(async () => (await shown(b.publicUrl, bob.token)).includes("hello bob"), 20_000, "A → B");
@@ -150,7 +153,9 @@ describe.each<QueueKind>(["redis", "postgres"])("the default QUEUE_PREFIX, queue
       expect(await redisKeys(`${defaultPrefix(b)}:*ratelimit*`)).toEqual([]);
     } else {
       // The PostgreSQL backend ignores the prefix: each deployment's jobs are in its own database.
-      const schema = await pa!.deps.db.$client<{ n: number }[]>`SELECT count(*)::int AS n FROM bullmq.meta WHERE queue = ${QUEUE_NAMES.inbound}`;
+      const schema = await pa!.deps.db.$client<
+        { n: number }[]
+      >`SELECT count(*)::int AS n FROM bullmq.meta WHERE queue = ${QUEUE_NAMES.inbound}`;
       expect(schema[0].n).toBeGreaterThan(0);
     }
   }, 90_000);
@@ -172,17 +177,30 @@ describe("two deployments on one Redis", () => {
     processes.push(aWeb);
     const bAll = await start(b, "redis", "all", { deliveryTuning: FAST_DELIVERY });
     processes.push(bAll);
-    const [alice, bob] = await Promise.all([createAccount({ url: a.publicUrl, adminToken: a.adminToken }, "alice"), createAccount({ url: b.publicUrl, adminToken: b.adminToken }, "bob")]);
+    const [alice, bob] = await Promise.all([
+      createAccount({ url: a.publicUrl, adminToken: a.adminToken }, "alice"),
+      createAccount({ url: b.publicUrl, adminToken: b.adminToken }, "bob"),
+    ]);
 
     const fromBob = await sendRemote({ url: b.publicUrl, token: bob.token }, `alice@127.0.0.1:${a.port}`, "for alice");
     // B's worker delivers B's message (B's deliver queue) …
-    await waitUntil(async () => (await api(b.publicUrl, bob.token).get(`/api/v1/pleroma/chats/${fromBob.chatId}/messages`)).body[0]?.parley?.delivery === "delivered", 20_000, "B's delivery");
+    await waitUntil(
+      async () =>
+        (await api(b.publicUrl, bob.token).get(`/api/v1/pleroma/chats/${fromBob.chatId}/messages`)).body[0]?.parley?.delivery ===
+        "delivered",
+      20_000,
+      "B's delivery",
+    );
     // … and A's inbox accepted it into A's inbound queue, where it stays: B's worker never takes it.
     const aSql = aWeb.deps.db.$client;
-    const [row] = await waitUntil(async () => {
-      const rows = await aSql<{ id: string; status: string }[]>`SELECT id, status FROM inbox_activities`;
-      return rows.length ? rows : undefined;
-    }, 10_000, "A's inbox row");
+    const [row] = await waitUntil(
+      async () => {
+        const rows = await aSql<{ id: string; status: string }[]>`SELECT id, status FROM inbox_activities`;
+        return rows.length ? rows : undefined;
+      },
+      10_000,
+      "A's inbox row",
+    );
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const job = await aWeb.deps.queues.inbound.getJob(row.id);
     expect(job).toBeDefined();
@@ -224,11 +242,18 @@ describe("upgrading from another queue prefix (BullMQ's old default `bull`)", ()
     processes.push(before);
     const peerAll = await start(peer, "redis", "all", { deliveryTuning: FAST_DELIVERY });
     processes.push(peerAll);
-    const [ursula, pat] = await Promise.all([createAccount({ url: u.publicUrl, adminToken: u.adminToken }, "ursula"), createAccount({ url: peer.publicUrl, adminToken: peer.adminToken }, "pat")]);
+    const [ursula, pat] = await Promise.all([
+      createAccount({ url: u.publicUrl, adminToken: u.adminToken }, "ursula"),
+      createAccount({ url: peer.publicUrl, adminToken: peer.adminToken }, "pat"),
+    ]);
     await sendRemote({ url: u.publicUrl, token: ursula.token }, `pat@127.0.0.1:${peer.port}`, "queued outgoing");
     await sendRemote({ url: peer.publicUrl, token: pat.token }, `ursula@127.0.0.1:${u.port}`, "queued incoming");
     const uSql = before.deps.db.$client;
-    await waitUntil(async () => (await uSql<{ n: number }[]>`SELECT count(*)::int AS n FROM inbox_activities WHERE status = 'pending'`)[0].n === 1, 10_000, "U's pending inbox row");
+    await waitUntil(
+      async () => (await uSql<{ n: number }[]>`SELECT count(*)::int AS n FROM inbox_activities WHERE status = 'pending'`)[0].n === 1,
+      10_000,
+      "U's pending inbox row",
+    );
     expect((await uSql<{ n: number }[]>`SELECT count(*)::int AS n FROM deliveries WHERE status = 'pending'`)[0].n).toBe(1);
     expect((await redisKeys(`${oldPrefix}:inbound:*`)).length).toBeGreaterThan(0);
     expect((await redisKeys(`${oldPrefix}:deliver:*`)).length).toBeGreaterThan(0);
@@ -243,8 +268,16 @@ describe("upgrading from another queue prefix (BullMQ's old default `bull`)", ()
     await afterSql`UPDATE inbox_activities SET received_at = now() - interval '5 minutes' WHERE status = 'pending'`;
     expect(after.deps.queues.backend.prefix).toBe(defaultPrefix(u));
 
-    await waitUntil(async () => (await shown(u.publicUrl, ursula.token)).includes("queued incoming"), 60_000, "the incoming message after the upgrade");
-    await waitUntil(async () => (await shown(peer.publicUrl, pat.token)).includes("queued outgoing"), 60_000, "the outgoing message after the upgrade");
+    await waitUntil(
+      async () => (await shown(u.publicUrl, ursula.token)).includes("queued incoming"),
+      60_000,
+      "the incoming message after the upgrade",
+    );
+    await waitUntil(
+      async () => (await shown(peer.publicUrl, pat.token)).includes("queued outgoing"),
+      60_000,
+      "the outgoing message after the upgrade",
+    );
     const left = await afterSql<{ d: number; i: number }[]>`SELECT
       (SELECT count(*) FROM deliveries WHERE status <> 'delivered')::int AS d,
       (SELECT count(*) FROM inbox_activities WHERE status <> 'applied')::int AS i`;

@@ -1,6 +1,6 @@
-import { chatHelpers, type Account } from "./helpers/chats.js";
-import { api, startTestParley, type TestParley } from "./helpers/parley.js";
+import { type Account, chatHelpers } from "./helpers/chats.js";
 import { linkPathsOf } from "./helpers/link-header.js";
+import { api, startTestParley, type TestParley } from "./helpers/parley.js";
 
 /**
  * Relationships (`GET /api/v1/accounts/relationships`), the blocks and mutes lists with their Link

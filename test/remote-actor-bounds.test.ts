@@ -127,7 +127,17 @@ function rsaKeyTry(e: bigint): { publicKeyPem: string; privateKeyPem: string } |
   const d = inverse(e, lambda);
   const key = createPrivateKey({
     format: "jwk",
-    key: { kty: "RSA", n: jwk.n!, e: b64(e), d: b64(d), p: jwk.p!, q: jwk.q!, dp: b64(d % (p - 1n)), dq: b64(d % (q - 1n)), qi: b64(inverse(q, p)) },
+    key: {
+      kty: "RSA",
+      n: jwk.n!,
+      e: b64(e),
+      d: b64(d),
+      p: jwk.p!,
+      q: jwk.q!,
+      dp: b64(d % (p - 1n)),
+      dq: b64(d % (q - 1n)),
+      qi: b64(inverse(q, p)),
+    },
   });
   return {
     publicKeyPem: createPublicKey(key).export({ type: "spki", format: "pem" }) as string,

@@ -1,8 +1,8 @@
 import { createPublicKey, webcrypto } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { FetchError, UrlError } from "@fedify/vocab-runtime";
-import { PostgresKvStore } from "../src/federation/kv.js";
 import httpSignature from "http-signature";
+import { PostgresKvStore } from "../src/federation/kv.js";
 import {
   authenticatedRemoteDocumentLoader,
   lookupRemoteAccount,
@@ -234,7 +234,9 @@ describe("gone and refused actors", () => {
 
   it("refuses a document that is not an actor", async () => {
     const note = `${remote.url}/objects/1`;
-    remote.route("/objects/1", (_req, res) => json(res, 200, { id: note, type: "Note", content: "hi", preferredUsername: "x", inbox: note }));
+    remote.route("/objects/1", (_req, res) =>
+      json(res, 200, { id: note, type: "Note", content: "hi", preferredUsername: "x", inbox: note }),
+    );
     expect(await codeOf(resolveRemoteActor(deps(), note))).toBe("not_an_actor");
     expect((await lookup(note)).status).toBe(404);
     remote.route("/objects/2", (_req, res) => res.writeHead(200, { "content-type": "text/html" }).end("<html>hi</html>"));

@@ -32,12 +32,16 @@ describe("through the inbox", () => {
 
   /** Bob's message from the sender whose content contains `text`, once the worker applied it. */
   const messageWith = (text: string) =>
-    eventually(async () => {
-      const chats = (await api(parley.url, bob.token).get("/api/v1/pleroma/chats")).body as Json[];
-      const chat = chats.find((c) => c.account.uri === sender.id);
-      const messages = chat ? ((await api(parley.url, bob.token).get(`/api/v1/pleroma/chats/${chat.id}/messages`)).body as Json[]) : [];
-      return messages.find((m) => typeof m.content === "string" && m.content.includes(text));
-    }, 10_000, `a message with ${text}`);
+    eventually(
+      async () => {
+        const chats = (await api(parley.url, bob.token).get("/api/v1/pleroma/chats")).body as Json[];
+        const chat = chats.find((c) => c.account.uri === sender.id);
+        const messages = chat ? ((await api(parley.url, bob.token).get(`/api/v1/pleroma/chats/${chat.id}/messages`)).body as Json[]) : [];
+        return messages.find((m) => typeof m.content === "string" && m.content.includes(text));
+      },
+      10_000,
+      `a message with ${text}`,
+    );
 
   it("a hostile Create reaches the API bounded: no emoji name markup, no image, description cut, blurhash and size dropped", async () => {
     const activity = pleromaChatMessage(sender, bobUri, {
@@ -77,8 +81,17 @@ describe("through the inbox", () => {
     expect((await signedPost(`${parley.url}/users/bob/inbox`, activity, sender)).status).toBe(202);
     await messageWith("stored before");
     const sql = parley.parley.deps.db.$client;
-    const oldEmojis = [{ shortcode: HOSTILE_NAME, url: `${remote.url}/x.png`, static_url: `${remote.url}/x.png`, visible_in_picker: false }];
-    const oldAttachment = { id: "old", type: "image", url: `${remote.url}/a.png`, description: "d".repeat(5_000), blurhash: "x", meta: { original: { width: 1e6, height: 1e6 } } };
+    const oldEmojis = [
+      { shortcode: HOSTILE_NAME, url: `${remote.url}/x.png`, static_url: `${remote.url}/x.png`, visible_in_picker: false },
+    ];
+    const oldAttachment = {
+      id: "old",
+      type: "image",
+      url: `${remote.url}/a.png`,
+      description: "d".repeat(5_000),
+      blurhash: "x",
+      meta: { original: { width: 1e6, height: 1e6 } },
+    };
     await sql`UPDATE messages SET content = ${'<p>stored long ago <img class="emoji" src="http://127.0.0.1:1/e.png" /></p>'},
       emojis = ${JSON.stringify(oldEmojis)}::jsonb, remote_attachment = ${JSON.stringify(oldAttachment)}::jsonb WHERE uri = ${activity.object.id}`;
     const message = await messageWith("stored long ago");

@@ -27,10 +27,7 @@ describe("PostgreSQL unreachable", () => {
     proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
     const proxied = new URL(realUrl);
     proxied.host = `127.0.0.1:${proxy.port}`;
-    [parley, remote] = await Promise.all([
-      startTestParley({ queue: "redis", databaseUrl: proxied.href }),
-      startRemoteServer(),
-    ]);
+    [parley, remote] = await Promise.all([startTestParley({ queue: "redis", databaseUrl: proxied.href }), startRemoteServer()]);
   }, 60_000);
   afterAll(async () => {
     await proxy?.restore().catch(() => {});
@@ -63,7 +60,11 @@ describe("PostgreSQL unreachable", () => {
     expect(ready.body.down).toEqual(["database"]);
     expect(ready.body.database).not.toBe("ok");
     expect(ready.body.queue.status).toBe("ok");
-    const inbox = await signedPost(`${parley.url}/users/bob/inbox`, pleromaChatMessage(pleroma, bobUri, { content: "while down" }), pleroma);
+    const inbox = await signedPost(
+      `${parley.url}/users/bob/inbox`,
+      pleromaChatMessage(pleroma, bobUri, { content: "while down" }),
+      pleroma,
+    );
     expect(inbox.status).toBe(503);
     expect(JSON.parse(inbox.body)).toEqual({ error: "service_unavailable" });
     expect(inbox.headers["retry-after"]).toBeTruthy();
@@ -75,7 +76,9 @@ describe("PostgreSQL unreachable", () => {
     // The refused message left nothing behind.
     expect(after.body).toEqual([]);
     expect((await client.post(`/api/v1/pleroma/chats/${chat.body.id}/messages`, { content: "back" })).status).toBe(200);
-    expect((await signedPost(`${parley.url}/users/bob/inbox`, pleromaChatMessage(pleroma, bobUri, { content: "again" }), pleroma)).status).toBe(202);
+    expect(
+      (await signedPost(`${parley.url}/users/bob/inbox`, pleromaChatMessage(pleroma, bobUri, { content: "again" }), pleroma)).status,
+    ).toBe(202);
   }, 60_000);
 });
 

@@ -39,7 +39,11 @@ function startProcess(role: "web" | "worker", port: number, publicUrl: string): 
   const child = spawnParleyProcess(
     { databaseUrl, url: publicUrl, adminToken },
     // DATA_DIR is shared by every process, as media storage must be.
-    { queuePrefix, dataDir, env: { ROLE: role, HOST: "127.0.0.1", PORT: String(port), TEST_DELIVERY_TUNING: JSON.stringify(FAST_DELIVERY) } },
+    {
+      queuePrefix,
+      dataDir,
+      env: { ROLE: role, HOST: "127.0.0.1", PORT: String(port), TEST_DELIVERY_TUNING: JSON.stringify(FAST_DELIVERY) },
+    },
   );
   children.push(child);
   return untilReady(child, role);
@@ -112,7 +116,9 @@ it(`delivers ${N} messages to a remote account exactly once each while both work
   expect(opened.status).toBe(200);
   // Sent through both webs, alternately and concurrently.
   const sent = await Promise.all(
-    Array.from({ length: N }, (_, i) => api(i % 2 ? web2 : web1, carol.token).post(`/api/v1/pleroma/chats/${opened.body.id}/messages`, { content: `remote ${i}` })),
+    Array.from({ length: N }, (_, i) =>
+      api(i % 2 ? web2 : web1, carol.token).post(`/api/v1/pleroma/chats/${opened.body.id}/messages`, { content: `remote ${i}` }),
+    ),
   );
   expect(sent.map((r) => r.status)).toEqual(Array(N).fill(200));
 
@@ -153,7 +159,10 @@ it(`delivers ${N} messages to a remote account exactly once each while both work
   expect(sink.maxInFlight).toBeLessThanOrEqual(8);
   // A delivery state change written by a worker reached the socket on web 2.
   await socket.next(
-    (f) => f.event === "parley:chat_message_update" && f.stream?.[0] === "user:pleroma_chat" && JSON.parse(f.payload).parley?.delivery === "delivered",
+    (f) =>
+      f.event === "parley:chat_message_update" &&
+      f.stream?.[0] === "user:pleroma_chat" &&
+      JSON.parse(f.payload).parley?.delivery === "delivered",
     10_000,
     "delivered state",
   );

@@ -1,6 +1,6 @@
 import { lookup } from "node:dns/promises";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
+import { createServer as createTcpServer, type Socket, type Server as TcpServer } from "node:net";
 import { hostname } from "node:os";
 import { FetchError } from "@fedify/vocab-runtime";
 import { isPublicAddress, RemoteFetchError, safeFetch } from "../src/federation/http-client.js";
@@ -23,7 +23,13 @@ let guarded: TestParley;
 let guardedToken: string;
 let remote: RemoteServer;
 /** A server whose answers each test scripts by path. */
-let scripted: { url: string; port: number; connections: number; handlers: Map<string, (req: IncomingMessage, res: ServerResponse) => void>; close(): Promise<void> };
+let scripted: {
+  url: string;
+  port: number;
+  connections: number;
+  handlers: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  close(): Promise<void>;
+};
 /** A raw TCP server for answers no HTTP library would write (trickled status lines). */
 let raw: { port: number; close(): Promise<void> };
 
@@ -151,7 +157,9 @@ describe("address spellings", () => {
   ])("safeFetch refuses %s (%s) before connecting", async (host) => {
     const before = scripted.connections;
     for (const scheme of ["https", "http"]) {
-      expect(await outcome(safeFetch(`${scheme}://${host}:${scripted.port}/`, { allowPrivateAddress: false, timeoutMs: 2000 }))).toBe("private_address");
+      expect(await outcome(safeFetch(`${scheme}://${host}:${scripted.port}/`, { allowPrivateAddress: false, timeoutMs: 2000 }))).toBe(
+        "private_address",
+      );
     }
     expect(scripted.connections).toBe(before);
   });
@@ -177,7 +185,17 @@ describe("WebFinger and actor URLs pointing home (ALLOW_PRIVATE_ADDRESS=false)",
     remote.actor("x");
     const port = new URL(remote.url).port;
     const before = remote.requests.length;
-    for (const host of ["127.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "localhost", "2130706433", "0x7f000001", "127.1", "parley.localhost", "metadata.internal"]) {
+    for (const host of [
+      "127.0.0.1",
+      "[::1]",
+      "[::ffff:127.0.0.1]",
+      "localhost",
+      "2130706433",
+      "0x7f000001",
+      "127.1",
+      "parley.localhost",
+      "metadata.internal",
+    ]) {
       for (const acct of [`x@${host}:${port}`, `acct:x@${host}:${port}`, `@x@${host}:${port}`]) {
         expect([acct, (await lookupGuarded(acct)).status]).toEqual([acct, 404]);
       }
@@ -189,7 +207,13 @@ describe("WebFinger and actor URLs pointing home (ALLOW_PRIVATE_ADDRESS=false)",
   it("actor URLs on this machine, the metadata service or a private network: 404, no request", async () => {
     const port = new URL(remote.url).port;
     const before = remote.requests.length;
-    for (const url of [`http://127.0.0.1:${port}/users/x`, `https://[::1]:${port}/users/x`, `https://[::ffff:7f00:1]:${port}/users/x`, "http://169.254.169.254/latest/meta-data/", "https://10.0.0.1/users/x"]) {
+    for (const url of [
+      `http://127.0.0.1:${port}/users/x`,
+      `https://[::1]:${port}/users/x`,
+      `https://[::ffff:7f00:1]:${port}/users/x`,
+      "http://169.254.169.254/latest/meta-data/",
+      "https://10.0.0.1/users/x",
+    ]) {
       expect([url, (await lookupGuarded(url)).status]).toEqual([url, 404]);
     }
     expect(remote.requests.slice(before)).toEqual([]);
@@ -201,7 +225,9 @@ describe("oversized and trickling answers", () => {
 
   it("an actor document over 1 MiB: too_large, nothing stored (declared length or chunked)", async () => {
     const big = (id: string) => JSON.stringify(actorDocument(id, { summary: "x".repeat(MiB) }));
-    scripted.handlers.set("/users/big", (_req, res) => res.writeHead(200, { "content-type": "application/activity+json" }).end(big(`${scripted.url}/users/big`)));
+    scripted.handlers.set("/users/big", (_req, res) =>
+      res.writeHead(200, { "content-type": "application/activity+json" }).end(big(`${scripted.url}/users/big`)),
+    );
     scripted.handlers.set("/users/chunked", (_req, res) => {
       res.writeHead(200, { "content-type": "application/activity+json" });
       const body = big(`${scripted.url}/users/chunked`);
@@ -220,9 +246,9 @@ describe("oversized and trickling answers", () => {
     const bob = await createAccount(parley, "bob");
     const sender = remote.actor("bigkey");
     scripted.handlers.set("/keys/big", (_req, res) =>
-      res.writeHead(200, { "content-type": "application/activity+json" }).end(
-        JSON.stringify({ ...sender.document, padding: "x".repeat(MiB) }),
-      ),
+      res
+        .writeHead(200, { "content-type": "application/activity+json" })
+        .end(JSON.stringify({ ...sender.document, padding: "x".repeat(MiB) })),
     );
     const before = await stored(parley);
     const response = await signedPost(`${parley.url}/inbox`, pleromaChatMessage(sender, `${parley.url}/users/${bob.account.username}`), {
@@ -254,7 +280,9 @@ describe("oversized and trickling answers", () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     const started = Date.now();
-    const result = await outcome(remoteDocumentLoader({ allowPrivateAddress: true })(`http://127.0.0.1:${raw.port}/key`, { signal: controller.signal }));
+    const result = await outcome(
+      remoteDocumentLoader({ allowPrivateAddress: true })(`http://127.0.0.1:${raw.port}/key`, { signal: controller.signal }),
+    );
     expect(result).not.toBe("ok");
     expect(Date.now() - started).toBeLessThan(2000);
   });
@@ -298,10 +326,14 @@ describe("what a fetched document must be", () => {
     );
     await createAccount(parley, "carol");
     const before = await stored(parley);
-    const response = await signedPost(`${parley.url}/inbox`, pleromaChatMessage(victim, `${parley.url}/users/carol`, { content: "from an upload" }), {
-      keyId: `${remote.url}/media/evil.json#key`,
-      privateKeyPem: attacker.privateKeyPem,
-    });
+    const response = await signedPost(
+      `${parley.url}/inbox`,
+      pleromaChatMessage(victim, `${parley.url}/users/carol`, { content: "from an upload" }),
+      {
+        keyId: `${remote.url}/media/evil.json#key`,
+        privateKeyPem: attacker.privateKeyPem,
+      },
+    );
     expect(response.status).toBe(401);
     expect(await stored(parley)).toEqual(before);
   });
@@ -310,12 +342,18 @@ describe("what a fetched document must be", () => {
     const load = remoteDocumentLoader({ allowPrivateAddress: true });
     const pem = remote.actor("pem_source").publicKeyPem;
     serveJson("/users/liar", actorDocument("https://elsewhere.example/users/liar"));
-    serveJson("/users/honest", actorDocument(`${scripted.url}/users/honest`, {
-      publicKey: { id: `${scripted.url}/users/honest#main-key`, owner: `${scripted.url}/users/honest`, publicKeyPem: pem },
-    }));
-    serveJson("/users/lender", actorDocument(`${scripted.url}/users/lender`, {
-      publicKey: { id: `${scripted.url}/users/lender#main-key`, owner: "https://elsewhere.example/users/victim", publicKeyPem: pem },
-    }));
+    serveJson(
+      "/users/honest",
+      actorDocument(`${scripted.url}/users/honest`, {
+        publicKey: { id: `${scripted.url}/users/honest#main-key`, owner: `${scripted.url}/users/honest`, publicKeyPem: pem },
+      }),
+    );
+    serveJson(
+      "/users/lender",
+      actorDocument(`${scripted.url}/users/lender`, {
+        publicKey: { id: `${scripted.url}/users/lender#main-key`, owner: "https://elsewhere.example/users/victim", publicKeyPem: pem },
+      }),
+    );
     serveJson("/keys/foreign", {
       "@context": "https://w3id.org/security/v1",
       id: `${scripted.url}/keys/foreign`,

@@ -1,10 +1,10 @@
 import { createHash, createSign, randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
+import { chatHelpers } from "./helpers/chats.js";
 import { type Json, pleromaChatMessage, settled, stored } from "./helpers/inbox.js";
+import { png } from "./helpers/media.js";
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteActor, type RemoteServer, signedGet, startRemoteServer } from "./helpers/remote.js";
-import { chatHelpers } from "./helpers/chats.js";
-import { png } from "./helpers/media.js";
 
 /**
  * Attacks on the inbox (signature strength, replay,
@@ -65,15 +65,26 @@ function signRaw(url: string, body: string | undefined, actor: Pick<RemoteActor,
     delete values["content-type"];
     values.accept = "application/activity+json";
   }
-  const names = options.headers ?? (method === "POST" ? ["(request-target)", "host", "date", "digest", "content-type"] : ["(request-target)", "host", "date"]);
+  const names =
+    options.headers ??
+    (method === "POST" ? ["(request-target)", "host", "date", "digest", "content-type"] : ["(request-target)", "host", "date"]);
   const signingString = names
-    .map((name) => (name === "(request-target)" ? `(request-target): ${method.toLowerCase()} ${target.pathname}${target.search}` : `${name}: ${values[name]}`))
+    .map((name) =>
+      name === "(request-target)"
+        ? `(request-target): ${method.toLowerCase()} ${target.pathname}${target.search}`
+        : `${name}: ${values[name]}`,
+    )
     .join("\n");
   const signature = createSign(options.hash ?? "RSA-SHA256")
     .update(signingString)
     .sign(options.privateKeyPem ?? actor.privateKeyPem, "base64");
   const algorithm = options.algorithm === undefined ? "rsa-sha256" : options.algorithm;
-  const params = [`keyId="${options.keyId ?? actor.keyId}"`, ...(algorithm === null ? [] : [`algorithm="${algorithm}"`]), `headers="${names.join(" ")}"`, `signature="${signature}"`];
+  const params = [
+    `keyId="${options.keyId ?? actor.keyId}"`,
+    ...(algorithm === null ? [] : [`algorithm="${algorithm}"`]),
+    `headers="${names.join(" ")}"`,
+    `signature="${signature}"`,
+  ];
   return { url, method, body, headers: { ...values, signature: params.join(",") } };
 }
 
@@ -132,20 +143,35 @@ describe("signature strength: 401, nothing stored", () => {
 
   const cases: [string, () => Raw][] = [
     ["Date not in the signed headers", () => post(message(), { headers: ["(request-target)", "host", "digest", "content-type"] })],
-    ["Digest not in the signed headers of a POST", () => post(message(), { headers: ["(request-target)", "host", "date", "content-type"] })],
-    ["no Digest header at all on a POST", () => post(message(), { digest: null, headers: ["(request-target)", "host", "date", "content-type"] })],
+    [
+      "Digest not in the signed headers of a POST",
+      () => post(message(), { headers: ["(request-target)", "host", "date", "content-type"] }),
+    ],
+    [
+      "no Digest header at all on a POST",
+      () => post(message(), { digest: null, headers: ["(request-target)", "host", "date", "content-type"] }),
+    ],
     ["(request-target) not signed", () => post(message(), { headers: ["host", "date", "digest", "content-type"] })],
-    ["Digest SHA-512 only, not describing the body", () => post(message(), { digest: `SHA-512=${createHash("sha512").update("other").digest("base64")}` })],
-    ["Digest MD5 only", () => {
-      const activity = JSON.stringify(message());
-      return signRaw(inbox(), activity, sender, { digest: `MD5=${createHash("md5").update(activity).digest("base64")}` });
-    }],
+    [
+      "Digest SHA-512 only, not describing the body",
+      () => post(message(), { digest: `SHA-512=${createHash("sha512").update("other").digest("base64")}` }),
+    ],
+    [
+      "Digest MD5 only",
+      () => {
+        const activity = JSON.stringify(message());
+        return signRaw(inbox(), activity, sender, { digest: `MD5=${createHash("md5").update(activity).digest("base64")}` });
+      },
+    ],
     ["Digest SHA-256 that is not base64", () => post(message(), { digest: "SHA-256=!!!not*base64!!!" })],
     ["Digest SHA-256 of the wrong length", () => post(message(), { digest: `SHA-256=${Buffer.alloc(16, 1).toString("base64")}` })],
     ["Digest SHA-256 empty", () => post(message(), { digest: "SHA-256=" })],
     ["a real RSA-SHA1 signature labelled rsa-sha1 (no downgrade)", () => post(message(), { algorithm: "rsa-sha1", hash: "RSA-SHA1" })],
     ["a real RSA-SHA512 signature labelled rsa-sha512", () => post(message(), { algorithm: "rsa-sha512", hash: "RSA-SHA512" })],
-    ["a GET-style signature on a POST (only (request-target) host date)", () => post(message(), { headers: ["(request-target)", "host", "date"] })],
+    [
+      "a GET-style signature on a POST (only (request-target) host date)",
+      () => post(message(), { headers: ["(request-target)", "host", "date"] }),
+    ],
     ["a Date 61 minutes old", () => post(message(), { date: new Date(Date.now() - 61 * 60_000) })],
     ["a Date 61 minutes ahead", () => post(message(), { date: new Date(Date.now() + 61 * 60_000) })],
     ["a Date a day ahead", () => post(message(), { date: new Date(Date.now() + 24 * 3600_000) })],
@@ -168,7 +194,11 @@ describe("signature strength: 401, nothing stored", () => {
   it("an algorithm label other than rsa-sha256 or hs2019 is refused, as Mastodon does, even on a valid RSA-SHA256 signature", async () => {
     for (const algorithm of ["rsa-sha1", "hmac-sha256", "ed25519", "rsa-sha512"]) {
       const response = await sendStoringNothing(post(message(), { algorithm }));
-      expect([algorithm, response.status, response.body]).toEqual([algorithm, 401, { error: "invalid_signature", reason: "unsupported_algorithm" }]);
+      expect([algorithm, response.status, response.body]).toEqual([
+        algorithm,
+        401,
+        { error: "invalid_signature", reason: "unsupported_algorithm" },
+      ]);
     }
     expect((await send(post(message(), { algorithm: "RSA-SHA256" }))).status).toBe(202);
     await settled(parley);
@@ -179,9 +209,13 @@ describe("signature strength: 401, nothing stored", () => {
     const sha512 = (text: string) => `SHA-512=${createHash("sha512").update(text).digest("base64")}`;
     const alone = await sendStoringNothing(signRaw(inbox(), activity, sender, { digest: sha512(activity) }));
     expect([alone.status, alone.body]).toEqual([401, { error: "invalid_signature", reason: "digest_not_sha256" }]);
-    const unpadded = await sendStoringNothing(signRaw(inbox(), activity, sender, { digest: `SHA-256=${sha256(activity).replace(/=$/, "")}` }));
+    const unpadded = await sendStoringNothing(
+      signRaw(inbox(), activity, sender, { digest: `SHA-256=${sha256(activity).replace(/=$/, "")}` }),
+    );
     expect([unpadded.status, unpadded.body]).toEqual([401, { error: "invalid_signature", reason: "digest_not_sha256" }]);
-    expect((await send(signRaw(inbox(), activity, sender, { digest: `${sha512(activity)}, sha-256=${sha256(activity)}` }))).status).toBe(202);
+    expect((await send(signRaw(inbox(), activity, sender, { digest: `${sha512(activity)}, sha-256=${sha256(activity)}` }))).status).toBe(
+      202,
+    );
     await settled(parley);
     const other = JSON.stringify(message());
     const wrongSha256 = `SHA-256=${sha256("x")},${sha512(other)}`;
@@ -275,7 +309,11 @@ describe("key owner and actor", () => {
 
   it("the same spelled with a full IRI and a context alias: 401, nothing stored", async () => {
     const mallory = evil.actor("mallory_alias");
-    mallory.document["@context"] = ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1", { boss: "https://w3id.org/security#owner" }];
+    mallory.document["@context"] = [
+      "https://www.w3.org/ns/activitystreams",
+      "https://w3id.org/security/v1",
+      { boss: "https://w3id.org/security#owner" },
+    ];
     mallory.document.publicKey = { id: mallory.keyId, boss: { id: sender.id }, publicKeyPem: mallory.publicKeyPem };
     const response = await sendStoringNothing(post(message({ content: "forged alias" }), {}, mallory));
     expect(response.status).toBe(401);
@@ -369,13 +407,21 @@ describe("blocks at every entry", () => {
       // The villain's key served by the unblocked evil host, owned by the villain.
       evil.route("/keys/villain", (_req, res) =>
         res.writeHead(200, { "content-type": "application/activity+json" }).end(
-          JSON.stringify({ "@context": "https://w3id.org/security/v1", id: `${evil.url}/keys/villain`, type: "Key", owner: villain.id, publicKeyPem: villain.publicKeyPem }),
+          JSON.stringify({
+            "@context": "https://w3id.org/security/v1",
+            id: `${evil.url}/keys/villain`,
+            type: "Key",
+            owner: villain.id,
+            publicKeyPem: villain.publicKeyPem,
+          }),
         ),
       );
       const activity = pleromaChatMessage(villain, bobUri);
       const viaOwnKey = await sendStoringNothing(post(activity, {}, villain));
       expect(viaOwnKey.status).toBe(403);
-      const viaOtherHost = await sendStoringNothing(post(activity, {}, { keyId: `${evil.url}/keys/villain`, privateKeyPem: villain.privateKeyPem }));
+      const viaOtherHost = await sendStoringNothing(
+        post(activity, {}, { keyId: `${evil.url}/keys/villain`, privateKeyPem: villain.privateKeyPem }),
+      );
       expect([401, 403]).toContain(viaOtherHost.status);
       await admin.delete(`/api/v1/admin/domain_blocks/${block.body.id}`);
     } finally {
@@ -391,7 +437,13 @@ describe("blocks at every entry", () => {
       const mallory = evil.actor("blocked_signer");
       evil.route("/keys/2", (_req, res) =>
         res.writeHead(200, { "content-type": "application/activity+json" }).end(
-          JSON.stringify({ "@context": "https://w3id.org/security/v1", id: `${evil.url}/keys/2`, type: "CryptographicKey", owner: sender.id, publicKeyPem: mallory.publicKeyPem }),
+          JSON.stringify({
+            "@context": "https://w3id.org/security/v1",
+            id: `${evil.url}/keys/2`,
+            type: "CryptographicKey",
+            owner: sender.id,
+            publicKeyPem: mallory.publicKeyPem,
+          }),
         ),
       );
       const response = await sendStoringNothing(post(message(), {}, { keyId: `${evil.url}/keys/2`, privateKeyPem: mallory.privateKeyPem }));
@@ -417,9 +469,11 @@ describe("authorization across accounts", () => {
     form.set("shortcode", "sneaky");
     form.set("file", new Blob([new Uint8Array(png())]), "sneaky.png");
     const counts = async () =>
-      (await sql()`SELECT (SELECT count(*) FROM accounts)::int AS accounts, (SELECT count(*) FROM access_tokens)::int AS tokens,
+      (
+        await sql()`SELECT (SELECT count(*) FROM accounts)::int AS accounts, (SELECT count(*) FROM access_tokens)::int AS tokens,
         (SELECT count(*) FROM domain_blocks)::int AS blocks, (SELECT count(*) FROM custom_emojis)::int AS emojis,
-        (SELECT count(*) FROM messages WHERE deleted_at IS NULL)::int AS messages`)[0];
+        (SELECT count(*) FROM messages WHERE deleted_at IS NULL)::int AS messages`
+      )[0];
     const before = await counts();
     const routes: [string, string, unknown?][] = [
       ["post", "/api/v1/admin/accounts", { username: "created_by_user" }],
@@ -443,7 +497,9 @@ describe("authorization across accounts", () => {
       // The dashboard is not a Pleroma API: any credential but ADMIN_TOKEN gets its login challenge.
       const board = await fetch(`${parley.url}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${token}` } });
       expect(board.status).toBe(401);
-      const basic = await fetch(`${parley.url}/admin/queues/api/queues`, { headers: { authorization: `Basic ${Buffer.from(`x:${token}`).toString("base64")}` } });
+      const basic = await fetch(`${parley.url}/admin/queues/api/queues`, {
+        headers: { authorization: `Basic ${Buffer.from(`x:${token}`).toString("base64")}` },
+      });
       expect(basic.status).toBe(401);
     }
     expect(await counts()).toEqual(before);

@@ -39,7 +39,6 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-
 const startWorker = (env: Record<string, string>) =>
   spawnWorkerProcess(web, {
     queuePrefix,
@@ -47,8 +46,7 @@ const startWorker = (env: Record<string, string>) =>
     env: { TEST_DELIVERY_TUNING: JSON.stringify({ lockDurationMs: 2_000, stalledIntervalMs: 1_000 }), ...env },
   });
 
-const exitOf = (process_: ChildProcess) =>
-  new Promise<number | null>((resolve) => process_.once("exit", (code) => resolve(code)));
+const exitOf = (process_: ChildProcess) => new Promise<number | null>((resolve) => process_.once("exit", (code) => resolve(code)));
 
 it("SIGTERM: in-flight deliveries finish, the worker exits 0, each activity arrives once", async () => {
   const alice = await createAccount(web, "alice");

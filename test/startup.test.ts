@@ -158,48 +158,52 @@ describe("ADMIN_TOKEN", () => {
 });
 
 describe("embedded PostgreSQL", () => {
-  it("starts in DATA_DIR on the given port, answers queries, keeps its data and stops", () =>
-    withTempDir(async (dataDir) => {
-      // Running as root, PostgreSQL runs as the system user `postgres`, who must reach DATA_DIR
-      // (mkdtemp makes it 0700).
-      await chmod(dataDir, 0o755);
-      const port = await freePort();
-      const embedded = await startEmbeddedPostgres(dataDir, port);
-      let stopped = false;
-      try {
-        expect(embedded.url).toBe(`postgres://parley:parley@127.0.0.1:${port}/parley`);
-        await ensureDatabase(embedded.url);
-        const sql = postgres(embedded.url, { max: 1, onnotice: () => {} });
-        await sql`CREATE TABLE kept (n int)`;
-        await sql`INSERT INTO kept VALUES (42)`;
-        expect(await sql`SELECT n FROM kept`).toEqual([{ n: 42 }]);
-        await sql.end();
-        expect((await stat(path.join(dataDir, "pg", "PG_VERSION"))).isFile()).toBe(true);
-
-        // The port is taken now: a second cluster says so.
-        await withTempDir(async (other) => {
-          await chmod(other, 0o755);
-          await expect(startEmbeddedPostgres(other, port)).rejects.toThrow(new RegExp(`port ${port} is taken`));
-        });
-
-        await embedded.stop();
-        stopped = true;
-        expect(await portAnswers(port)).toBe(false);
-        await embedded.stop(); // idempotent
-
-        // Started again on the same DATA_DIR: no initdb, the data is there.
-        const again = await startEmbeddedPostgres(dataDir, port);
+  it(
+    "starts in DATA_DIR on the given port, answers queries, keeps its data and stops",
+    () =>
+      withTempDir(async (dataDir) => {
+        // Running as root, PostgreSQL runs as the system user `postgres`, who must reach DATA_DIR
+        // (mkdtemp makes it 0700).
+        await chmod(dataDir, 0o755);
+        const port = await freePort();
+        const embedded = await startEmbeddedPostgres(dataDir, port);
+        let stopped = false;
         try {
-          const sql2 = postgres(again.url, { max: 1, onnotice: () => {} });
-          expect(await sql2`SELECT n FROM kept`).toEqual([{ n: 42 }]);
-          await sql2.end();
+          expect(embedded.url).toBe(`postgres://parley:parley@127.0.0.1:${port}/parley`);
+          await ensureDatabase(embedded.url);
+          const sql = postgres(embedded.url, { max: 1, onnotice: () => {} });
+          await sql`CREATE TABLE kept (n int)`;
+          await sql`INSERT INTO kept VALUES (42)`;
+          expect(await sql`SELECT n FROM kept`).toEqual([{ n: 42 }]);
+          await sql.end();
+          expect((await stat(path.join(dataDir, "pg", "PG_VERSION"))).isFile()).toBe(true);
+
+          // The port is taken now: a second cluster says so.
+          await withTempDir(async (other) => {
+            await chmod(other, 0o755);
+            await expect(startEmbeddedPostgres(other, port)).rejects.toThrow(new RegExp(`port ${port} is taken`));
+          });
+
+          await embedded.stop();
+          stopped = true;
+          expect(await portAnswers(port)).toBe(false);
+          await embedded.stop(); // idempotent
+
+          // Started again on the same DATA_DIR: no initdb, the data is there.
+          const again = await startEmbeddedPostgres(dataDir, port);
+          try {
+            const sql2 = postgres(again.url, { max: 1, onnotice: () => {} });
+            expect(await sql2`SELECT n FROM kept`).toEqual([{ n: 42 }]);
+            await sql2.end();
+          } finally {
+            await again.stop();
+          }
         } finally {
-          await again.stop();
+          if (!stopped) await embedded.stop();
         }
-      } finally {
-        if (!stopped) await embedded.stop();
-      }
-    }), 30_000);
+      }),
+    30_000,
+  );
 });
 
 describe("roles", () => {

@@ -1,8 +1,8 @@
 import { jest } from "@jest/globals";
 import { Pleroma } from "megalodon";
-import { unrefTimersWhileSocketOpen } from "./helpers/megalodon.js";
 import { chatHelpers } from "./helpers/chats.js";
 import { sleep } from "./helpers/delivery.js";
+import { unrefTimersWhileSocketOpen } from "./helpers/megalodon.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
 import { type Frame, openStream, type StreamClient, streamingUrl } from "./helpers/streaming.js";
 
@@ -77,7 +77,11 @@ it("plays Soapbox's chat: one new message, the reader's own read, an edit and a 
   const sent = await send(writer, writerChatId, "one new message");
   const arrived = await socket.next((f) => f.event === "pleroma:chat_update", 5_000, "the new message");
   const message = JSON.parse(arrived.payload).last_message;
-  expect(message).toMatchObject({ account_id: writer.account.id, content: expect.stringContaining("one new message"), chat_id: readerChatId });
+  expect(message).toMatchObject({
+    account_id: writer.account.id,
+    content: expect.stringContaining("one new message"),
+    chat_id: readerChatId,
+  });
 
   // useChatActions.markChatAsRead, as the open chat shows the message.
   const read = await as(reader).post(`/api/v1/pleroma/chats/${readerChatId}/read`, { last_read_id: message.id });
@@ -87,7 +91,9 @@ it("plays Soapbox's chat: one new message, the reader's own read, an edit and a 
   const readEvent = await socket.next((f) => f.event === "parley:chat_update", 3_000, "the read on other devices");
   expect(JSON.parse(readEvent.payload)).toMatchObject({ id: readerChatId, unread: 0 });
 
-  expect((await as(writer).put(`/api/v1/pleroma/chats/${writerChatId}/messages/${sent.id}`, { content: "one edited message" })).status).toBe(200);
+  expect(
+    (await as(writer).put(`/api/v1/pleroma/chats/${writerChatId}/messages/${sent.id}`, { content: "one edited message" })).status,
+  ).toBe(200);
   const edited = await socket.next((f) => f.event === "parley:chat_message_update", 3_000, "the edit");
   expect(JSON.parse(edited.payload)).toMatchObject({ id: message.id, content: expect.stringContaining("one edited message") });
 
@@ -98,7 +104,11 @@ it("plays Soapbox's chat: one new message, the reader's own read, an edit and a 
   const truthSocial = await socket.next((f) => f.event === "chat_message.deleted", 3_000, "chat_message.deleted");
   expect(JSON.parse(truthSocial.payload)).toEqual({ chat_id: readerChatId, deleted_message_id: message.id });
   expect((await writerSocket.next((f) => f.event === "delete", 3_000, "the writer's delete")).payload).toBe(sent.id);
-  await socket.next((f) => f.event === "parley:chat_update" && JSON.parse(f.payload).last_message?.id === loaded[0], 3_000, "the chat after");
+  await socket.next(
+    (f) => f.event === "parley:chat_update" && JSON.parse(f.payload).last_message?.id === loaded[0],
+    3_000,
+    "the chat after",
+  );
   await sleep(300);
 
   // Exactly one chat_update for the reader: the new message (none for the read, edit or delete).
@@ -119,7 +129,9 @@ it("tells only the reader when the reader deletes someone else's message for the
   const writerSocket = await openLikeSoapbox(writer.token);
   await send(writer, writerChatId, "first");
   await send(writer, writerChatId, "second");
-  const second = await socket.next((f) => f.event === "pleroma:chat_update" && JSON.parse(f.payload).last_message.content.includes("second"));
+  const second = await socket.next(
+    (f) => f.event === "pleroma:chat_update" && JSON.parse(f.payload).last_message.content.includes("second"),
+  );
   const { id: readerMessageId, chat_id: readerChatId } = JSON.parse(second.payload).last_message;
 
   expect((await as(reader).delete(`/api/v1/pleroma/chats/${readerChatId}/messages/${readerMessageId}`)).status).toBe(200);
@@ -127,7 +139,10 @@ it("tells only the reader when the reader deletes someone else's message for the
   await sleep(300);
   expect(writerSocket.all((f) => f.event === "delete" || f.event === "chat_message.deleted")).toEqual([]);
   // Each arrival was one chat_update, in order, each with its own message (Pleroma renders the new reference).
-  expect(chatUpdates(socket).map((chat) => chat.last_message.content)).toEqual([expect.stringContaining("first"), expect.stringContaining("second")]);
+  expect(chatUpdates(socket).map((chat) => chat.last_message.content)).toEqual([
+    expect.stringContaining("first"),
+    expect.stringContaining("second"),
+  ]);
 });
 
 it("never streams a pleroma:chat_update with last_message null: a chat emptied by a delete gets Parley's event only", async () => {
@@ -143,7 +158,11 @@ it("never streams a pleroma:chat_update with last_message null: a chat emptied b
   expect((await socket.next((f) => f.event === "delete", 3_000, "the delete")).payload).toBe(readerChat.last_message.id);
   const emptied = await socket.next((f) => f.event === "parley:chat_update", 3_000, "the emptied chat");
   expect(JSON.parse(emptied.payload)).toMatchObject({ id: readerChat.id, last_message: null, unread: 0 });
-  await writerSocket.next((f) => f.event === "parley:chat_update" && JSON.parse(f.payload).last_message === null, 3_000, "the writer's emptied chat");
+  await writerSocket.next(
+    (f) => f.event === "parley:chat_update" && JSON.parse(f.payload).last_message === null,
+    3_000,
+    "the writer's emptied chat",
+  );
   await sleep(300);
 
   for (const client of [socket, writerSocket]) {

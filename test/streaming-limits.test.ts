@@ -13,7 +13,10 @@ const admin = () => api(parley.url, parley.adminToken);
 
 beforeAll(async () => {
   // A slow LISTEN reconnection leaves room for a revocation nobody hears.
-  parley = await startTestParley({ env: { STREAMING_MAX_PER_ACCOUNT: "3" }, streamingTuning: { listener: { minBackoffMs: 2_000, maxBackoffMs: 2_000 } } });
+  parley = await startTestParley({
+    env: { STREAMING_MAX_PER_ACCOUNT: "3" },
+    streamingTuning: { listener: { minBackoffMs: 2_000, maxBackoffMs: 2_000 } },
+  });
 });
 afterAll(() => parley.close());
 
@@ -52,7 +55,9 @@ it("refuses the upgrade past the cap with 429 too_many_connections; another acco
   const open = [await byQuery(alice.token), await byQuery(alice.token), await byQuery(alice.token)];
   await expect(byQuery(alice.token)).rejects.toMatchObject({ status: 429, body: JSON.stringify({ error: "too_many_connections" }) });
   // A bearer header is the same account.
-  await expect(openStream(streamingUrl(parley.url), { headers: { authorization: `Bearer ${alice.token}` } })).rejects.toMatchObject({ status: 429 });
+  await expect(openStream(streamingUrl(parley.url), { headers: { authorization: `Bearer ${alice.token}` } })).rejects.toMatchObject({
+    status: 429,
+  });
   const other = await byQuery(bob.token);
 
   open[0].close();

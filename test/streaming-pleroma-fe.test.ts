@@ -78,7 +78,11 @@ it("plays Pleroma-FE's handshake: token-less connect, authenticate, subscribe us
   expect(frame.stream).toEqual(["user"]);
   const chat = JSON.parse(frame.payload);
   // What addChatMessages and updateChat read.
-  expect(chat.last_message).toMatchObject({ account_id: writer.account.id, content: expect.stringContaining("hello Pleroma-FE"), unread: true });
+  expect(chat.last_message).toMatchObject({
+    account_id: writer.account.id,
+    content: expect.stringContaining("hello Pleroma-FE"),
+    unread: true,
+  });
   expect(chat.unread).toBe(1);
   expect(chat).toEqual((await as(reader).get(`/api/v1/pleroma/chats/${chat.id}`)).body);
   // The writer's message reached the reader only: the writer's id of it is another reference.
@@ -118,7 +122,11 @@ it("refuses subscribe before authenticate (Pleroma's unauthorized), streams noth
   const [reader, writer] = await Promise.all([account("early_reader"), account("early_writer")]);
   const client = await openLikePleromaFe();
   expect(await subscribe(client, "user")).toEqual({ type: "subscribe", result: "error", error: "unauthorized" });
-  expect(await subscribe(client, "user:pleroma_chat", "unsubscribe")).toEqual({ type: "unsubscribe", result: "error", error: "unauthorized" });
+  expect(await subscribe(client, "user:pleroma_chat", "unsubscribe")).toEqual({
+    type: "unsubscribe",
+    result: "error",
+    error: "unauthorized",
+  });
   expect(await subscribe(client, "public")).toEqual({ type: "subscribe", result: "error", error: "bad_topic" });
 
   const chatId = await chatWith(writer, reader);
@@ -143,9 +151,17 @@ it("answers a second authentication as Pleroma does (already_authenticated), exc
   client.send({ type: "pleroma:authenticate", token: reader.token });
   expect((await answer(client, "pleroma:authenticate")).result).toBe("success");
   client.send({ type: "pleroma:authenticate", token: other.token });
-  expect(await answer(client, "pleroma:authenticate")).toEqual({ type: "pleroma:authenticate", result: "error", error: "already_authenticated" });
+  expect(await answer(client, "pleroma:authenticate")).toEqual({
+    type: "pleroma:authenticate",
+    result: "error",
+    error: "already_authenticated",
+  });
   client.send({ type: "pleroma:authenticate", token: "Something else" });
-  expect(await answer(client, "pleroma:authenticate")).toEqual({ type: "pleroma:authenticate", result: "error", error: "already_authenticated" });
+  expect(await answer(client, "pleroma:authenticate")).toEqual({
+    type: "pleroma:authenticate",
+    result: "error",
+    error: "already_authenticated",
+  });
   client.send({ type: "pleroma:authenticate", token: reader.token });
   expect(await answer(client, "pleroma:authenticate")).toEqual({ type: "pleroma:authenticate", result: "success" });
 
@@ -153,7 +169,11 @@ it("answers a second authentication as Pleroma does (already_authenticated), exc
   const byQuery = await openStream(streamingUrl(instance.url, { access_token: reader.token }));
   clients.push(byQuery);
   byQuery.send({ type: "pleroma:authenticate", token: other.token });
-  expect(await answer(byQuery, "pleroma:authenticate")).toEqual({ type: "pleroma:authenticate", result: "error", error: "already_authenticated" });
+  expect(await answer(byQuery, "pleroma:authenticate")).toEqual({
+    type: "pleroma:authenticate",
+    result: "error",
+    error: "already_authenticated",
+  });
   byQuery.send({ type: "pleroma:authenticate", token: reader.token });
   expect(await answer(byQuery, "pleroma:authenticate")).toEqual({ type: "pleroma:authenticate", result: "success" });
 });

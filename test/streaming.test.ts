@@ -25,7 +25,6 @@ const withContent = (stream: string, text: string) => (frame: Frame) =>
 
 /** A worker process on B's database and queues (the production entry plus the test's queue prefix). */
 
-
 describe("streaming across instances and processes", () => {
   const queuePrefix = `parley-test-stream-${randomBytes(4).toString("hex")}`;
   const logs: string[] = [];
@@ -57,7 +56,13 @@ describe("streaming across instances and processes", () => {
     [a, b, dataDir] = await Promise.all([
       startTestParley({ queue: "redis" }),
       // The web role only: B's inbound (and deliver) jobs run in the child process below.
-      startTestParley({ queue: "redis", role: "web", queuePrefix, env: { LOG_LEVEL: "debug" }, logStream: { write: (line) => logs.push(line) } }),
+      startTestParley({
+        queue: "redis",
+        role: "web",
+        queuePrefix,
+        env: { LOG_LEVEL: "debug" },
+        logStream: { write: (line) => logs.push(line) },
+      }),
       mkdtemp(path.join(tmpdir(), "parley-stream-worker-")),
     ]);
     worker = await spawnWorkerProcess(b, { queuePrefix, dataDir });
@@ -123,7 +128,11 @@ describe("streaming across instances and processes", () => {
     expect(elapsed).toBeLessThan(1_000);
     expect(frame).toEqual({ stream: ["user:pleroma_chat"], event: "pleroma:chat_update", payload: expect.any(String) });
     const chat = chatOf(frame);
-    expect(chat).toMatchObject({ id: bobChatId, unread: 2, last_message: { chat_id: bobChatId, unread: true, content: expect.stringContaining("Hello bob") } });
+    expect(chat).toMatchObject({
+      id: bobChatId,
+      unread: 2,
+      last_message: { chat_id: bobChatId, unread: true, content: expect.stringContaining("Hello bob") },
+    });
     // The payload is the Chat as the REST API shows it to bob.
     const shown = await asBob().get(`/api/v1/pleroma/chats/${bobChatId}`);
     expect(chat).toEqual(shown.body);
@@ -161,7 +170,8 @@ describe("streaming across instances and processes", () => {
     const bobStream = await open(b.url, { stream: "user:pleroma_chat" }, bearer(bob));
     const aliceStream = await open(a.url, { stream: "user:pleroma_chat" }, bearer(alice));
     const stream = "user:pleroma_chat";
-    const parleyChat = (until: (chat: any) => boolean) => (f: Frame) => f.event === "parley:chat_update" && f.stream?.[0] === stream && until(chatOf(f));
+    const parleyChat = (until: (chat: any) => boolean) => (f: Frame) =>
+      f.event === "parley:chat_update" && f.stream?.[0] === stream && until(chatOf(f));
     const parleyMessage = (until: (message: any) => boolean) => (f: Frame) =>
       f.event === "parley:chat_message_update" && f.stream?.[0] === stream && until(JSON.parse(f.payload));
     const deleted = (id: string) => (f: Frame) => f.event === "delete" && f.payload === id;
@@ -169,38 +179,72 @@ describe("streaming across instances and processes", () => {
     // Read: Parley's own event carries the counter at 0 (Pleroma streams nothing on a read).
     const read = await asBob().post(`/api/v1/pleroma/chats/${bobChatId}/read`);
     expect(read.status).toBe(200);
-    expect(chatOf(await bobStream.next(parleyChat((chat) => chat.unread === 0), 2_000, "the read"))).toEqual(read.body);
+    expect(
+      chatOf(
+        await bobStream.next(
+          parleyChat((chat) => chat.unread === 0),
+          2_000,
+          "the read",
+        ),
+      ),
+    ).toEqual(read.body);
 
     // Alice's message on A: its delivery state (A's deliver worker) is streamed to her as a message update.
     const sent = await aliceSends("to be edited");
-    await aliceStream.next(parleyMessage((m) => m.id === sent.id && m.parley?.delivery === "delivered"), 5_000, "the delivered state");
+    await aliceStream.next(
+      parleyMessage((m) => m.id === sent.id && m.parley?.delivery === "delivered"),
+      5_000,
+      "the delivered state",
+    );
     const arrived = await bobStream.next(withContent(stream, "to be edited"), 5_000, "the message on B");
     expect(chatOf(arrived).unread).toBe(1);
 
     // One message read: unread 0 again.
     const bobMessageId = chatOf(arrived).last_message.id;
     expect((await asBob().post(`/api/v1/pleroma/chats/${bobChatId}/messages/${bobMessageId}/read`)).status).toBe(200);
-    await bobStream.next(parleyChat((chat) => chat.unread === 0), 2_000, "the message read");
+    await bobStream.next(
+      parleyChat((chat) => chat.unread === 0),
+      2_000,
+      "the message read",
+    );
 
     // A remote edit (Update applied by B's worker process).
-    expect((await asAlice().put(`/api/v1/pleroma/chats/${aliceChatId}/messages/${sent.id}`, { content: "edited by alice" })).status).toBe(200);
-    const edited = await bobStream.next(parleyMessage((m) => m.id === bobMessageId && m.content.includes("edited by alice")), 5_000, "the edit on B");
+    expect((await asAlice().put(`/api/v1/pleroma/chats/${aliceChatId}/messages/${sent.id}`, { content: "edited by alice" })).status).toBe(
+      200,
+    );
+    const edited = await bobStream.next(
+      parleyMessage((m) => m.id === bobMessageId && m.content.includes("edited by alice")),
+      5_000,
+      "the edit on B",
+    );
     expect(JSON.parse(edited.payload).edited_at).toEqual(expect.any(String));
 
     // A remote delete (tombstone): `delete` with bob's id of it, then the chat whose last message is the one before.
     expect((await asAlice().delete(`/api/v1/pleroma/chats/${aliceChatId}/messages/${sent.id}`)).status).toBe(200);
     expect((await bobStream.next(deleted(bobMessageId), 5_000, "the remote delete on B")).stream).toEqual([stream]);
-    await bobStream.next(parleyChat((chat) => chat.last_message?.content.includes("twice")), 2_000, "the chat after the remote delete");
+    await bobStream.next(
+      parleyChat((chat) => chat.last_message?.content.includes("twice")),
+      2_000,
+      "the chat after the remote delete",
+    );
 
     // Bob's own message: the delivery state comes from B's worker process.
     const reply = await asBob().post(`/api/v1/pleroma/chats/${bobChatId}/messages`, { content: "bob replies" });
     expect(reply.status).toBe(200);
-    await bobStream.next(parleyMessage((m) => m.id === reply.body.id && m.parley?.delivery === "delivered"), 5_000, "bob's delivered state");
+    await bobStream.next(
+      parleyMessage((m) => m.id === reply.body.id && m.parley?.delivery === "delivered"),
+      5_000,
+      "bob's delivered state",
+    );
     await aliceStream.next(withContent(stream, "bob replies"), 5_000, "bob's message on A");
 
     // A local edit, then a delete of his own message.
     expect((await asBob().put(`/api/v1/pleroma/chats/${bobChatId}/messages/${reply.body.id}`, { content: "bob edits" })).status).toBe(200);
-    await bobStream.next(parleyMessage((m) => m.id === reply.body.id && m.content.includes("bob edits")), 2_000, "bob's edit");
+    await bobStream.next(
+      parleyMessage((m) => m.id === reply.body.id && m.content.includes("bob edits")),
+      2_000,
+      "bob's edit",
+    );
     expect((await asBob().delete(`/api/v1/pleroma/chats/${bobChatId}/messages/${reply.body.id}`)).status).toBe(200);
     await bobStream.next(deleted(reply.body.id), 2_000, "bob's delete");
 
@@ -209,7 +253,11 @@ describe("streaming across instances and processes", () => {
     expect(last.content).toContain("twice");
     expect((await asBob().delete(`/api/v1/pleroma/chats/${bobChatId}/messages/${last.id}`)).status).toBe(200);
     await bobStream.next(deleted(last.id), 2_000, "the message hidden for bob");
-    await bobStream.next(parleyChat((chat) => chat.last_message?.content.includes("Hello bob")), 2_000, "the chat after hiding a message");
+    await bobStream.next(
+      parleyChat((chat) => chat.last_message?.content.includes("Hello bob")),
+      2_000,
+      "the chat after hiding a message",
+    );
     const before = bobStream.frames.length;
     expect((await asBob().delete(`/api/v1/pleroma/chats/${bobChatId}`)).status).toBe(200);
     await bobStream.next((f) => parleyChat(() => true)(f) && bobStream.frames.indexOf(f) >= before, 2_000, "the hidden chat");
@@ -238,7 +286,11 @@ describe("streaming across instances and processes", () => {
 
     expect(await subscribe(toggled, "public")).toEqual({ type: "subscribe", result: "error", error: "bad_topic" });
     toggled.ws.send("not json");
-    const bad = await toggled.next((f) => f.event === "pleroma:respond" && JSON.parse(f.payload).error === "bad_request", 2_000, "bad_request");
+    const bad = await toggled.next(
+      (f) => f.event === "pleroma:respond" && JSON.parse(f.payload).error === "bad_request",
+      2_000,
+      "bad_request",
+    );
     expect(JSON.parse(bad.payload)).toEqual({ type: "unknown", result: "error", error: "bad_request" });
   });
 
@@ -330,7 +382,9 @@ describe("slow clients", () => {
     const big = "x".repeat(90_000);
     const slowLogged = () => logs.map((line) => JSON.parse(line)).find((entry) => entry.msg === "streaming: slow client disconnected");
     for (let i = 0; i < 300 && !slowLogged(); i++) {
-      const sent = await api(instance.url, carol.token).post(`/api/v1/pleroma/chats/${opened.body.id}/messages`, { content: `${i} ${big}` });
+      const sent = await api(instance.url, carol.token).post(`/api/v1/pleroma/chats/${opened.body.id}/messages`, {
+        content: `${i} ${big}`,
+      });
       expect(sent.status).toBe(200);
     }
     const entry = await waitUntil(async () => slowLogged(), 5_000, "the slow client to be disconnected");

@@ -66,14 +66,23 @@ describe("X-Forwarded-Proto and X-Forwarded-Host count only from a trusted proxy
       ["x-forwarded-for", "not-an-address"],
     ]) {
       const answer = await webfinger(byDefault, { [name]: value });
-      expect([name, value, answer.status, await answer.json()]).toEqual([name, value, 400, expect.objectContaining({ error: "invalid_request", field: name })]);
+      expect([name, value, answer.status, await answer.json()]).toEqual([
+        name,
+        value,
+        400,
+        expect.objectContaining({ error: "invalid_request", field: name }),
+      ]);
     }
     expect((await webfinger(byDefault, { "x-forwarded-proto": "https", "x-forwarded-host": "chat.example.org" })).status).toBe(200);
   });
 
   it("from anyone else, they are ignored", async () => {
     for (const instance of [untrusting, otherProxy]) {
-      const answer = await webfinger(instance, { "x-forwarded-proto": "a b", "x-forwarded-host": "a b", "x-forwarded-for": "not-an-address" });
+      const answer = await webfinger(instance, {
+        "x-forwarded-proto": "a b",
+        "x-forwarded-host": "a b",
+        "x-forwarded-for": "not-an-address",
+      });
       expect(answer.status).toBe(200);
     }
   });

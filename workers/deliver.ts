@@ -1,16 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { DelayedError, type Job, UnrecoverableError, type WorkerOptions } from "bullmq";
 import { and, eq, isNull, sql } from "drizzle-orm";
-import { randomUUID } from "node:crypto";
 import { accounts, deliveries, hostSlots, hostStates } from "../src/db/schema/index.js";
 import { domainBlockedSql } from "../src/federation/domain-blocks.js";
-import {
-  acquireHostSlot,
-  HOST_PAUSED,
-  hostOf,
-  recordHostFailure,
-  releaseHostSlot,
-} from "../src/federation/outgoing/hosts.js";
-import { deliveryReason } from "../src/ops/metrics.js";
+import { acquireHostSlot, HOST_PAUSED, hostOf, recordHostFailure, releaseHostSlot } from "../src/federation/outgoing/hosts.js";
 import {
   classifyError,
   classifyResponse,
@@ -22,6 +15,7 @@ import {
 } from "../src/federation/outgoing/policy.js";
 import { RECONCILE_JOB, RECONCILE_SCHEDULER_ID, reconcileDeliveries } from "../src/federation/outgoing/reconciler.js";
 import { postActivity, signerOf } from "../src/federation/outgoing/sender.js";
+import { deliveryReason } from "../src/ops/metrics.js";
 import type { Deps } from "../src/shared/deps.js";
 import { messageUpdateNotifySql, publishMessageUpdate } from "../src/streaming/events.js";
 
@@ -71,7 +65,10 @@ async function later(job: Job, token: string | undefined, at: number): Promise<n
 
 async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, job: Job, token: string | undefined) {
   const { db } = deps;
-  const [row] = await db.select().from(deliveries).where(eq(deliveries.id, String(job.id)));
+  const [row] = await db
+    .select()
+    .from(deliveries)
+    .where(eq(deliveries.id, String(job.id)));
   if (!row || row.status !== "pending") return { skipped: row?.status ?? "missing" };
   const now = Date.now();
   // Early (a duplicate job, clocks apart): wait for the row's own time.
@@ -96,7 +93,8 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
   }
 
   const signer = await signerOf(db, row.senderId);
-  if (!signer) return refuseBeforeSending(deps, job, row, { kind: "permanent", error: `no signing key for account ${row.senderId}`, gone: false });
+  if (!signer)
+    return refuseBeforeSending(deps, job, row, { kind: "permanent", error: `no signing key for account ${row.senderId}`, gone: false });
   const holder = `${processId}/${row.id}`;
   const slot = await acquireHostSlot(db, host, deps.config.deliveryMaxPerHost, holder, tuning.slotLeaseMs);
   if (slot === null) return later(job, token, now + tuning.slotWaitMs * (0.5 + Math.random()));
@@ -137,9 +135,7 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
   if (outcome.kind !== "retry") return fail(deps, row, outcome);
   if (gaveUp) return fail(deps, row, { kind: "permanent", error: `gave up after ${attempts} attempts: ${outcome.error}`, gone: false });
   const delay =
-    outcome.retryAfterMs !== undefined
-      ? Math.min(Math.max(outcome.retryAfterMs, 1000), tuning.maxDelayMs)
-      : retryDelay(attempts, tuning);
+    outcome.retryAfterMs !== undefined ? Math.min(Math.max(outcome.retryAfterMs, 1000), tuning.maxDelayMs) : retryDelay(attempts, tuning);
   const nextAt = Date.now() + delay;
   await db
     .update(deliveries)
@@ -174,7 +170,11 @@ async function refuseBeforeSending(deps: Deps, job: Job, row: DeliveryRow, outco
 /** The first bytes of an error answer, for `last_error` (peers often say why). */
 function errorDetail(body: Buffer): string {
   // Control characters (NUL above all: PostgreSQL text refuses it) become spaces.
-  const text = body.subarray(0, 200).toString("utf8").replace(/[\s\u0000-\u001f\u007f\ufffd]+/g, " ").trim();
+  const text = body
+    .subarray(0, 200)
+    .toString("utf8")
+    .replace(/[\s\u0000-\u001f\u007f\ufffd]+/g, " ")
+    .trim();
   return text ? `: ${text}` : "";
 }
 
@@ -184,11 +184,20 @@ async function fail(deps: Deps, row: DeliveryRow, outcome: Exclude<Outcome, { ki
   if (outcome.gone && row.recipientId) {
     // 404/410 from the actor's own inbox: the account no longer exists there. Written before the
     // row's state, so whoever sees the delivery failed also sees the account gone.
-    await db.update(accounts).set({ goneAt: new Date() }).where(and(eq(accounts.id, row.recipientId), isNull(accounts.goneAt)));
+    await db
+      .update(accounts)
+      .set({ goneAt: new Date() })
+      .where(and(eq(accounts.id, row.recipientId), isNull(accounts.goneAt)));
   }
   const changed = await db
     .update(deliveries)
-    .set({ status: "failed", attempts: sql`${deliveries.attempts} + 1`, lastError: outcome.error, nextAttemptAt: null, updatedAt: new Date() })
+    .set({
+      status: "failed",
+      attempts: sql`${deliveries.attempts} + 1`,
+      lastError: outcome.error,
+      nextAttemptAt: null,
+      updatedAt: new Date(),
+    })
     .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending")))
     .returning({ id: deliveries.id });
   // The sender's `parley.delivery` changed (committed above): their chat is streamed.

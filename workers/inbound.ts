@@ -2,6 +2,7 @@ import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { and, asc, eq, inArray, lt, notInArray, sql } from "drizzle-orm";
 import type { AccountRow } from "../src/accounts/account.view.js";
 import { isBlocked } from "../src/chats/chat.view.js";
+import { firstLinkOf } from "../src/chats/compose.js";
 import {
   deleteRemoteActor,
   editRemoteMessage,
@@ -12,7 +13,6 @@ import {
   restoreRemoteMessage,
   tombstoneRemoteMessage,
 } from "../src/chats/remote-message.service.js";
-import { firstLinkOf } from "../src/chats/compose.js";
 import type { Transaction } from "../src/db/database.js";
 import { accounts, blocks, inboxActivities } from "../src/db/schema/index.js";
 import {
@@ -49,7 +49,15 @@ type InboxRow = typeof inboxActivities.$inferSelect;
 class WaitingForCreate extends Error {}
 
 /** Errors of resolveRemoteActor that no retry will cure. */
-const PERMANENT_ACTOR_ERRORS = new Set(["gone", "not_found", "not_an_actor", "id_mismatch", "invalid_actor", "invalid_url", "username_conflict"]);
+const PERMANENT_ACTOR_ERRORS = new Set([
+  "gone",
+  "not_found",
+  "not_an_actor",
+  "id_mismatch",
+  "invalid_actor",
+  "invalid_url",
+  "username_conflict",
+]);
 
 export const RECONCILE_EVERY_MS = 30_000;
 /** A pending row younger than this may simply not have been picked up yet. */
@@ -201,7 +209,11 @@ interface ApplyOptions {
  * that a Delete or Update sees the Creates of its batch. With `pull`, the batch also takes along up
  * to that many other pending Creates nobody holds (see applyCreates).
  */
-export async function applyInboxActivities(deps: InboundDeps, claims: Claim[], options: ApplyOptions = {}): Promise<PromiseSettledResult<ApplyOutcome>[]> {
+export async function applyInboxActivities(
+  deps: InboundDeps,
+  claims: Claim[],
+  options: ApplyOptions = {},
+): Promise<PromiseSettledResult<ApplyOutcome>[]> {
   return Promise.allSettled(await startInboxActivities(deps, claims, options));
 }
 
@@ -221,7 +233,10 @@ async function startInboxActivities(deps: InboundDeps, claims: Claim[], options:
   const outcomes = new Map<string, Promise<ApplyOutcome>>();
   const alone: InboxRow[] = [];
   const creates: BatchedCreate[] = [];
-  const authors = await cachedAuthors(deps, rows.filter((row) => typesOf(row.payload as Json).includes("Create")).map((row) => row.actorUri));
+  const authors = await cachedAuthors(
+    deps,
+    rows.filter((row) => typesOf(row.payload as Json).includes("Create")).map((row) => row.actorUri),
+  );
   for (const row of [...rows].sort((a, b) => compare(a.id, b.id))) {
     const create = batchableCreate(row, authors);
     if (create) creates.push(create);
@@ -268,12 +283,21 @@ async function startInboxActivities(deps: InboundDeps, claims: Claim[], options:
     const givenBack = deps.db
       .update(inboxActivities)
       .set({ attempts: sql`greatest(${inboxActivities.attempts} - 1, 0)` })
-      .where(inArray(inboxActivities.id, bounced.map((b) => b.row.id)))
+      .where(
+        inArray(
+          inboxActivities.id,
+          bounced.map((b) => b.row.id),
+        ),
+      )
       .then(
         () => undefined,
         (error) => deps.logger.warn({ err: error }, "inbound: could not give back the attempts of rows put back"),
       );
-    for (const { row, busy } of bounced) outcomes.set(row.id, givenBack.then(() => Promise.reject(busy)));
+    for (const { row, busy } of bounced)
+      outcomes.set(
+        row.id,
+        givenBack.then(() => Promise.reject(busy)),
+      );
   }
   const result = claims.map((claim) => (byId.has(claim.id) ? outcomes.get(claim.id)! : Promise.resolve({ status: "skipped" as const })));
   // Settled by their callers; never reported as unhandled meanwhile.
@@ -315,7 +339,11 @@ async function applyMore(deps: InboundDeps, options: { onAppliedAlong?: (ids: st
 }
 
 /** Applies one claimed row (its attempt counted) in its own transaction; throws when it could not. */
-async function applyClaimed(deps: InboundDeps, row: InboxRow, options: { lastAttempt: boolean; lease?: AuthorLease }): Promise<ApplyOutcome> {
+async function applyClaimed(
+  deps: InboundDeps,
+  row: InboxRow,
+  options: { lastAttempt: boolean; lease?: AuthorLease },
+): Promise<ApplyOutcome> {
   const id = row.id;
   try {
     const payload = row.payload as Json;
@@ -332,10 +360,7 @@ async function applyClaimed(deps: InboundDeps, row: InboxRow, options: { lastAtt
         .for("update");
       if (!locked) return;
       result = await apply(deps, tx, row, payload, author, links);
-      await tx
-        .update(inboxActivities)
-        .set({ status: "applied", error: null, processedAt: sql`now()` })
-        .where(eq(inboxActivities.id, id));
+      await tx.update(inboxActivities).set({ status: "applied", error: null, processedAt: sql`now()` }).where(eq(inboxActivities.id, id));
     });
     deps.logger.debug({ inboxActivity: id, activity: row.activityUri, result }, "inbound: applied");
     linkCardRequests(deps).request(links);
@@ -348,7 +373,10 @@ async function applyClaimed(deps: InboundDeps, row: InboxRow, options: { lastAtt
         .set({ status: "failed", error: errorText(error), processedAt: sql`now()` })
         .where(and(eq(inboxActivities.id, id), eq(inboxActivities.status, "pending")));
     } else {
-      await deps.db.update(inboxActivities).set({ error: errorText(error) }).where(eq(inboxActivities.id, id));
+      await deps.db
+        .update(inboxActivities)
+        .set({ error: errorText(error) })
+        .where(eq(inboxActivities.id, id));
     }
     throw error;
   }
@@ -430,12 +458,18 @@ async function applyCreates(
   await tx
     .update(inboxActivities)
     .set({ status: "applied", error: null, processedAt: sql`now()` })
-    .where(inArray(inboxActivities.id, batch.map(({ c }) => c.row.id)));
+    .where(
+      inArray(
+        inboxActivities.id,
+        batch.map(({ c }) => c.row.id),
+      ),
+    );
   const outcome = new Map<BatchedCreate, string>();
   // Through the transaction, never the pool (see applyCreate).
   const recipients = new Map<string, AccountRow | undefined>();
   for (const { c } of batch) {
-    if (!recipients.has(c.recipientUri)) recipients.set(c.recipientUri, await findLocalActor({ db: tx, config: deps.config }, c.recipientUri));
+    if (!recipients.has(c.recipientUri))
+      recipients.set(c.recipientUri, await findLocalActor({ db: tx, config: deps.config }, c.recipientUri));
   }
   const candidates: { c: BatchedCreate; recipient: AccountRow }[] = [];
   for (const { c } of batch) {
@@ -483,7 +517,13 @@ async function pullCreates(tx: Transaction, exclude: string[], limit: number): P
     .select({ row: inboxActivities, author: accounts })
     .from(inboxActivities)
     .leftJoin(accounts, eq(accounts.uri, inboxActivities.actorUri))
-    .where(and(eq(inboxActivities.status, "pending"), notInArray(inboxActivities.id, exclude), sql`${inboxActivities.payload}->>'type' = 'Create'`))
+    .where(
+      and(
+        eq(inboxActivities.status, "pending"),
+        notInArray(inboxActivities.id, exclude),
+        sql`${inboxActivities.payload}->>'type' = 'Create'`,
+      ),
+    )
     .limit(limit)
     .for("update", { of: inboxActivities, skipLocked: true });
   const authors = new Map(rows.flatMap(({ author }) => (author && isFresh(author) ? [[author.uri, author] as const] : [])));
@@ -569,7 +609,14 @@ function messageFields(object: Json): RemoteMessageFields {
   };
 }
 
-async function applyCreate(deps: InboundDeps, tx: Transaction, row: InboxRow, payload: Json, author: AccountRow, links: LinkCardJob[]): Promise<string> {
+async function applyCreate(
+  deps: InboundDeps,
+  tx: Transaction,
+  row: InboxRow,
+  payload: Json,
+  author: AccountRow,
+  links: LinkCardJob[],
+): Promise<string> {
   const object = payload.object as Json;
   if (!sameUri(author.uri, row.actorUri)) throw new UnrecoverableError(`resolved ${author.uri}, not ${row.actorUri}`);
   // Through the transaction, never the pool: a query on the pool while this transaction holds a

@@ -41,7 +41,12 @@ const SCHEDULE_CHECK_MS = 15_000;
 /** Every BullMQ processor of the service: one line each. */
 const PROCESSORS: ProcessorSpec[] = [
   { queue: "housekeeping", processor: housekeepingProcessor, options: () => ({ concurrency: 1 }), schedules: () => [HOUSEKEEPING] },
-  { queue: "inbound", processor: inboundProcessor, options: (deps) => ({ concurrency: deps.config.inboundConcurrency }), schedules: inboundSchedules },
+  {
+    queue: "inbound",
+    processor: inboundProcessor,
+    options: (deps) => ({ concurrency: deps.config.inboundConcurrency }),
+    schedules: inboundSchedules,
+  },
   { queue: "deliver", processor: deliverProcessor, options: deliverWorkerOptions, schedules: deliverSchedules },
   { queue: "linkCards", processor: linkCardsProcessor, options: linkCardsWorkerOptions },
 ];
@@ -63,15 +68,23 @@ export async function startWorkers(deps: Deps): Promise<Workers> {
   }
   // One scheduler entry whatever the number of worker processes (upsert is idempotent). Checked
   // again every SCHEDULE_CHECK_MS (15 s): after a Redis loss they would otherwise be gone until the next restart.
-  const schedules = PROCESSORS.flatMap((spec) => (spec.schedules?.(deps) ?? []).map((schedule) => ({ queue: deps.queues[spec.queue], ...schedule })));
+  const schedules = PROCESSORS.flatMap((spec) =>
+    (spec.schedules?.(deps) ?? []).map((schedule) => ({ queue: deps.queues[spec.queue], ...schedule })),
+  );
   const upsert = (entry: (typeof schedules)[number]) =>
-    entry.queue.upsertJobScheduler(entry.id, { every: entry.every }, { name: entry.name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+    entry.queue.upsertJobScheduler(
+      entry.id,
+      { every: entry.every },
+      { name: entry.name, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    );
   await Promise.all(schedules.map(upsert));
   const check = setInterval(() => {
     for (const entry of schedules) {
       entry.queue
         .getJobScheduler(entry.id)
-        .then((found) => (found ? undefined : upsert(entry).then(() => deps.logger.warn({ scheduler: entry.id }, "job scheduler restored"))))
+        .then((found) =>
+          found ? undefined : upsert(entry).then(() => deps.logger.warn({ scheduler: entry.id }, "job scheduler restored")),
+        )
         .catch((error) => deps.logger.error({ err: error, scheduler: entry.id }, "job scheduler check failed"));
     }
   }, SCHEDULE_CHECK_MS);
@@ -89,7 +102,8 @@ export async function startWorkers(deps: Deps): Promise<Workers> {
         }),
       ]);
       clearTimeout(timer);
-      if (!finished) deps.logger.warn({ boundMs }, "jobs still running at the shutdown bound: closing workers by force (their jobs will run again)");
+      if (!finished)
+        deps.logger.warn({ boundMs }, "jobs still running at the shutdown bound: closing workers by force (their jobs will run again)");
       await Promise.all(workers.map((worker) => worker.close(!finished)));
     },
   };

@@ -146,8 +146,18 @@ interface Query {
 
 function queries(s: Seeded): Query[] {
   return [
-    { name: "GET /api/v2/pleroma/chats", path: "/api/v2/pleroma/chats", n: 200, explain: (db) => listChatPage(db, s.ownerId, { withMuted: false, limit: 20 }, "http://x") },
-    { name: "GET /api/v1/pleroma/chats (all)", path: "/api/v1/pleroma/chats", n: 20, explain: (db) => listChatPage(db, s.ownerId, { withMuted: false }, "http://x") },
+    {
+      name: "GET /api/v2/pleroma/chats",
+      path: "/api/v2/pleroma/chats",
+      n: 200,
+      explain: (db) => listChatPage(db, s.ownerId, { withMuted: false, limit: 20 }, "http://x"),
+    },
+    {
+      name: "GET /api/v1/pleroma/chats (all)",
+      path: "/api/v1/pleroma/chats",
+      n: 20,
+      explain: (db) => listChatPage(db, s.ownerId, { withMuted: false }, "http://x"),
+    },
     {
       name: "messages first page",
       path: `/api/v1/pleroma/chats/${s.bigChat}/messages`,
@@ -222,9 +232,7 @@ export const bench: Bench = {
   async run(ctx) {
     const large = await measure(ctx, LARGE);
     const small = await measure(ctx, SMALL);
-    const results: BenchResult[] = [
-      { metric: `api seed of ${LARGE} messages`, value: Number(large.seeded.seconds.toFixed(1)), unit: "s" },
-    ];
+    const results: BenchResult[] = [{ metric: `api seed of ${LARGE} messages`, value: Number(large.seeded.seconds.toFixed(1)), unit: "s" }];
     for (const [name, big] of large.figures) {
       const little = small.figures.get(name)!;
       const goal = "p99 ≤ 20 ms";

@@ -8,10 +8,10 @@ import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import postgres from "postgres";
 import { queueBackend } from "../../src/queues/queues.js";
 import { insertRemoteAccount } from "../../test/helpers/delivery.js";
-import { startInboxSink, type InboxSink, type SinkRequest } from "../../test/helpers/inbox-sink.js";
+import { type InboxSink, type SinkRequest, startInboxSink } from "../../test/helpers/inbox-sink.js";
 import { api, createAccount, deleteRedisPrefix, dropDatabase, TEST_PG, TEST_REDIS } from "../../test/helpers/parley.js";
 import { runLoad } from "../lib/load.js";
-import { startParleyProcesses, type ParleyProcesses } from "../lib/parley-processes.js";
+import { type ParleyProcesses, startParleyProcesses } from "../lib/parley-processes.js";
 import type { PreparedRequest } from "../lib/sign.js";
 import { round, summarize } from "../lib/stats.js";
 import type { Bench, BenchResult, QueueBackend } from "../types.js";
@@ -65,9 +65,17 @@ async function noopJobsPerSecond(kind: QueueBackend, count: number): Promise<num
     await worker.waitUntilReady();
     const started = performance.now();
     for (let i = 0; i < count; i += 500) {
-      await queue.addBulk(Array.from({ length: Math.min(500, count - i) }, (_, j) => ({ name: "noop", data: { i: i + j }, opts: { removeOnComplete: true } })));
+      await queue.addBulk(
+        Array.from({ length: Math.min(500, count - i) }, (_, j) => ({
+          name: "noop",
+          data: { i: i + j },
+          opts: { removeOnComplete: true },
+        })),
+      );
     }
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no-op jobs: ${done} of ${count} after 120 s`)), 120_000).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`no-op jobs: ${done} of ${count} after 120 s`)), 120_000).unref(),
+    );
     await Promise.race([all, timeout]);
     return (count * 1000) / (performance.now() - started);
   } finally {
@@ -89,7 +97,8 @@ async function waitSink(sink: InboxSink, predicate: (received: SinkRequest[]) =>
   return true;
 }
 
-const tokenOf = (request: SinkRequest): string | undefined => /bench-(\w+)-(\d+)/.exec(JSON.stringify(request.activity?.object?.content ?? ""))?.[0];
+const tokenOf = (request: SinkRequest): string | undefined =>
+  /bench-(\w+)-(\d+)/.exec(JSON.stringify(request.activity?.object?.content ?? ""))?.[0];
 
 /** API POSTs of `count` messages tagged `bench-<phase>-<i>`, round-robin over the chats. */
 function messages(phase: string, count: number, chats: { chatId: string; token: string }[]): PreparedRequest[] {
@@ -143,7 +152,9 @@ export const bench: Bench = {
       const lastAt = tp.length ? tp[tp.length - 1].receivedAt : t0;
       const deliveredPerSec = (tp.length * 1000) / Math.max(1, lastAt - t0);
       const apiPerSec = (posted * 1000) / load.elapsedMs;
-      ctx.log(`delivery: ${tp.length} of ${posted} posted received${complete ? "" : " (timed out)"}, ${unverified} unverified, API ${load.byStatus ? JSON.stringify(load.byStatus) : ""}`);
+      ctx.log(
+        `delivery: ${tp.length} of ${posted} posted received${complete ? "" : " (timed out)"}, ${unverified} unverified, API ${load.byStatus ? JSON.stringify(load.byStatus) : ""}`,
+      );
 
       const latencyRate = Math.max(1, deliveredPerSec / 2);
       const latencyCount = Math.ceil((latencyRate * LATENCY_MS) / 1000);
@@ -168,7 +179,12 @@ export const bench: Bench = {
           baseline: { name: "RSA-2048 signs/s (1 core)", value: round(signs, 0) },
           goal: ">= 0.2 x RSA signs/s",
         },
-        { metric: "delivered/s vs BullMQ no-op", value: round(deliveredPerSec, 0), unit: "msg/s", baseline: { name: "BullMQ no-op jobs/s", value: round(noop, 0) } },
+        {
+          metric: "delivered/s vs BullMQ no-op",
+          value: round(deliveredPerSec, 0),
+          unit: "msg/s",
+          baseline: { name: "BullMQ no-op jobs/s", value: round(noop, 0) },
+        },
         { metric: "API message posts/s (during delivery)", value: round(apiPerSec, 0), unit: "req/s" },
         { metric: `enqueue->receipt p50 @${Math.round(latencyRate)}/s`, value: round(latency.p50), unit: "ms" },
         { metric: `enqueue->receipt p99 @${Math.round(latencyRate)}/s`, value: round(latency.p99), unit: "ms", goal: "<= 1000 ms" },
@@ -179,7 +195,8 @@ export const bench: Bench = {
         { metric: "delivery peak RSS, worker process", value: rss.worker, unit: "MB", goal: "<= 300 MB" },
       );
       if (unverified) results.push({ metric: "deliveries failing sink verification", value: unverified, unit: "req" });
-      if (!complete || delays.length < postedLat) results.push({ metric: "messages not received in time", value: posted - tp.length + (postedLat - delays.length), unit: "msg" });
+      if (!complete || delays.length < postedLat)
+        results.push({ metric: "messages not received in time", value: posted - tp.length + (postedLat - delays.length), unit: "msg" });
       return results;
     } finally {
       await instance.close();

@@ -1,12 +1,12 @@
 import postgres from "postgres";
 import { INBOUND_JOB_OPTIONS } from "../../src/federation/inbox/store.js";
-import { newId } from "../../src/shared/ids.js";
-import { pleromaChatMessage } from "../../test/helpers/inbox.js";
 import { openQueues, queueBackend } from "../../src/queues/queues.js";
+import { newId } from "../../src/shared/ids.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { pleromaChatMessage } from "../../test/helpers/inbox.js";
 import { api, createAccount, TEST_REDIS } from "../../test/helpers/parley.js";
-import { startParleyProcesses } from "../lib/parley-processes.js";
 import type { RemoteActor } from "../../test/helpers/remote.js";
+import { startParleyProcesses } from "../lib/parley-processes.js";
 import type { Bench, BenchResult } from "../types.js";
 
 /**
@@ -38,7 +38,15 @@ export const bench: Bench = {
       const [{ uri: localUri }] = await sql`SELECT uri FROM accounts WHERE id = ${account.id}`;
       const actors: RemoteActor[] = Array.from({ length: SENDERS }, (_, k) => {
         const id = `https://r${k}.example/users/sender${k}`;
-        return { username: `sender${k}`, id, keyId: `${id}#main-key`, inbox: `${id}/inbox`, publicKeyPem: "", privateKeyPem: "", document: {} };
+        return {
+          username: `sender${k}`,
+          id,
+          keyId: `${id}#main-key`,
+          inbox: `${id}/inbox`,
+          publicKeyPem: "",
+          privateKeyPem: "",
+          document: {},
+        };
       });
       // Cached, fresh remote actors: the worker resolves them without fetching.
       await sql`INSERT INTO accounts ${sql(
@@ -66,7 +74,9 @@ export const bench: Bench = {
       const started = performance.now();
       for (let i = 0; i < rows.length; i += 500) {
         await queue.addBulk(
-          rows.slice(i, i + 500).map((r) => ({ name: "apply", data: { inboxActivityId: r.id }, opts: { ...INBOUND_JOB_OPTIONS, jobId: r.id } })),
+          rows
+            .slice(i, i + 500)
+            .map((r) => ({ name: "apply", data: { inboxActivityId: r.id }, opts: { ...INBOUND_JOB_OPTIONS, jobId: r.id } })),
         );
       }
       const enqueued = performance.now() - started;
@@ -95,11 +105,15 @@ export const bench: Bench = {
       const drained = performance.now() - started;
       // A row applied along with another job's batch is never claimed by its own job (attempts 0).
       const [{ along }] = await sql`SELECT count(*) FILTER (WHERE attempts = 0)::int AS along FROM inbox_activities`;
-      ctx.log(`inbound: queue drained ${(drained / 1000).toFixed(2)} s after the first enqueue; ${along} rows applied along with another job's batch`);
+      ctx.log(
+        `inbound: queue drained ${(drained / 1000).toFixed(2)} s after the first enqueue; ${along} rows applied along with another job's batch`,
+      );
       // Visible through the API: every sender's chat, holding its messages.
       const chats = await api(instance.url, token).get<{ id: string; unread: number }[]>("/api/v1/pleroma/chats");
       const unread = chats.body.reduce((sum, chat) => sum + chat.unread, 0);
-      ctx.log(`inbound: ${applied}/${N} applied in ${seconds.toFixed(2)} s; API shows ${chats.body.length} chats, ${unread} unread messages`);
+      ctx.log(
+        `inbound: ${applied}/${N} applied in ${seconds.toFixed(2)} s; API shows ${chats.body.length} chats, ${unread} unread messages`,
+      );
       if (chats.status !== 200 || unread !== applied) throw new Error(`API shows ${unread} unread messages, ${applied} rows applied`);
       const results: BenchResult[] = [
         { metric: "inbound applied/s", value: Math.round(applied / seconds), unit: "activities/s", goal: "≥ 1000 (Redis backend)" },

@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pleromaChatMessage } from "../../test/helpers/inbox.js";
 import { createAccount } from "../../test/helpers/parley.js";
-import { signedPost, startRemoteServer, type RemoteActor } from "../../test/helpers/remote.js";
+import { type RemoteActor, signedPost, startRemoteServer } from "../../test/helpers/remote.js";
 import { firstJsonLine, spawnTs } from "../lib/child.js";
-import { runLoad, type LoadResult } from "../lib/load.js";
+import { type LoadResult, runLoad } from "../lib/load.js";
 import { startParleyProcesses } from "../lib/parley-processes.js";
-import { signPost, type PreparedRequest } from "../lib/sign.js";
+import { type PreparedRequest, signPost } from "../lib/sign.js";
 import { round, summarize } from "../lib/stats.js";
 import type { Bench, BenchResult } from "../types.js";
 
@@ -55,7 +55,11 @@ export const bench: Bench = {
       const warmUp = async (origin: string) => {
         for (const [i, actor] of actors.entries()) {
           const recipient = recipients[i % recipients.length];
-          const answer = await signedPost(`${origin}/users/${recipient}/inbox`, pleromaChatMessage(actor, `${origin}/users/${recipient}`), actor);
+          const answer = await signedPost(
+            `${origin}/users/${recipient}/inbox`,
+            pleromaChatMessage(actor, `${origin}/users/${recipient}`),
+            actor,
+          );
           if (answer.status !== 202) throw new Error(`warm-up of ${origin}: ${answer.status} ${answer.body}`);
         }
       };
@@ -88,7 +92,13 @@ export const bench: Bench = {
         const halfRate = Math.max(1, rate(measured) / 2);
         const pacedCount = Math.min(forParley.length - measured.sent, Math.ceil((halfRate * PACED_MS) / 1000));
         ctx.log(`inbox: parley paced at ${Math.round(halfRate)}/s, ${pacedCount} requests`);
-        const paced = await runLoad(instance.url, forParley.slice(measured.sent, measured.sent + pacedCount), CONCURRENCY, PACED_MS + 5_000, halfRate);
+        const paced = await runLoad(
+          instance.url,
+          forParley.slice(measured.sent, measured.sent + pacedCount),
+          CONCURRENCY,
+          PACED_MS + 5_000,
+          halfRate,
+        );
         const atHalf = summarize(paced.latenciesMs);
 
         const ours = summarize(measured.latenciesMs);
@@ -107,11 +117,31 @@ export const bench: Bench = {
             unit: "req/s",
             baseline: { name: "Fedify inbox, memory KV, no-op listener", value: round(rate(fedifyAlone), 0) },
           },
-          { metric: `inbox p50 at saturation (${CONCURRENCY} in flight)`, value: round(ours.p50), unit: "ms", baseline: { name: "bare verifying node:http", value: round(theirs.p50) } },
-          { metric: `inbox p99 at saturation (${CONCURRENCY} in flight)`, value: round(ours.p99), unit: "ms", baseline: { name: "bare verifying node:http", value: round(theirs.p99) } },
+          {
+            metric: `inbox p50 at saturation (${CONCURRENCY} in flight)`,
+            value: round(ours.p50),
+            unit: "ms",
+            baseline: { name: "bare verifying node:http", value: round(theirs.p50) },
+          },
+          {
+            metric: `inbox p99 at saturation (${CONCURRENCY} in flight)`,
+            value: round(ours.p99),
+            unit: "ms",
+            baseline: { name: "bare verifying node:http", value: round(theirs.p99) },
+          },
           { metric: `inbox p50 paced at half that rate (${Math.round(halfRate)}/s)`, value: round(atHalf.p50), unit: "ms" },
-          { metric: `inbox p99 paced at half that rate (${Math.round(halfRate)}/s)`, value: round(atHalf.p99), unit: "ms", goal: "<= 50 ms" },
-          { metric: "inbox p99 vs Fedify alone", value: round(ours.p99), unit: "ms", baseline: { name: "Fedify inbox, memory KV, no-op listener", value: round(summarize(fedifyAlone.latenciesMs).p99) } },
+          {
+            metric: `inbox p99 paced at half that rate (${Math.round(halfRate)}/s)`,
+            value: round(atHalf.p99),
+            unit: "ms",
+            goal: "<= 50 ms",
+          },
+          {
+            metric: "inbox p99 vs Fedify alone",
+            value: round(ours.p99),
+            unit: "ms",
+            baseline: { name: "Fedify inbox, memory KV, no-op listener", value: round(summarize(fedifyAlone.latenciesMs).p99) },
+          },
         ];
         const fetches = remote.requests.filter((r) => r.method === "GET").length - fetchesBefore;
         results.push({ metric: "inbox remote GETs during measurement (key fetches)", value: fetches, unit: "req" });

@@ -70,7 +70,8 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
       problems.push(`message ${s.seq} (${s.from}): ${copies} copies on its sender`);
       if (copies > 1) duplicates += copies - 1;
     }
-    if (!s.ok && copies > 0) problems.push(`message ${s.seq} (${s.from}) was not accepted by the API (last ${s.lastStatus}) yet is stored ${copies}×`);
+    if (!s.ok && copies > 0)
+      problems.push(`message ${s.seq} (${s.from}) was not accepted by the API (last ${s.lastStatus}) yet is stored ${copies}×`);
     const got = received.get(s.seq);
     if (!got) {
       if ((s.ok || copies > 0) && stillPending.has(s.seq)) {
@@ -143,7 +144,12 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
       const seen = new Map<number, number>();
       let maxId: string | undefined;
       for (;;) {
-        const page = await call(side.api, account.token, "GET", `/api/v1/pleroma/chats/${account.chatId}/messages?limit=40${maxId ? `&max_id=${maxId}` : ""}`);
+        const page = await call(
+          side.api,
+          account.token,
+          "GET",
+          `/api/v1/pleroma/chats/${account.chatId}/messages?limit=40${maxId ? `&max_id=${maxId}` : ""}`,
+        );
         if (page.status !== 200) {
           apiMismatches++;
           problems.push(`${side.name} API messages of ${account.username}: ${page.status}`);
@@ -161,14 +167,16 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
         if (s.pair !== side.accounts.indexOf(account)) continue;
         const stored = s.from === side.name ? (local.get(s.seq) ?? 0) : (received.get(s.seq)?.refs ?? 0);
         const shown = seen.get(s.seq) ?? 0;
-        if (shown !== Math.min(stored, 1) || (shown > 1)) {
+        if (shown !== Math.min(stored, 1) || shown > 1) {
           apiMismatches++;
           problems.push(`${side.name} API chat of ${account.username}: message ${s.seq} shown ${shown}×, stored ${stored}×`);
         }
         if (shown > 1) duplicates += shown - 1;
       }
       const chat = await call(side.api, account.token, "GET", `/api/v1/pleroma/chats/${account.chatId}`);
-      const [row] = await side.p.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM message_refs WHERE chat_id = ${account.chatId} AND unread`;
+      const [row] = await side.p.sql<
+        { n: number }[]
+      >`SELECT count(*)::int AS n FROM message_refs WHERE chat_id = ${account.chatId} AND unread`;
       if (chat.status !== 200 || chat.body.unread !== row.n) {
         apiMismatches++;
         problems.push(`${side.name} API chat of ${account.username}: unread ${chat.body?.unread}, unread refs ${row.n}`);
@@ -197,7 +205,9 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
       to: round((f.end - started) / 1000, 1),
       sent: during.filter((s) => s.ok).length,
       lost: during.filter((s) => s.ok && !received.get(s.seq)?.refs && !stillPending.has(s.seq)).length,
-      duplicates: during.filter((s) => (received.get(s.seq)?.rows ?? 0) > 1 || (received.get(s.seq)?.refs ?? 0) > 1 || (local.get(s.seq) ?? 0) > 1).length,
+      duplicates: during.filter(
+        (s) => (received.get(s.seq)?.rows ?? 0) > 1 || (received.get(s.seq)?.refs ?? 0) > 1 || (local.get(s.seq) ?? 0) > 1,
+      ).length,
       maxLatencyS: lat.length ? round(Math.max(...lat) / 1000, 2) : null,
       // Until the last message of the window arrived, counted from the fault's end.
       recoveryS: arrivals.length ? round(Math.max(0, Math.max(...arrivals) - f.end) / 1000, 1) : null,
@@ -225,4 +235,3 @@ export async function check(A: Side, B: Side, sent: Sent[], faults: Fault[], vie
     problems,
   };
 }
-

@@ -1,5 +1,12 @@
 /** A small API client for the chaos run (no exceptions: status 0 = network error or timeout). */
-export async function call(base: string, token: string, method: string, pathname: string, body?: unknown, headers: Record<string, string> = {}) {
+export async function call(
+  base: string,
+  token: string,
+  method: string,
+  pathname: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   try {
     const response = await fetch(new URL(pathname, base), {
       method,

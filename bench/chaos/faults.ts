@@ -5,7 +5,14 @@ import type { ChaosRedis } from "./redis-server.js";
 import { type Fault, type Side, sleep } from "./types.js";
 
 /** How long each timed fault lasts. */
-export const FAULT_TIMES = { pgCutMs: 8_000, workerKillIntoCutMs: 2_000, inboxOutageMs: 10_000, redisOutageMs: 30_000, workerKillIntoOutageMs: 5_000, gapMs: 2_000 };
+export const FAULT_TIMES = {
+  pgCutMs: 8_000,
+  workerKillIntoCutMs: 2_000,
+  inboxOutageMs: 10_000,
+  redisOutageMs: 30_000,
+  workerKillIntoOutageMs: 5_000,
+  gapMs: 2_000,
+};
 
 export interface FaultDeps {
   A: Side;
@@ -60,7 +67,12 @@ export async function runFaults(d: FaultDeps, faults: Fault[]): Promise<void> {
     d.front.failing = true;
     await sleep(FAULT_TIMES.inboxOutageMs);
     d.front.failing = false;
-    faults.push({ name: "inbox-failure", start, end: Date.now(), note: `B's inbox 503 for ${FAULT_TIMES.inboxOutageMs / 1000} s (${d.front.refused - before} POSTs refused)` });
+    faults.push({
+      name: "inbox-failure",
+      start,
+      end: Date.now(),
+      note: `B's inbox 503 for ${FAULT_TIMES.inboxOutageMs / 1000} s (${d.front.refused - before} POSTs refused)`,
+    });
     log(`fault inbox-failure: over, ${d.front.refused - before} POSTs refused`);
   }
   await gap();
@@ -90,7 +102,13 @@ export async function runFaults(d: FaultDeps, faults: Fault[]): Promise<void> {
     await d.pgProxy.restore();
     const end = Date.now();
     await restarted;
-    faults.push({ name: "pg-cut+worker-kill", start, end, recovered: Date.now(), note: `PostgreSQL cut ${FAULT_TIMES.pgCutMs / 1000} s, both workers killed 2 s into it` });
+    faults.push({
+      name: "pg-cut+worker-kill",
+      start,
+      end,
+      recovered: Date.now(),
+      note: `PostgreSQL cut ${FAULT_TIMES.pgCutMs / 1000} s, both workers killed 2 s into it`,
+    });
     log("fault pg-cut+worker-kill: PostgreSQL back, workers up");
   }
   if (d.queue !== "redis" || !d.redis) {

@@ -38,10 +38,13 @@ export async function startFrontProxy(): Promise<FrontProxy> {
       res.writeHead(503, { "content-type": "text/plain" }).end("chaos: inbox unavailable");
       return;
     }
-    const upstream = httpRequest({ host: "127.0.0.1", port: proxy.target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const upstream = httpRequest(
+      { host: "127.0.0.1", port: proxy.target, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     upstream.on("error", () => {
       if (inboxPost) proxy.upstreamErrors++;
       if (!res.headersSent) res.writeHead(502).end();

@@ -14,7 +14,9 @@ export async function openQueueView(p: ParleyProcesses, queue: QueueBackend, red
   const backend = queueBackend({ redisUrl: queue === "redis" ? redisUrl : undefined, databaseUrl: p.databaseUrl, prefix: p.queuePrefix });
   // PostgreSQL backend: one connection per queue, not the service's three (the shared server has 100 in all).
   const connection = () =>
-    queue === "postgres" ? ({ connectionString: p.databaseUrl, migrate: false, max: 1 } as unknown as ReturnType<typeof backend.connection>) : backend.connection();
+    queue === "postgres"
+      ? ({ connectionString: p.databaseUrl, migrate: false, max: 1 } as unknown as ReturnType<typeof backend.connection>)
+      : backend.connection();
   const queues = Object.values(QUEUE_NAMES).map((name) => new backend.Queue(name, { connection: connection(), prefix: backend.prefix }));
   await Promise.all(queues.map((q) => q.waitUntilReady()));
   return {
@@ -34,7 +36,10 @@ const SCHEDULED = new Set(["reconcile", "purge-expired"]);
  * `failedDone` = failed jobs whose row was done anyway (by a re-added job or a batch): history
  * that BullMQ keeps (removeOnFail), nothing to do, but visible on /admin/queues.
  */
-export async function jobsLeft(view: QueueView, db: ParleyProcesses["sql"]): Promise<{ left: number; failedDone: number; schedulerFailed: number; detail: string[] }> {
+export async function jobsLeft(
+  view: QueueView,
+  db: ParleyProcesses["sql"],
+): Promise<{ left: number; failedDone: number; schedulerFailed: number; detail: string[] }> {
   let left = 0;
   let failedDone = 0;
   let schedulerFailed = 0;
@@ -54,12 +59,14 @@ export async function jobsLeft(view: QueueView, db: ParleyProcesses["sql"]): Pro
         if (row && row.status !== "pending") {
           failedDone++;
           // A failed row is reported as such (the down receiver's are expected): no detail here.
-          if (row.status !== "failed" && detail.length < 10) detail.push(`${queue.name}/${job.id} ${job.name} failed (row ${row.status}): ${job.failedReason}`);
+          if (row.status !== "failed" && detail.length < 10)
+            detail.push(`${queue.name}/${job.id} ${job.name} failed (row ${row.status}): ${job.failedReason}`);
           continue;
         }
       }
       left++;
-      if (detail.length < 10) detail.push(`${queue.name}/${job.id} ${job.name} ${failed ? "failed" : await job.getState()} ${job.failedReason ?? ""}`);
+      if (detail.length < 10)
+        detail.push(`${queue.name}/${job.id} ${job.name} ${failed ? "failed" : await job.getState()} ${job.failedReason ?? ""}`);
     }
   }
   return { left, failedDone, schedulerFailed, detail };

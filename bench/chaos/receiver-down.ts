@@ -59,7 +59,14 @@ export async function startDownReceiver(A: Side): Promise<DownReceiver> {
         Array.from({ length: count }, async (_, k) => {
           const tag = `h${runId}-${k}-x`;
           for (let tries = 0; tries < 20; tries++) {
-            const posted = await call(A.api, me.token, "POST", `/api/v1/pleroma/chats/${chat.id}/messages`, { content: `down ${tag}` }, { "idempotency-key": tag });
+            const posted = await call(
+              A.api,
+              me.token,
+              "POST",
+              `/api/v1/pleroma/chats/${chat.id}/messages`,
+              { content: `down ${tag}` },
+              { "idempotency-key": tag },
+            );
             if (posted.status === 200) {
               sentAt.set(posted.body.id, Date.now());
               return;
@@ -77,7 +84,9 @@ export async function startDownReceiver(A: Side): Promise<DownReceiver> {
       return rows.length;
     },
     async pending() {
-      const [row] = await A.p.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM deliveries WHERE status = 'pending' AND starts_with(inbox_url, ${`http://${host}/`})`;
+      const [row] = await A.p.sql<
+        { n: number }[]
+      >`SELECT count(*)::int AS n FROM deliveries WHERE status = 'pending' AND starts_with(inbox_url, ${`http://${host}/`})`;
       return row.n;
     },
     async check() {
@@ -86,7 +95,9 @@ export async function startDownReceiver(A: Side): Promise<DownReceiver> {
         FROM deliveries WHERE starts_with(inbox_url, ${`http://${host}/`}) GROUP BY status`;
       const deliveries = Object.fromEntries(rows.map((r) => [r.status, r.n]));
       const page = await call(A.api, me.token, "GET", `/api/v1/pleroma/chats/${chat.id}/messages?limit=40`);
-      const mine = (page.status === 200 ? (page.body as { id: string; parley?: { delivery?: string } }[]) : []).filter((m) => sentAt.has(m.id));
+      const mine = (page.status === 200 ? (page.body as { id: string; parley?: { delivery?: string } }[]) : []).filter((m) =>
+        sentAt.has(m.id),
+      );
       const senderSeesFailed = mine.filter((m) => m.parley?.delivery === "failed").length;
       const last = rows.find((r) => r.status === "failed")?.last ?? null;
       return {
@@ -95,7 +106,11 @@ export async function startDownReceiver(A: Side): Promise<DownReceiver> {
         senderSeesFailed,
         attempts: rows.reduce((sum, r) => sum + r.attempts, 0),
         failedAfterS: last !== null && datedAt !== undefined ? Math.round((last - datedAt) / 100) / 10 : null,
-        ok: sentAt.size > 0 && senderSeesFailed === sentAt.size && (deliveries.failed ?? 0) === sentAt.size && Object.keys(deliveries).length === 1,
+        ok:
+          sentAt.size > 0 &&
+          senderSeesFailed === sentAt.size &&
+          (deliveries.failed ?? 0) === sentAt.size &&
+          Object.keys(deliveries).length === 1,
       };
     },
   };

@@ -25,14 +25,33 @@ export async function startChaosRedis(): Promise<ChaosRedis> {
   const dir = await mkdtemp(path.join(tmpdir(), "parley-chaos-redis-"));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--dbfilename", "chaos.rdb"];
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+    "--dbfilename",
+    "chaos.rdb",
+  ];
   const client = () => new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null }).on("error", () => {});
   const start = async () => {
     child = spawn("redis-server", args, { stdio: "ignore" });
     const deadline = Date.now() + 10_000;
     for (;;) {
       const redis = client();
-      const ok = await redis.connect().then(() => redis.ping(), () => undefined).catch(() => undefined);
+      const ok = await redis
+        .connect()
+        .then(
+          () => redis.ping(),
+          () => undefined,
+        )
+        .catch(() => undefined);
       redis.disconnect();
       if (ok === "PONG") return;
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);

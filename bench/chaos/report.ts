@@ -49,8 +49,12 @@ export function printReport(r: ReportInput): boolean {
     );
   }
   console.log("\n" + rows.map(([k, v]) => `${k.padEnd(52)} ${v}`).join("\n"));
-  console.log("\nper fault (messages whose send started from the fault's start to 5 s after its end; recovery = last of them arrived, after the fault's end):");
-  console.log(`${"fault".padEnd(20)} ${"window (s)".padEnd(14)} ${"sent".padStart(5)} ${"lost".padStart(5)} ${"dup".padStart(4)} ${"max lat (s)".padStart(11)} ${"recovery (s)".padStart(12)}  note`);
+  console.log(
+    "\nper fault (messages whose send started from the fault's start to 5 s after its end; recovery = last of them arrived, after the fault's end):",
+  );
+  console.log(
+    `${"fault".padEnd(20)} ${"window (s)".padEnd(14)} ${"sent".padStart(5)} ${"lost".padStart(5)} ${"dup".padStart(4)} ${"max lat (s)".padStart(11)} ${"recovery (s)".padStart(12)}  note`,
+  );
   for (const f of report.perFault) {
     console.log(
       `${f.name.padEnd(20)} ${`${f.from}–${f.to}`.padEnd(14)} ${String(f.sent).padStart(5)} ${String(f.lost).padStart(5)} ${String(f.duplicates).padStart(4)} ${String(f.maxLatencyS).padStart(11)} ${String(f.recoveryS).padStart(12)}  ${f.note}`,

@@ -12,7 +12,15 @@ export const tagOf = (runId: string, seq: number) => `c${runId}-${seq}-x`;
  * carries an Idempotency-Key and is retried on network errors, 5xx and 429 with the same key.
  * `burst(n)` posts n more at once (the web-kill fault wants requests in flight).
  */
-export function sendLoop(o: { A: Side; B: Side; pairs: number; messages: number; sendMs: number; runId: string; log(message: string): void }) {
+export function sendLoop(o: {
+  A: Side;
+  B: Side;
+  pairs: number;
+  messages: number;
+  sendMs: number;
+  runId: string;
+  log(message: string): void;
+}) {
   const sent: Sent[] = [];
   const posts: Promise<void>[] = [];
   let faultsOver = false;
@@ -27,7 +35,14 @@ export function sendLoop(o: { A: Side; B: Side; pairs: number; messages: number;
       (async () => {
         while (Date.now() - entry.firstTry < CLIENT_GIVE_UP_MS) {
           entry.tries++;
-          const response = await call(from.api, account.token, "POST", `/api/v1/pleroma/chats/${account.chatId}/messages`, { content: `chaos ${entry.tag}` }, { "idempotency-key": entry.tag });
+          const response = await call(
+            from.api,
+            account.token,
+            "POST",
+            `/api/v1/pleroma/chats/${account.chatId}/messages`,
+            { content: `chaos ${entry.tag}` },
+            { "idempotency-key": entry.tag },
+          );
           entry.lastStatus = response.status;
           if (response.status === 200) {
             entry.ok = true;

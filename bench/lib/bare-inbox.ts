@@ -3,7 +3,7 @@
  * A bare node:http server that checks Digest and the draft-cavage RSA-2048 signature (node:crypto
  * verify, KeyObject cached after first use), parses the JSON and answers 202. Prints {"port"}.
  */
-import { createHash, createPublicKey, verify, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 
@@ -33,7 +33,9 @@ const server = createServer((req, res) => {
     }
     const signingString = (signature.headers ?? "date")
       .split(" ")
-      .map((name) => (name === "(request-target)" ? `(request-target): ${req.method!.toLowerCase()} ${req.url}` : `${name}: ${req.headers[name]}`))
+      .map((name) =>
+        name === "(request-target)" ? `(request-target): ${req.method!.toLowerCase()} ${req.url}` : `${name}: ${req.headers[name]}`,
+      )
       .join("\n");
     if (!verify("sha256", Buffer.from(signingString), key, Buffer.from(signature.signature ?? "", "base64"))) return reject(401);
     try {

@@ -5,9 +5,10 @@
  * contexts with Parley's loader (so the litepub context is answered locally, as in Parley).
  * Prints {"port"}; the bench warms its key cache before measuring.
  */
+
+import { createServer } from "node:http";
 import { createFederation, MemoryKvStore } from "@fedify/fedify";
 import { Create, Endpoints, Person } from "@fedify/vocab";
-import { createServer } from "node:http";
 import { remoteDocumentLoader } from "../../src/federation/document-loader.js";
 
 const loaderConfig = { allowPrivateAddress: true };
@@ -16,16 +17,18 @@ const federation = createFederation<void>({
   documentLoaderFactory: () => remoteDocumentLoader(loaderConfig),
   contextLoaderFactory: () => remoteDocumentLoader(loaderConfig),
 });
-federation.setActorDispatcher(
-  "/users/{identifier}",
-  (ctx, identifier) =>
-    new Person({
-      id: ctx.getActorUri(identifier),
-      preferredUsername: identifier,
-      inbox: ctx.getInboxUri(identifier),
-      endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
-    }),
-).setKeyPairsDispatcher(async () => []);
+federation
+  .setActorDispatcher(
+    "/users/{identifier}",
+    (ctx, identifier) =>
+      new Person({
+        id: ctx.getActorUri(identifier),
+        preferredUsername: identifier,
+        inbox: ctx.getInboxUri(identifier),
+        endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
+      }),
+  )
+  .setKeyPairsDispatcher(async () => []);
 federation.setInboxListeners("/users/{identifier}/inbox", "/inbox").on(Create, async () => {});
 
 const server = createServer(async (req, res) => {
@@ -33,7 +36,11 @@ const server = createServer(async (req, res) => {
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const headers = Object.entries(req.headers).flatMap(([name, value]) => [value ?? []].flat().map((v) => [name, v] as [string, string]));
   const response = await federation.fetch(
-    new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers, body: req.method === "POST" ? Buffer.concat(chunks) : undefined }),
+    new Request(`http://${req.headers.host}${req.url}`, {
+      method: req.method,
+      headers,
+      body: req.method === "POST" ? Buffer.concat(chunks) : undefined,
+    }),
     { contextData: undefined },
   );
   res.writeHead(response.status, Object.fromEntries(response.headers)).end(Buffer.from(await response.arrayBuffer()));

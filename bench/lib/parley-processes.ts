@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { stopProcess, untilReady } from "../../test/helpers/processes.js";
 import { deleteRedisPrefix, dropDatabase, freePort, TEST_PG, TEST_REDIS } from "../../test/helpers/parley.js";
+import { stopProcess, untilReady } from "../../test/helpers/processes.js";
 import type { QueueBackend } from "../types.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -65,11 +65,23 @@ function startRole(role: "web" | "worker", env: Record<string, string>, stderr: 
   const profileDir = process.env.BENCH_CPU_PROF;
   const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [])];
   // The V8 flags of `npm start` (package.json): see docs/benchmarks.md, memory.
-  const child = spawn(process.execPath, [...args, "--max-semi-space-size=16", "--heap-growing-percent=50", ...(process.env.BENCH_EXTRA_NODE_FLAGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", "test/helpers/worker-process.ts"], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, ROLE: role },
-    stdio: ["ignore", "pipe", stderr],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...args,
+      "--max-semi-space-size=16",
+      "--heap-growing-percent=50",
+      ...(process.env.BENCH_EXTRA_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
+      "--import",
+      "tsx",
+      "test/helpers/worker-process.ts",
+    ],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, ROLE: role },
+      stdio: ["ignore", "pipe", stderr],
+    },
+  );
   return untilReady(child, role);
 }
 

@@ -10,7 +10,12 @@ export interface PreparedRequest {
 export const SIGNED_HEADERS = ["(request-target)", "host", "date", "digest", "content-type"];
 
 /** Signs a POST draft-cavage rsa-sha256 the way Pleroma does (node:crypto; same wire form as http-signature). */
-export function signPost(url: string, body: string, keyId: string, privateKeyPem: string | ReturnType<typeof createPrivateKey>): PreparedRequest {
+export function signPost(
+  url: string,
+  body: string,
+  keyId: string,
+  privateKeyPem: string | ReturnType<typeof createPrivateKey>,
+): PreparedRequest {
   const target = new URL(url);
   const headers: Record<string, string> = {
     host: target.host,

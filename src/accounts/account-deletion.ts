@@ -26,7 +26,11 @@ import { publishAccountGone } from "../streaming/events.js";
  * Returns the files of the deleted media (relative to DATA_DIR/media), for the caller to remove
  * once this has committed.
  */
-export async function deleteLocalAccount(db: Database, queue: DeliverQueue | undefined, accountId: string): Promise<{ mediaPaths: string[] }> {
+export async function deleteLocalAccount(
+  db: Database,
+  queue: DeliverQueue | undefined,
+  accountId: string,
+): Promise<{ mediaPaths: string[] }> {
   let mediaPaths: string[] = [];
   const deliveryIds = await db.transaction(async (tx) => {
     const [account] = await tx

@@ -1,10 +1,10 @@
 import { z } from "zod";
-import { errors, AccountEntity, CredentialAccountEntity, RelationshipEntity } from "../http/entities.js";
+import { blocks, mutes } from "../db/schema/index.js";
+import { lookupRemoteAccount } from "../federation/remote-actors.js";
+import { AccountEntity, CredentialAccountEntity, errors, RelationshipEntity } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
 import { apiId } from "../http/ids.js";
 import { booleanLike, defineRoute } from "../http/route.js";
-import { blocks, mutes } from "../db/schema/index.js";
-import { lookupRemoteAccount } from "../federation/remote-actors.js";
 import { setRelation, updateLocalAccount } from "./account.service.js";
 import { findAccount, findLocalAccountByUsername, renderAccount, renderCredentialAccount, unreadChatCount } from "./account.view.js";
 import { relationshipsOf } from "./relationship.view.js";

@@ -95,7 +95,10 @@ export async function findAccount(db: Executor, id: string): Promise<AccountRow 
 
 export async function findAccounts(db: Executor, ids: string[]): Promise<Map<string, AccountRow>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.select().from(accounts).where(inArray(accounts.id, [...new Set(ids)]));
+  const rows = await db
+    .select()
+    .from(accounts)
+    .where(inArray(accounts.id, [...new Set(ids)]));
   return new Map(rows.map((row) => [row.id, row]));
 }
 

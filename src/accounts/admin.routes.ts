@@ -4,9 +4,9 @@ import { notFound } from "../http/errors.js";
 import { apiId } from "../http/ids.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { removeStored } from "../media/storage.js";
-import { deleteLocalAccount } from "./account-deletion.js";
 import { createLocalAccount } from "./account.service.js";
 import { findAccount, renderAccount } from "./account.view.js";
+import { deleteLocalAccount } from "./account-deletion.js";
 import { issueToken, revokeTokens } from "./tokens.js";
 
 const tags = ["admin"];

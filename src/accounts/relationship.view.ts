@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, type SQL, sql } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
 import { accounts, blocks, mutes } from "../db/schema/index.js";
 import type { AccountRow } from "./account.view.js";

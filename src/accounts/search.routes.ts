@@ -23,7 +23,9 @@ const limitOf = (fallback: number, max: number) =>
 
 const common = {
   q: z.string().max(1000).meta({ description: "A name, `name@host` (or the start of one), a display name, or an actor URL" }),
-  resolve: booleanLike.default(false).meta({ description: "Look `name@host` or an actor URL up on its server (WebFinger) when not known yet" }),
+  resolve: booleanLike
+    .default(false)
+    .meta({ description: "Look `name@host` or an actor URL up on its server (WebFinger) when not known yet" }),
   offset: z.coerce.number().int().min(0).default(0),
   following: z.unknown().optional().meta({ description: "Accepted and ignored: Parley has no follows" }),
 };
@@ -93,7 +95,10 @@ export const searchRoutes = [
     tags,
     auth: "user",
     query: z.object({ ...common, limit: limitOf(40, 80) }),
-    responses: { 200: { description: "Accounts, best match first; Link `next` when the page is full", schema: z.array(AccountEntity) }, ...errors },
+    responses: {
+      200: { description: "Accounts, best match first; Link `next` when the page is full", schema: z.array(AccountEntity) },
+      ...errors,
+    },
     async handle({ deps, account, query, req, res }) {
       const found = await findPeople(deps, account, query);
       setNextLink(req, res, deps.config.publicUrl, query, found.length);

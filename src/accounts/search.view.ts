@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, isNull, notExists, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, isNull, notExists, or, type SQL, sql } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
 import { accounts, blocks } from "../db/schema/index.js";
 import type { AccountRow } from "./account.view.js";

@@ -2,8 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { builtOnce, type Database, type Executor } from "../db/database.js";
 import { accessTokens, accounts } from "../db/schema/index.js";
-import { publishTokenRevoked } from "../streaming/events.js";
 import { newId } from "../shared/ids.js";
+import { publishTokenRevoked } from "../streaming/events.js";
 import type { AccountRow } from "./account.view.js";
 
 export function hashToken(token: string): string {

@@ -77,12 +77,7 @@ export const adminChatRoutes = [
     responses: { 200: { description: "Messages", schema: z.array(ChatMessageEntity) }, ...errors },
     async handle({ deps, params, query, req, res }) {
       const { chat } = await anyChat(deps.db, params.id);
-      const list = await listMessages(
-        deps.db,
-        chat,
-        pageOf(query),
-        deps.config.publicUrl,
-      );
+      const list = await listMessages(deps.db, chat, pageOf(query), deps.config.publicUrl);
       setLinkHeader(req, res, deps.config.publicUrl, list);
       return list;
     },

@@ -11,17 +11,9 @@ import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { linkCardRequests } from "../link-cards/link-cards.js";
 import { isId } from "../shared/ids.js";
-import {
-  deleteMessage,
-  editMessage,
-  hideChat,
-  markChatRead,
-  markMessageRead,
-  openChat,
-  postMessage,
-} from "./chat.service.js";
-import { setChatPinned } from "./chat-pins.service.js";
+import { deleteMessage, editMessage, hideChat, markChatRead, markMessageRead, openChat, postMessage } from "./chat.service.js";
 import { findChat, listChatPage, listChats, listMessages, renderChat, showChat } from "./chat.view.js";
+import { setChatPinned } from "./chat-pins.service.js";
 
 const tags = ["chats"];
 const chatParams = z.object({ id: apiId });
@@ -183,12 +175,7 @@ export const chatRoutes = [
     responses: { 200: { description: "Messages, with a Link header", schema: z.array(ChatMessageEntity) }, ...errors },
     async handle({ deps, account, params, query, req, res }) {
       const { chat } = await ownChat(deps.db, account, params.id);
-      const list = await listMessages(
-        deps.db,
-        chat,
-        pageOf(query),
-        deps.config.publicUrl,
-      );
+      const list = await listMessages(deps.db, chat, pageOf(query), deps.config.publicUrl);
       setLinkHeader(req, res, deps.config.publicUrl, list);
       return list;
     },
@@ -232,10 +219,22 @@ export const chatRoutes = [
     before: [formFields],
     params: messageParams,
     body: z.object({ content: z.string().nullish() }),
-    responses: { 200: { description: "The edited message", schema: ChatMessageEntity }, 403: { description: "Not the author (`not_author`)", schema: ErrorEntity }, ...errors },
+    responses: {
+      200: { description: "The edited message", schema: ChatMessageEntity },
+      403: { description: "Not the author (`not_author`)", schema: ErrorEntity },
+      ...errors,
+    },
     async handle({ deps, account, params, body }) {
       const { chat } = await ownChat(deps.db, account, params.id);
-      return editMessage(deps.db, deps.config, chat, ownMessageId(params.message_id), body.content ?? "", deps.queues.deliver, linkCardRequests(deps));
+      return editMessage(
+        deps.db,
+        deps.config,
+        chat,
+        ownMessageId(params.message_id),
+        body.content ?? "",
+        deps.queues.deliver,
+        linkCardRequests(deps),
+      );
     },
   }),
   defineRoute({

@@ -4,7 +4,7 @@ import type { Database, Executor, Transaction } from "../db/database.js";
 import { chats, customEmojis, media, messageRefs, messages, mutes, notifications } from "../db/schema/index.js";
 import { type DeliverQueue, remoteRecipientHosts, withDeliveries } from "../federation/outgoing/deliveries.js";
 import { ApiError, notFound } from "../http/errors.js";
-import { claimIdempotencyKey, storeIdempotentResponse } from "./idempotency.js";
+import { type LinkCardJob, type LinkCardRequests, readyCard } from "../link-cards/link-cards.js";
 import { newId } from "../shared/ids.js";
 import {
   EVENTS_CHANNEL,
@@ -17,8 +17,8 @@ import {
 } from "../streaming/events.js";
 import { type ChatMessageJson, findMessage, isBlockedEitherWay, renderMessage } from "./chat.view.js";
 import { composeHtml, firstLinkOf, mentionKeysIn, shortcodesIn } from "./compose.js";
+import { claimIdempotencyKey, storeIdempotentResponse } from "./idempotency.js";
 import { findMentionTargets } from "./mentions.js";
-import { type LinkCardJob, type LinkCardRequests, readyCard } from "../link-cards/link-cards.js";
 
 /** Writes of the chat domain. Every change of a counter happens in the transaction of its cause. */
 
@@ -111,7 +111,8 @@ export async function addMessagesToChats(tx: Transaction, additions: ChatAdditio
   const byChat = new Map<string, { ownerId: string; counterpartId: string; unread: number; lastRefId: string }>();
   for (const ref of refs) {
     const chat = byChat.get(key(ref));
-    if (!chat) byChat.set(key(ref), { ownerId: ref.ownerId, counterpartId: ref.counterpartId, unread: ref.unread ? 1 : 0, lastRefId: ref.refId });
+    if (!chat)
+      byChat.set(key(ref), { ownerId: ref.ownerId, counterpartId: ref.counterpartId, unread: ref.unread ? 1 : 0, lastRefId: ref.refId });
     else {
       chat.unread += ref.unread ? 1 : 0;
       if (ref.refId > chat.lastRefId) chat.lastRefId = ref.refId;
@@ -125,7 +126,13 @@ export async function addMessagesToChats(tx: Transaction, additions: ChatAdditio
     INSERT INTO ${chats} (id, account_id, recipient_id, unread, last_message_ref_id)
     SELECT v->>'id', v->>'account_id', v->>'recipient_id', (v->>'unread')::int, v->>'last_message_ref_id'
     FROM jsonb_array_elements(${JSON.stringify(
-      ordered.map((c) => ({ id: newId(), account_id: c.ownerId, recipient_id: c.counterpartId, unread: c.unread, last_message_ref_id: c.lastRefId })),
+      ordered.map((c) => ({
+        id: newId(),
+        account_id: c.ownerId,
+        recipient_id: c.counterpartId,
+        unread: c.unread,
+        last_message_ref_id: c.lastRefId,
+      })),
     )}::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n
     ON CONFLICT (account_id, recipient_id) DO UPDATE SET
       updated_at = now(),
@@ -188,14 +195,21 @@ interface Composed {
   linkUrl: string | null;
 }
 
-async function compose(db: Executor, text: string | undefined, settings: { publicUrl: string; chatMessageLimit: number }): Promise<Composed> {
+async function compose(
+  db: Executor,
+  text: string | undefined,
+  settings: { publicUrl: string; chatMessageLimit: number },
+): Promise<Composed> {
   const source = text ?? "";
   const limit = settings.chatMessageLimit;
   if ([...source].length > limit) throw new ApiError(422, "content_too_long", { limit });
   if (source.trim() === "") return { content: null, source: null, emojis: [], linkUrl: null };
   const codes = shortcodesIn(source);
   const emojiRows = codes.length
-    ? await db.select().from(customEmojis).where(and(inArray(customEmojis.shortcode, codes), sql`${customEmojis.domain} IS NULL`))
+    ? await db
+        .select()
+        .from(customEmojis)
+        .where(and(inArray(customEmojis.shortcode, codes), sql`${customEmojis.domain} IS NULL`))
     : [];
   // Known accounts only, looked up once (none when the text mentions nobody).
   const mentions = await findMentionTargets(db, mentionKeysIn(source), settings.publicUrl);
@@ -404,7 +418,11 @@ export async function markChatRead(db: Database, chat: ChatRow, lastReadId?: str
   await db.transaction(async (tx) => {
     const conditions = [eq(messageRefs.chatId, chat.id), eq(messageRefs.unread, true)];
     if (lastReadId) conditions.push(lte(messageRefs.id, lastReadId));
-    const changed = await tx.update(messageRefs).set({ unread: false }).where(and(...conditions)).returning({ id: messageRefs.id });
+    const changed = await tx
+      .update(messageRefs)
+      .set({ unread: false })
+      .where(and(...conditions))
+      .returning({ id: messageRefs.id });
     if (changed.length > 0) {
       await tx
         .update(chats)
@@ -423,7 +441,10 @@ export async function markMessageRead(db: Database, publicUrl: string, chat: Cha
       .where(and(eq(messageRefs.id, refId), eq(messageRefs.chatId, chat.id), eq(messageRefs.unread, true)))
       .returning({ id: messageRefs.id });
     if (changed.length > 0) {
-      await tx.update(chats).set({ unread: sql`GREATEST(${chats.unread} - 1, 0)` }).where(eq(chats.id, chat.id));
+      await tx
+        .update(chats)
+        .set({ unread: sql`GREATEST(${chats.unread} - 1, 0)` })
+        .where(eq(chats.id, chat.id));
       await publishChatUpdate(tx, chat.accountId, chat.id);
     }
     const row = await findMessage(tx, chat, refId);

@@ -1,12 +1,12 @@
-import { aliasedTable, and, asc, desc, eq, gt, gte, inArray, lt, lte, notExists, sql, type SQL } from "drizzle-orm";
+import { aliasedTable, and, asc, desc, eq, gt, gte, inArray, lt, lte, notExists, type SQL, sql } from "drizzle-orm";
 import { type AccountRow, renderAccount } from "../accounts/account.view.js";
 import { builtOnce, type Executor, isPool } from "../db/database.js";
 import { accounts, blocks, chats, media, messageRefs, messages, mutes } from "../db/schema/index.js";
 import { domainBlockedSql } from "../federation/domain-blocks.js";
+import { boundedStoredAttachment, renderableEmojis } from "../federation/inbox/remote-content-bounds.js";
 import { deliveryStatusSql } from "../federation/outgoing/deliveries.js";
 import type { PreviewCard } from "../link-cards/card-parser.js";
 import { linkCardSql } from "../link-cards/link-cards.js";
-import { boundedStoredAttachment, renderableEmojis } from "../federation/inbox/remote-content-bounds.js";
 import { renderAttachment } from "../media/media.view.js";
 import { sanitizeRemoteHtml } from "./compose.js";
 
@@ -243,11 +243,21 @@ export async function listChatPage(db: Executor, ownerId: string, options: ChatL
   const conditions: SQL[] = [
     eq(chats.accountId, ownerId),
     eq(chats.hidden, false),
-    notExists(db.select().from(blocks).where(and(eq(blocks.accountId, ownerId), eq(blocks.targetAccountId, chats.recipientId)))),
+    notExists(
+      db
+        .select()
+        .from(blocks)
+        .where(and(eq(blocks.accountId, ownerId), eq(blocks.targetAccountId, chats.recipientId))),
+    ),
   ];
   if (!options.withMuted) {
     conditions.push(
-      notExists(db.select().from(mutes).where(and(eq(mutes.accountId, ownerId), eq(mutes.targetAccountId, chats.recipientId)))),
+      notExists(
+        db
+          .select()
+          .from(mutes)
+          .where(and(eq(mutes.accountId, ownerId), eq(mutes.targetAccountId, chats.recipientId))),
+      ),
     );
   }
   if (options.pinned !== undefined) conditions.push(eq(chats.pinned, options.pinned));
@@ -289,9 +299,7 @@ export async function listChats(db: Executor, ownerId: string, options: ChatList
  * blocked or muted counterparts included, most recently updated first, unpaginated.
  */
 export async function listEveryChatOf(db: Executor, ownerId: string, publicUrl: string) {
-  const rows = await chatListQuery(db)
-    .where(eq(chats.accountId, ownerId))
-    .orderBy(desc(chats.updatedAt), desc(chats.id));
+  const rows = await chatListQuery(db).where(eq(chats.accountId, ownerId)).orderBy(desc(chats.updatedAt), desc(chats.id));
   return rows.map((row) => renderChat(row, publicUrl));
 }
 

@@ -1,6 +1,6 @@
-import { Parser } from "../shared/html-parser.js";
 import * as linkify from "linkifyjs";
 import sanitizeHtml from "sanitize-html";
+import { Parser } from "../shared/html-parser.js";
 
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
@@ -194,7 +194,12 @@ const ALLOW_LIST: sanitizeHtml.IOptions = {
   allowedSchemes: ["http", "https"],
   allowProtocolRelative: false,
   transformTags: {
-    h1: "strong", h2: "strong", h3: "strong", h4: "strong", h5: "strong", h6: "strong",
+    h1: "strong",
+    h2: "strong",
+    h3: "strong",
+    h4: "strong",
+    h5: "strong",
+    h6: "strong",
   },
   // Text is escaped as local messages are (composeHtml): quotes too, so that no quote of a remote
   // text lands inside an attribute a client builds around it.

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
 import { accounts } from "../db/schema/index.js";
-import { mentionKey, type MentionTarget } from "./compose.js";
+import { type MentionTarget, mentionKey } from "./compose.js";
 
 /** Distinct mentions of one message that are looked up; any further one stays text. */
 const MAX_MENTIONS = 50;

@@ -95,7 +95,8 @@ export async function insertRemoteMessage(tx: Transaction, input: NewRemoteMessa
 export async function insertRemoteMessages(tx: Transaction, inputs: NewRemoteMessage[]): Promise<(InsertedMessage | null)[]> {
   if (inputs.length === 0) return [];
   for (const input of inputs) {
-    if (input.author.domain === null || input.recipient.domain !== null) throw new Error("insertRemoteMessages: a remote author to a local recipient only");
+    if (input.author.domain === null || input.recipient.domain !== null)
+      throw new Error("insertRemoteMessages: a remote author to a local recipient only");
   }
   // One JSON parameter rather than ten per row: building a many-row INSERT through the query
   // builder cost more CPU than PostgreSQL spends running it.

@@ -92,7 +92,10 @@ export function adminClient(base: string, token: string): AdminClient {
         throw new CliError(`${base} answered ${response.status} with something that is not Parley's JSON: is it Parley?`, EXIT.unreachable);
       }
       if (response.status === 401 || response.status === 403) {
-        throw new CliError(`${base} refused the admin token (${response.status}): is ADMIN_TOKEN (or DATA_DIR) the instance's?`, EXIT.refused);
+        throw new CliError(
+          `${base} refused the admin token (${response.status}): is ADMIN_TOKEN (or DATA_DIR) the instance's?`,
+          EXIT.refused,
+        );
       }
       return { status: response.status, body: parsed as T };
     },

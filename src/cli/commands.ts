@@ -84,7 +84,9 @@ async function domainBlocks(client: AdminClient): Promise<DomainBlock[]> {
 export async function addDomainBlock(client: AdminClient, out: Output, host: string): Promise<void> {
   const response = await client.call<DomainBlock>("POST", "/api/v1/admin/domain_blocks", { domain: host });
   expectStatus(response, 200, `blocking ${host}`);
-  out.print(out.json ? JSON.stringify(response.body) : `blocked ${response.body.domain}: its activities are refused and nothing is sent to it`);
+  out.print(
+    out.json ? JSON.stringify(response.body) : `blocked ${response.body.domain}: its activities are refused and nothing is sent to it`,
+  );
 }
 
 export async function listDomainBlocks(client: AdminClient, out: Output): Promise<void> {

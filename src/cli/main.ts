@@ -20,13 +20,23 @@ Run it with the environment of \`npm start\` (PORT, DATA_DIR or ADMIN_TOKEN): it
 instance's admin API with its ADMIN_TOKEN.`;
 
 /** Runs one command line; returns the exit code (0: done). */
-export async function runCli(argv: string[], env: NodeJS.ProcessEnv, print: (line: string) => void, warn: (line: string) => void): Promise<number> {
+export async function runCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  print: (line: string) => void,
+  warn: (line: string) => void,
+): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { "display-name": { type: "string" }, url: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        "display-name": { type: "string" },
+        url: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (error) {
     warn(`${(error as Error).message}\n\n${USAGE}`);

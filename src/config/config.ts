@@ -6,7 +6,11 @@ const bool = z
   .transform((v) => v === "true" || v === "1" || v === "yes");
 const positiveInt = z.coerce.number("must be a whole number").int("must be a whole number").positive("must be greater than 0");
 const port = (min: number) =>
-  z.coerce.number("must be a port number").int("must be a port number").min(min, `must be between ${min} and 65535`).max(65535, `must be between ${min} and 65535`);
+  z.coerce
+    .number("must be a port number")
+    .int("must be a port number")
+    .min(min, `must be between ${min} and 65535`)
+    .max(65535, `must be between ${min} and 65535`);
 /** `300/300` = 300 requests per 300 s; `off` = no limit. */
 const rateLimit = z
   .string()
@@ -29,7 +33,10 @@ const SIZE_UNITS: Record<string, number> = { "": 1, KiB: 1024, MiB: 1024 ** 2, G
 /** `500MiB/3600` = 500 MiB per 3600 s; `off` = no quota. */
 const byteQuota = z
   .string()
-  .regex(/^(off|[1-9][0-9]*(KiB|MiB|GiB)?\/[1-9][0-9]*)$/, "must be <size>/<seconds> (e.g. 500MiB/3600; size in bytes or KiB, MiB, GiB) or off")
+  .regex(
+    /^(off|[1-9][0-9]*(KiB|MiB|GiB)?\/[1-9][0-9]*)$/,
+    "must be <size>/<seconds> (e.g. 500MiB/3600; size in bytes or KiB, MiB, GiB) or off",
+  )
   .transform((v): ByteQuotaSetting | null => {
     if (v === "off") return null;
     const [, count, unit, seconds] = v.match(/^([0-9]+)(KiB|MiB|GiB)?\/([0-9]+)$/)!;
@@ -44,7 +51,10 @@ const PROXY_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
 const trustProxy = z
   .string()
   .transform((v) => v.trim())
-  .refine((v) => v !== "true", "true would trust every client's X-Forwarded-For; list your proxies' addresses (e.g. loopback,10.0.0.0/8) or false")
+  .refine(
+    (v) => v !== "true",
+    "true would trust every client's X-Forwarded-For; list your proxies' addresses (e.g. loopback,10.0.0.0/8) or false",
+  )
   .refine(
     (v) =>
       ["false", "off", "no", "0"].includes(v) ||

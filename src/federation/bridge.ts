@@ -1,13 +1,13 @@
-import type { Request as ExpressRequest, NextFunction, RequestHandler, Response as ExpressResponse } from "express";
+import { sql } from "drizzle-orm";
+import type { Request as ExpressRequest, Response as ExpressResponse, NextFunction, RequestHandler } from "express";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import type { Database } from "../db/database.js";
-import { sql } from "drizzle-orm";
 import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "../http/unavailable.js";
 import type { ParleyFederation } from "./federation.js";
 import { RequestParsedAs, withImpliedContext } from "./inbox/implied-context.js";
-import { signatureStrengthProblem } from "./signature-headers.js";
 import type { RequestData, Verdict } from "./inbox/inbox-context.js";
 import { inboxRateHeaders } from "./inbox/verified-rate-limit.js";
+import { signatureStrengthProblem } from "./signature-headers.js";
 
 const ACTOR_PATH = /^\/users\/([^/?#]+)\/?$/;
 
@@ -36,7 +36,8 @@ function nestedTooDeep(body: Uint8Array, max: number): boolean {
   for (let i = 0; i < body.length; i++) {
     const c = body[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -87,7 +88,9 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
           return res.status(400).json({ error: "invalid_activity", message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
         }
       }
-      const headers = Object.entries(req.headers).flatMap(([name, value]) => [value ?? []].flat().map((v) => [name, v] as [string, string]));
+      const headers = Object.entries(req.headers).flatMap(([name, value]) =>
+        [value ?? []].flat().map((v) => [name, v] as [string, string]),
+      );
       // An activity without `@context` is parsed as Pleroma's ActivityStreams + litepub (inbox/implied-context.ts).
       const parsedWithContext = hasBody ? withImpliedContext(body!, new URL(url).origin) : undefined;
       const makeRequest = () =>
@@ -133,7 +136,12 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
       if (response.status >= 500) {
         // Fedify's 500 after a lost dependency (a listener's write, a key lookup in the KV): 503,
         // so the sender retries. The listener's error when it reported one, else a probe.
-        const cause = contextData.error ?? (await db.execute(sql`SELECT 1`).then(() => undefined, (error: unknown) => error));
+        const cause =
+          contextData.error ??
+          (await db.execute(sql`SELECT 1`).then(
+            () => undefined,
+            (error: unknown) => error,
+          ));
         if (isDependencyDown(cause)) {
           await response.body?.cancel();
           return res.set("Retry-After", String(UNAVAILABLE_RETRY_AFTER_S)).status(503).json(serviceUnavailableBody);

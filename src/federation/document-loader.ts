@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
 import { type KvStore, kvCache } from "@fedify/fedify";
 import { signRequest } from "@fedify/fedify/sig";
+import { Object as ASObject, CryptographicKey, isActor, Multikey } from "@fedify/vocab";
 import {
   type DocumentLoader,
   FetchError,
@@ -9,11 +11,9 @@ import {
   type RemoteDocument,
   UrlError,
 } from "@fedify/vocab-runtime";
-import { CryptographicKey, isActor, Multikey, Object as ASObject } from "@fedify/vocab";
-import { readFileSync } from "node:fs";
 import type { Config } from "../config/config.js";
 import { PARLEY_VERSION } from "../instance/version.js";
-import { RemoteFetchError, safeFetch, type SafeFetchOptions, type SafeResponse } from "./http-client.js";
+import { RemoteFetchError, type SafeFetchOptions, type SafeResponse, safeFetch } from "./http-client.js";
 
 /**
  * JSON-LD document loaders for Fedify that fetch through safeFetch, so that key fetches, object
@@ -29,7 +29,8 @@ const DEFAULT_FETCH_TIMEOUT_MS = 5_000;
 /** Pleroma's litepub context (the same file federation.ts serves), for any instance's copy of it. */
 const litepubContext = JSON.parse(readFileSync(new URL("./contexts/litepub-0.1.json", import.meta.url), "utf8")) as unknown;
 
-export const ACTIVITY_JSON = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams", application/ld+json';
+export const ACTIVITY_JSON =
+  'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams", application/ld+json';
 
 /** `Parley/0.1.0 (Fedify/…; Node.js/…; +https://our.host)`, as Fedify's own loaders say it. */
 export function parleyUserAgent(publicUrl?: string): string {
@@ -88,7 +89,9 @@ const RSA_EXPONENT = "010001";
 export function refusedKey(key: CryptoKey | null): string | undefined {
   const algorithm = key?.algorithm as Partial<RsaHashedKeyAlgorithm> | undefined;
   if (!algorithm?.publicExponent) return undefined;
-  const hex = Buffer.from(algorithm.publicExponent).toString("hex").replace(/^(00)+/, "");
+  const hex = Buffer.from(algorithm.publicExponent)
+    .toString("hex")
+    .replace(/^(00)+/, "");
   return hex === RSA_EXPONENT ? undefined : `an RSA key whose public exponent is not 65537 (${hex.length * 4} bits)`;
 }
 
@@ -155,10 +158,7 @@ async function refusal(
   return undefined;
 }
 
-function buildLoader(
-  config: LoaderConfig,
-  prepare?: SafeFetchOptions["prepare"],
-): DocumentLoader {
+function buildLoader(config: LoaderConfig, prepare?: SafeFetchOptions["prepare"]): DocumentLoader {
   const userAgent = parleyUserAgent(config.publicUrl);
   /** `check`: refuse foreign claims (not for the contexts that check itself loads). */
   const load = async (url: string, signal: AbortSignal | undefined, alternates: number, check = true): Promise<RemoteDocument> => {
@@ -210,10 +210,7 @@ export function remoteDocumentLoader(config: LoaderConfig, options: { contextCac
  * signed by `identity` — draft-cavage rsa-sha256 for RSA keys (what Pleroma and Mastodon's
  * authorized fetch check), RFC 9421 for any other key type.
  */
-export function authenticatedRemoteDocumentLoader(
-  config: LoaderConfig,
-  identity: { keyId: URL; privateKey: CryptoKey },
-): DocumentLoader {
+export function authenticatedRemoteDocumentLoader(config: LoaderConfig, identity: { keyId: URL; privateKey: CryptoKey }): DocumentLoader {
   const spec = identity.privateKey.algorithm.name === "RSASSA-PKCS1-v1_5" ? "draft-cavage-http-signatures-12" : "rfc9421";
   return buildLoader(config, async (url, headers) => {
     const signed = await signRequest(new Request(url, { method: "GET", headers }), identity.privateKey, identity.keyId, { spec });

@@ -1,5 +1,5 @@
-import { sql, type SQL } from "drizzle-orm";
 import { isIP } from "node:net";
+import { type SQL, sql } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
 import { domainBlocks } from "../db/schema/index.js";
 
@@ -14,7 +14,10 @@ export function domainBlockCandidates(...hosts: string[]): string[] {
   const names = new Set<string>();
   for (const host of hosts) {
     names.add(host.toLowerCase());
-    const hostname = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
+    const hostname = host
+      .replace(/:\d+$/, "")
+      .replace(/^\[|\]$/g, "")
+      .toLowerCase();
     names.add(hostname);
     if (isIP(hostname)) continue;
     const labels = hostname.split(".");

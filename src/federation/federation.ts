@@ -1,8 +1,8 @@
+import { readFileSync } from "node:fs";
 import { createFederation, type Federation } from "@fedify/fedify";
 import { Activity, Create, Delete, Endpoints, Person, Tombstone, Undo, Update } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import { eq } from "drizzle-orm";
-import { readFileSync } from "node:fs";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import { accountKeys } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
@@ -20,9 +20,9 @@ import { authenticatedRemoteDocumentLoader, remoteDocumentLoader } from "./remot
 /** Context data: the inbox request's raw body and a listener's verdict (see inbox/inbox-context.ts). */
 export type ParleyFederation = Federation<ContextData>;
 
-export const litepubContext = JSON.parse(
-  readFileSync(new URL("./contexts/litepub-0.1.json", import.meta.url), "utf8"),
-) as { "@context": unknown };
+export const litepubContext = JSON.parse(readFileSync(new URL("./contexts/litepub-0.1.json", import.meta.url), "utf8")) as {
+  "@context": unknown;
+};
 
 export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "logger">): ParleyFederation {
   const { db, config } = deps;

@@ -1,6 +1,6 @@
-import ipaddr from "ipaddr.js";
 import { lookup } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
+import ipaddr from "ipaddr.js";
 import { Agent, type Dispatcher, request } from "undici";
 
 /**
@@ -11,13 +11,7 @@ import { Agent, type Dispatcher, request } from "undici";
  * out a connect after 5 s and a whole request after 30 s.
  */
 
-export type RemoteFetchErrorCode =
-  | "invalid_url"
-  | "private_address"
-  | "timeout"
-  | "too_large"
-  | "too_many_redirects"
-  | "network";
+export type RemoteFetchErrorCode = "invalid_url" | "private_address" | "timeout" | "too_large" | "too_many_redirects" | "network";
 
 export class RemoteFetchError extends Error {
   constructor(

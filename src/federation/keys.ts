@@ -47,7 +47,10 @@ const KEY_CACHE_ENTRIES = 10_000;
  * An account's key pairs, imported once per process (a JWK import costs more than the RSA
  * operation it serves). `load` reads the stored keys in signing order; a failed load is not kept.
  */
-export function accountKeyPairs(accountId: string, load: () => Promise<{ privateKey: unknown; publicKey: unknown }[]>): Promise<CryptoKeyPair[]> {
+export function accountKeyPairs(
+  accountId: string,
+  load: () => Promise<{ privateKey: unknown; publicKey: unknown }[]>,
+): Promise<CryptoKeyPair[]> {
   let pairs = importedKeyPairs.get(accountId);
   if (!pairs) {
     pairs = load().then((rows) => Promise.all(rows.map((row) => importKeyPair(row))));

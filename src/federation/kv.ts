@@ -130,14 +130,22 @@ export class PostgresKvStore implements KvStore {
         .for("update");
       // jsonb keeps its own key order: compare canonical forms.
       if (!row || canonical(row.value) !== canonical(expectedValue)) return false;
-      await tx.update(fedifyKv).set({ value: jsonb(newValue), expiresAt }).where(eq(fedifyKv.key, encode(key)));
+      await tx
+        .update(fedifyKv)
+        .set({ value: jsonb(newValue), expiresAt })
+        .where(eq(fedifyKv.key, encode(key)));
       return true;
     });
   }
 
   async *list(prefix?: KvKey): AsyncIterable<KvStoreListEntry> {
     // Keys are JSON arrays: a prefix is the array's text without its closing bracket.
-    const pattern = prefix && prefix.length > 0 ? `${encode(prefix).slice(0, -1).replace(/[\\%_]/g, "\\$&")}%` : "%";
+    const pattern =
+      prefix && prefix.length > 0
+        ? `${encode(prefix)
+            .slice(0, -1)
+            .replace(/[\\%_]/g, "\\$&")}%`
+        : "%";
     const rows = await this.db
       .select()
       .from(fedifyKv)

@@ -1,6 +1,6 @@
 import { verifyRequest } from "@fedify/fedify/sig";
 import { and, eq } from "drizzle-orm";
-import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse } from "express";
+import type { Request as ExpressRequest, Response as ExpressResponse, NextFunction } from "express";
 import { Router } from "express";
 import { messages } from "../db/schema/index.js";
 import { notFound } from "../http/errors.js";
@@ -99,15 +99,18 @@ export function objectsRouter(deps: Deps): Router {
       if (!origin || !participants.includes(origin)) throw notFound();
 
       if (parts.message.deletedAt) {
-        res.status(410).type(ACTIVITY_JSON).send(
-          JSON.stringify({
-            "@context": activityContext(publicUrl),
-            id: kind === "object" ? parts.message.uri : parts.message.activityUri,
-            type: "Tombstone",
-            formerType: kind === "object" ? "ChatMessage" : "Create",
-            deleted: parts.message.deletedAt.toISOString(),
-          }),
-        );
+        res
+          .status(410)
+          .type(ACTIVITY_JSON)
+          .send(
+            JSON.stringify({
+              "@context": activityContext(publicUrl),
+              id: kind === "object" ? parts.message.uri : parts.message.activityUri,
+              type: "Tombstone",
+              formerType: kind === "object" ? "ChatMessage" : "Create",
+              deleted: parts.message.deletedAt.toISOString(),
+            }),
+          );
         return;
       }
       const body =

@@ -5,9 +5,9 @@ import { accountForToken, tokensEqual } from "../accounts/tokens.js";
 import { postMessage } from "../chats/chat.service.js";
 import { ApiError, notFound, unauthorized } from "../http/errors.js";
 import { bearerToken } from "../http/route.js";
-import type { Deps } from "../shared/deps.js";
-import { findOwnMediaByUrl } from "../media/media.view.js";
 import { linkCardRequests } from "../link-cards/link-cards.js";
+import { findOwnMediaByUrl } from "../media/media.view.js";
+import type { Deps } from "../shared/deps.js";
 import {
   type ChatMessageReason,
   contentOf,
@@ -50,7 +50,7 @@ export const ACTIVITY_MEDIA_TYPES = ["application/activity+json", "application/l
 export type OutboxReason = ChatMessageReason | "unsupported_attachment";
 
 export type OutboxReading =
-  | { ok: true; to: string; text: string; /** The URL of the one attachment, when there is one. */ attachmentUrl?: string }
+  | { ok: true; to: string; text: string /** The URL of the one attachment, when there is one. */; attachmentUrl?: string }
   | { ok: false; reason: OutboxReason };
 
 /** Addressing properties other than `to`: they may only repeat the one recipient. */
@@ -73,7 +73,9 @@ export function readOutboxChatMessage(body: unknown, authorUri: string, limit: n
   }
   if (!isJsonObject(object) || object.type !== "ChatMessage") return fail("wrong_type");
 
-  const authors = [activity?.actor, object.actor, object.attributedTo].filter((v) => v !== undefined && v !== null).flatMap((v) => [v].flat());
+  const authors = [activity?.actor, object.actor, object.attributedTo]
+    .filter((v) => v !== undefined && v !== null)
+    .flatMap((v) => [v].flat());
   if (!authors.every((author) => sameUri(idOf(author), authorUri))) return fail("actor_mismatch");
 
   const to = recipientsOf(object.to);

@@ -83,11 +83,7 @@ function firstUrl(value: unknown, depth = 0): string | null {
 const text = (value: unknown, max: number) => (typeof value === "string" ? value.trim().slice(0, max) : "");
 
 /** Returns the actor's row, fetching it when unknown, older than a day, or `refresh` is set. */
-export async function resolveRemoteActor(
-  deps: ActorDeps,
-  actorUri: string,
-  options: { refresh?: boolean } = {},
-): Promise<AccountRow> {
+export async function resolveRemoteActor(deps: ActorDeps, actorUri: string, options: { refresh?: boolean } = {}): Promise<AccountRow> {
   const uri = httpUrl(actorUri);
   if (!uri) throw new RemoteActorError("invalid_url", `not an http(s) URL: ${actorUri}`);
   const known = await deps.db.query.accounts.findFirst({ where: (a, { eq }) => eq(a.uri, uri) });
@@ -193,7 +189,10 @@ async function fetchActor(deps: ActorDeps, uri: string): Promise<Record<string, 
   }
   // Only an ActivityPub answer is an actor: not a JSON file a user uploaded to that origin.
   if (!isActivityJson(answer.headers["content-type"])) {
-    throw new RemoteActorError("invalid_json", `${uri} answered ${answer.headers["content-type"] ?? "no content type"}, not ActivityPub JSON`);
+    throw new RemoteActorError(
+      "invalid_json",
+      `${uri} answered ${answer.headers["content-type"] ?? "no content type"}, not ActivityPub JSON`,
+    );
   }
   let document: unknown;
   try {
@@ -238,7 +237,10 @@ async function markGone(deps: ActorDeps, uri: string): Promise<AccountRow | unde
  * cached on first sight; undefined when it cannot be resolved (unknown, gone, refused, invalid).
  */
 export async function lookupRemoteAccount(deps: ActorDeps, acct: string): Promise<AccountRow | undefined> {
-  const input = acct.trim().replace(/^acct:/i, "").replace(/^@/, "");
+  const input = acct
+    .trim()
+    .replace(/^acct:/i, "")
+    .replace(/^@/, "");
   try {
     if (/^https?:\/\//i.test(input)) return await resolveFollowingAlias(deps, input);
     const match = /^([^@\s/?#]+)@([^@\s/?#]+)$/.exec(input);

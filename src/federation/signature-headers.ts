@@ -30,7 +30,18 @@ export interface SignatureHeaders {
 type HeaderGetter = (name: string) => string | undefined;
 
 /** Digest algorithms of the IANA registry (RFC 3230 and its updates); any other name is refused. */
-const DIGEST_ALGORITHMS = new Set(["md5", "sha", "sha-256", "sha-512", "unixsum", "unixcksum", "adler32", "crc32c", "id-sha-256", "id-sha-512"]);
+const DIGEST_ALGORITHMS = new Set([
+  "md5",
+  "sha",
+  "sha-256",
+  "sha-512",
+  "unixsum",
+  "unixcksum",
+  "adler32",
+  "crc32c",
+  "id-sha-256",
+  "id-sha-512",
+]);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** draft-cavage parameter: `name="value"` or `name=digits` (what Fedify's own parser reads). */
 const CAVAGE_PARAMETER = /^\s*([A-Za-z][A-Za-z0-9_-]*)=(?:"([^"]*)"|([0-9]+))\s*$/;
@@ -91,7 +102,7 @@ function checkCavage(signature: string): SignatureHeaders {
   const seen = new Set<string>();
   let keyIdHost: string | undefined;
   for (const parameter of cavageParameters(signature)) {
-    if (!parameter) return problem("malformed_signature", "a Signature parameter is not name=\"value\"");
+    if (!parameter) return problem("malformed_signature", 'a Signature parameter is not name="value"');
     const [name, value] = parameter;
     if (seen.has(name)) {
       return name === "keyid"
@@ -100,7 +111,13 @@ function checkCavage(signature: string): SignatureHeaders {
     }
     seen.add(name);
     if (name === "keyid") keyIdHost = hostOf(value);
-    if (name === "headers" && !value.trim().split(/\s+/).every((h) => PSEUDO_HEADERS.has(h.toLowerCase()) || HEADER_NAME.test(h))) {
+    if (
+      name === "headers" &&
+      !value
+        .trim()
+        .split(/\s+/)
+        .every((h) => PSEUDO_HEADERS.has(h.toLowerCase()) || HEADER_NAME.test(h))
+    ) {
       return problem("malformed_signature", "the Signature headers parameter lists something that is not a header name");
     }
     if (name === "signature" && !BASE64.test(value)) return problem("malformed_signature", "the signature is not base64");

@@ -9,11 +9,7 @@ import { RemoteFetchError, safeFetch } from "./http-client.js";
 
 const ACTIVITY_TYPE = /^application\/(activity\+json|ld\+json)\b/i;
 
-export async function webfingerActorUri(
-  deps: Pick<Deps, "config" | "logger">,
-  name: string,
-  host: string,
-): Promise<string | undefined> {
+export async function webfingerActorUri(deps: Pick<Deps, "config" | "logger">, name: string, host: string): Promise<string | undefined> {
   const schemes = deps.config.allowPrivateAddress ? ["https", "http"] : ["https"];
   for (const scheme of schemes) {
     const url = new URL(`${scheme}://${host}/.well-known/webfinger`);

@@ -75,7 +75,9 @@ export const AttachmentEntity = z
     text_url: z.string().nullable(),
     description: z.string().nullable(),
     blurhash: z.string().nullable(),
-    meta: z.record(z.string(), z.unknown()).meta({ description: "`original: {width, height, size, aspect}` for images whose size is known" }),
+    meta: z
+      .record(z.string(), z.unknown())
+      .meta({ description: "`original: {width, height, size, aspect}` for images whose size is known" }),
     pleroma: z.object({ mime_type: z.string() }),
   })
   .meta({ id: "MediaAttachment" });

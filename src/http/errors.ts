@@ -16,5 +16,4 @@ export class ApiError extends Error {
 
 export const notFound = () => new ApiError(404, "not_found");
 export const unauthorized = (code = "invalid_token") => new ApiError(401, code);
-export const invalidField = (field: string, message: string) =>
-  new ApiError(400, "invalid_request", { field, message });
+export const invalidField = (field: string, message: string) => new ApiError(400, "invalid_request", { field, message });

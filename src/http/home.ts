@@ -46,7 +46,10 @@ function linksOf(withMetrics: boolean): Link[] {
 
 export function renderHomePage(host: string, links: Link[]): string {
   const items = links
-    .map((l) => `<dt><a href="${escapeHtml(l.path)}">${escapeHtml(l.title)}</a></dt><dd><code>${escapeHtml(l.path)}</code> — ${escapeHtml(l.note)}</dd>`)
+    .map(
+      (l) =>
+        `<dt><a href="${escapeHtml(l.path)}">${escapeHtml(l.title)}</a></dt><dd><code>${escapeHtml(l.path)}</code> — ${escapeHtml(l.note)}</dd>`,
+    )
     .join("\n");
   return `<!doctype html>
 <html lang="en">
@@ -72,7 +75,11 @@ export function homePage(publicUrl: string, withMetrics: boolean): RequestHandle
   const host = new URL(publicUrl).host;
   const links = linksOf(withMetrics);
   const html = renderHomePage(host, links);
-  const json = { host, software: { name: "parley", version: PARLEY_VERSION }, links: Object.fromEntries(links.map((l) => [l.title, l.path])) };
+  const json = {
+    host,
+    software: { name: "parley", version: PARLEY_VERSION },
+    links: Object.fromEntries(links.map((l) => [l.title, l.path])),
+  };
   return (req, res) => {
     res.set("Vary", "Accept");
     // A browser's Accept names text/html; a client with no Accept header (or */*) gets the page too.

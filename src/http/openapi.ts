@@ -58,9 +58,5 @@ export function mountApiDocs(router: Router, routes: AnyRoute[], publicUrl: stri
   router.get("/api/openapi", (_req, res) => {
     res.json(document);
   });
-  router.use(
-    "/api/docs",
-    swaggerUi.serve,
-    swaggerUi.setup(undefined, { swaggerOptions: { url: "/api/openapi", validatorUrl: null } }),
-  );
+  router.use("/api/docs", swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: "/api/openapi", validatorUrl: null } }));
 }

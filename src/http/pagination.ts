@@ -52,8 +52,5 @@ export function setLinkHeader(
     url.searchParams.set(cursor, id);
     return url.href;
   };
-  res.set(
-    "Link",
-    `<${link("max_id", cursors[cursors.length - 1])}>; rel="next", <${link("min_id", cursors[0])}>; rel="prev"`,
-  );
+  res.set("Link", `<${link("max_id", cursors[cursors.length - 1])}>; rel="next", <${link("min_id", cursors[0])}>; rel="prev"`);
 }

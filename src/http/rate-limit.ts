@@ -46,7 +46,11 @@ export function rateLimiter(deps: Pick<Deps, "db" | "queues">): RateLimiter {
       if (backend.kind === "redis" && backend.commands) {
         const redis = await backend.commands();
         const key = redisKey(scope, id, window);
-        const result = await redis.multi().incr(key).pexpire(key, setting.windowMs + 1_000).exec();
+        const result = await redis
+          .multi()
+          .incr(key)
+          .pexpire(key, setting.windowMs + 1_000)
+          .exec();
         const [error, count] = result?.[0] ?? [new Error("rate limit: no reply")];
         if (error) throw error;
         return { count: Number(count), resetAt };

@@ -35,7 +35,8 @@ export function refuseMalformedHeaders(): RequestHandler {
       return badRequest(res, "x-forwarded-host", "X-Forwarded-Host is not a host name with an optional port");
     }
     const protocol = req.protocol.toLowerCase();
-    if (protocol !== "http" && protocol !== "https") return badRequest(res, "x-forwarded-proto", "X-Forwarded-Proto is neither http nor https");
+    if (protocol !== "http" && protocol !== "https")
+      return badRequest(res, "x-forwarded-proto", "X-Forwarded-Proto is neither http nor https");
     if (!isIP(req.ip ?? "")) return badRequest(res, "x-forwarded-for", "X-Forwarded-For does not end in a client address");
     const signature = checkSignatureHeaders((name) => req.get(name));
     if (signature.problem) {

@@ -100,7 +100,8 @@ async function authenticate(deps: Deps, req: Request, auth: Auth): Promise<Accou
   if (auth === "admin") {
     if (tokensEqual(token, deps.adminToken)) return undefined;
     // A valid user's token is known but not allowed (Pleroma: 403); only an unknown token is a 401.
-    if (await accountForToken(deps.db, token)) throw new ApiError(403, "forbidden", { message: "this endpoint takes ADMIN_TOKEN, not a user's token" });
+    if (await accountForToken(deps.db, token))
+      throw new ApiError(403, "forbidden", { message: "this endpoint takes ADMIN_TOKEN, not a user's token" });
     throw unauthorized();
   }
   const account = await accountForToken(deps.db, token);
@@ -120,7 +121,11 @@ export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): voi
     const authenticated = async (req: Request, res: Response, next: NextFunction) => {
       try {
         res.locals.account = await authenticate(deps, req, route.auth);
-        if (route.auth === "user" && !(await applyRateLimit(deps, limiter, "api", tokenKey(bearerToken(req)!), deps.config.rateLimitApi, res))) return;
+        if (
+          route.auth === "user" &&
+          !(await applyRateLimit(deps, limiter, "api", tokenKey(bearerToken(req)!), deps.config.rateLimitApi, res))
+        )
+          return;
         next();
       } catch (error) {
         next(error);

@@ -38,7 +38,11 @@ const REDIS_MESSAGES = [
 
 /** True when `error` (or one of its causes) is a lost or refused connection to a dependency. */
 export function isDependencyDown(error: unknown): boolean {
-  for (let e = error as { code?: unknown; message?: unknown; name?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 6; depth++) {
+  for (
+    let e = error as { code?: unknown; message?: unknown; name?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 6;
+    depth++
+  ) {
     if (typeof e !== "object") return false;
     const code = typeof e.code === "string" ? e.code : undefined;
     // SQLSTATE class 08: connection exceptions.

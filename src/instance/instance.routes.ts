@@ -13,11 +13,13 @@ async function counts(deps: Deps): Promise<InstanceCounts> {
   return { users: row.n };
 }
 
-const nodeInfoSchema = z.object({
-  version: z.string(),
-  software: z.object({ name: z.literal("parley"), version: z.string() }),
-  metadata: z.object({ nodeName: z.string(), features: z.array(z.string()), chat_limit: z.number() }).passthrough(),
-}).passthrough();
+const nodeInfoSchema = z
+  .object({
+    version: z.string(),
+    software: z.object({ name: z.literal("parley"), version: z.string() }),
+    metadata: z.object({ nodeName: z.string(), features: z.array(z.string()), chat_limit: z.number() }).passthrough(),
+  })
+  .passthrough();
 
 /** `/nodeinfo/2.x` (what discovery links to) and `/nodeinfo/2.x.json` (Pleroma's spelling, which Pleroma-FE fetches). */
 const nodeInfoRoute = (version: "2.0" | "2.1", path: string) =>
@@ -34,32 +36,45 @@ const nodeInfoRoute = (version: "2.0" | "2.1", path: string) =>
     },
   });
 
-const pleromaSchema = z.object({
-  metadata: z.object({ features: z.array(z.string()), chat_limit: z.number() }).passthrough(),
-}).passthrough();
-const configurationSchema = z.object({
-  chats: z.object({ max_characters: z.number(), max_media_attachments: z.number() }),
-}).passthrough();
+const pleromaSchema = z
+  .object({
+    metadata: z.object({ features: z.array(z.string()), chat_limit: z.number() }).passthrough(),
+  })
+  .passthrough();
+const configurationSchema = z
+  .object({
+    chats: z.object({ max_characters: z.number(), max_media_attachments: z.number() }),
+  })
+  .passthrough();
 
-const instanceV1Schema = z.object({
-  uri: z.string(),
-  version: z.string().describe("`2.7.2 (compatible; Pleroma <version>+parley.<version>)`: read as Pleroma by clients"),
-  urls: z.object({ streaming_api: z.string() }),
-  stats: z.object({ user_count: z.number(), status_count: z.number(), domain_count: z.number() }),
-  max_toot_chars: z.number(),
-  poll_limits: z.object({ max_options: z.number(), max_option_chars: z.number(), min_expiration: z.number(), max_expiration: z.number() }),
-  upload_limit: z.number(),
-  chat_limit: z.number(),
-  configuration: configurationSchema,
-  pleroma: pleromaSchema,
-}).passthrough();
+const instanceV1Schema = z
+  .object({
+    uri: z.string(),
+    version: z.string().describe("`2.7.2 (compatible; Pleroma <version>+parley.<version>)`: read as Pleroma by clients"),
+    urls: z.object({ streaming_api: z.string() }),
+    stats: z.object({ user_count: z.number(), status_count: z.number(), domain_count: z.number() }),
+    max_toot_chars: z.number(),
+    poll_limits: z.object({
+      max_options: z.number(),
+      max_option_chars: z.number(),
+      min_expiration: z.number(),
+      max_expiration: z.number(),
+    }),
+    upload_limit: z.number(),
+    chat_limit: z.number(),
+    configuration: configurationSchema,
+    pleroma: pleromaSchema,
+  })
+  .passthrough();
 
-const instanceV2Schema = z.object({
-  domain: z.string(),
-  version: z.string(),
-  configuration: configurationSchema,
-  pleroma: pleromaSchema,
-}).passthrough();
+const instanceV2Schema = z
+  .object({
+    domain: z.string(),
+    version: z.string(),
+    configuration: configurationSchema,
+    pleroma: pleromaSchema,
+  })
+  .passthrough();
 
 export const instanceRoutes = [
   defineRoute({
@@ -83,7 +98,8 @@ export const instanceRoutes = [
   defineRoute({
     method: "get",
     path: "/api/v1/instance",
-    summary: "Instance (Mastodon v1 shape) with Pleroma's extras: max_toot_chars, poll_limits, upload_limit, chat_limit, pleroma.metadata.features",
+    summary:
+      "Instance (Mastodon v1 shape) with Pleroma's extras: max_toot_chars, poll_limits, upload_limit, chat_limit, pleroma.metadata.features",
     tags,
     auth: "none",
     responses: { 200: { description: "Instance", schema: instanceV1Schema } },

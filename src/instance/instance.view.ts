@@ -175,7 +175,12 @@ export function nodeInfo(version: "2.0" | "2.1", config: InstanceConfig, counts:
       federation: { enabled: true, exclusions: false },
       pollLimits: NO_POLLS,
       postFormats: ["text/plain"],
-      uploadLimits: { general: config.mediaMaxBytes, avatar: config.mediaMaxBytes, banner: config.mediaMaxBytes, background: config.mediaMaxBytes },
+      uploadLimits: {
+        general: config.mediaMaxBytes,
+        avatar: config.mediaMaxBytes,
+        banner: config.mediaMaxBytes,
+        background: config.mediaMaxBytes,
+      },
       fieldsLimits: { maxFields: 0, maxRemoteFields: 0, nameLength: 0, valueLength: 0 },
       accountActivationRequired: false,
       invitesEnabled: false,

@@ -1,14 +1,14 @@
-import { and, eq, isNull, sql, type SQL } from "drizzle-orm";
-import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { isIP } from "node:net";
+import { and, eq, isNull, type SQL, sql } from "drizzle-orm";
+import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import type { Database, Executor } from "../db/database.js";
 import { linkCards, messages } from "../db/schema/index.js";
 import { parleyUserAgent } from "../federation/document-loader.js";
-import { RemoteFetchError, safeFetch, type SafeFetchOptions } from "../federation/http-client.js";
+import { RemoteFetchError, type SafeFetchOptions, safeFetch } from "../federation/http-client.js";
 import type { Deps } from "../shared/deps.js";
 import type { Logger } from "../shared/logger.js";
 import { publishMessageUpdate } from "../streaming/events.js";
-import { parseCard, type PreviewCard } from "./card-parser.js";
+import { type PreviewCard, parseCard } from "./card-parser.js";
 
 /**
  * Link preview cards (Pleroma's rich media): the first link of a message gets a card fetched after

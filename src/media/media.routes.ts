@@ -1,6 +1,6 @@
 import multer from "multer";
 import { z } from "zod";
-import { AttachmentEntity, errors, ErrorEntity } from "../http/entities.js";
+import { AttachmentEntity, ErrorEntity, errors } from "../http/entities.js";
 import { notFound } from "../http/errors.js";
 import { apiId } from "../http/ids.js";
 import { defineRoute } from "../http/route.js";
@@ -21,9 +21,15 @@ const uploadBody = z.object({
 const uploadResponses = {
   400: errors[400],
   401: errors[401],
-  413: { description: "payload_too_large: over MEDIA_MAX_BYTES; upload_quota_exceeded: larger than the whole MEDIA_UPLOAD_QUOTA", schema: ErrorEntity },
+  413: {
+    description: "payload_too_large: over MEDIA_MAX_BYTES; upload_quota_exceeded: larger than the whole MEDIA_UPLOAD_QUOTA",
+    schema: ErrorEntity,
+  },
   422: { description: "unsupported_media_type: the content is not an accepted image, video or audio file", schema: ErrorEntity },
-  429: { description: "upload_quota_exceeded: MEDIA_UPLOAD_QUOTA spent for now (Retry-After: when this file would fit)", schema: ErrorEntity },
+  429: {
+    description: "upload_quota_exceeded: MEDIA_UPLOAD_QUOTA spent for now (Retry-After: when this file would fit)",
+    schema: ErrorEntity,
+  },
 };
 
 const upload = (version: "v1" | "v2") =>

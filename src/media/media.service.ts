@@ -4,10 +4,10 @@ import type { AccountRow } from "../accounts/account.view.js";
 import { media } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
 import { newId } from "../shared/ids.js";
+import type { MediaRow } from "./media.view.js";
 import { claimUploadQuota } from "./quota.js";
 import { checkedUpload, discardUpload, keepUpload, removeStored } from "./storage.js";
 import { imageDimensions } from "./types.js";
-import type { MediaRow } from "./media.view.js";
 
 /** Writes of uploaded media: the file is typed by its content, stored as `<id>.<ext>`, then recorded. */
 

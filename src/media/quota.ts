@@ -47,7 +47,8 @@ async function secondsUntilRoom(db: Executor, accountId: string, quota: ByteQuot
  */
 async function quotaExceeded(db: Executor, accountId: string, quota: ByteQuotaSetting, used: number, size: number): Promise<ApiError> {
   const details = { limit_bytes: quota.maxBytes, window_seconds: quota.windowMs / 1000 };
-  if (size > quota.maxBytes) return new ApiError(413, "upload_quota_exceeded", { ...details, message: "the file is larger than the whole upload quota" });
+  if (size > quota.maxBytes)
+    return new ApiError(413, "upload_quota_exceeded", { ...details, message: "the file is larger than the whole upload quota" });
   const wait = await secondsUntilRoom(db, accountId, quota, used, size);
   return new ApiError(429, "upload_quota_exceeded", { ...details, used_bytes: used }, { "Retry-After": String(wait) });
 }
@@ -62,7 +63,9 @@ export function uploadQuotaGate(deps: Deps): RequestHandler {
     // The smallest file such a body can hold: what the framing and fields cannot account for.
     const atLeast = Math.max(1, Number.isFinite(length) ? length - MULTIPART_OVERHEAD : 0);
     bytesUploaded(deps.db, account.id, quota)
-      .then(async (used) => next(used + atLeast > quota.maxBytes ? await quotaExceeded(deps.db, account.id, quota, used, atLeast) : undefined))
+      .then(async (used) =>
+        next(used + atLeast > quota.maxBytes ? await quotaExceeded(deps.db, account.id, quota, used, atLeast) : undefined),
+      )
       .catch(next);
   };
 }

@@ -58,7 +58,12 @@ export const notificationRoutes = [
     query: listQuery,
     responses: { 200: { description: "Notifications, with a Link header", schema: z.array(NotificationEntity) }, ...errors },
     async handle({ deps, account, query, req, res }) {
-      const includeTypes = [...(query["types[]"] ?? []), ...(query.types ?? []), ...(query["include_types[]"] ?? []), ...(query.include_types ?? [])];
+      const includeTypes = [
+        ...(query["types[]"] ?? []),
+        ...(query.types ?? []),
+        ...(query["include_types[]"] ?? []),
+        ...(query.include_types ?? []),
+      ];
       const list = await listNotifications(
         deps.db,
         account.id,

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, lt, notExists, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt, notExists, type SQL, sql } from "drizzle-orm";
 import { renderAccount } from "../accounts/account.view.js";
 import { renderMessage } from "../chats/chat.view.js";
 import type { Executor } from "../db/database.js";
@@ -46,7 +46,10 @@ export function renderNotification(row: NotificationRow, publicUrl: string) {
     created_at: row.notification.createdAt.toISOString(),
     account: renderAccount(row.sender, publicUrl),
     pleroma: { is_seen: row.notification.seen, is_muted: row.muted },
-    chat_message: renderMessage({ ref: row.ref, message: row.message, chat: row.chat, attachment: row.attachment, card: row.card }, publicUrl),
+    chat_message: renderMessage(
+      { ref: row.ref, message: row.message, chat: row.chat, attachment: row.attachment, card: row.card },
+      publicUrl,
+    ),
   };
 }
 
@@ -97,12 +100,20 @@ export async function listNotifications(db: Executor, ownerId: string, options: 
     eq(notifications.accountId, ownerId),
     inArray(notifications.type, types),
     notExists(
-      db.select().from(blocks).where(and(eq(blocks.accountId, ownerId), eq(blocks.targetAccountId, notifications.fromAccountId))),
+      db
+        .select()
+        .from(blocks)
+        .where(and(eq(blocks.accountId, ownerId), eq(blocks.targetAccountId, notifications.fromAccountId))),
     ),
   ];
   if (!options.withMuted) {
     conditions.push(
-      notExists(db.select().from(mutes).where(and(eq(mutes.accountId, ownerId), eq(mutes.targetAccountId, notifications.fromAccountId)))),
+      notExists(
+        db
+          .select()
+          .from(mutes)
+          .where(and(eq(mutes.accountId, ownerId), eq(mutes.targetAccountId, notifications.fromAccountId))),
+      ),
     );
   }
   if (options.accountId) conditions.push(eq(notifications.fromAccountId, options.accountId));

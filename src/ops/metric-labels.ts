@@ -23,7 +23,9 @@ export function methodLabel(method: string): string {
 }
 
 /** Statuses Parley answers on purpose; anything else is counted by its class (`4xx`). */
-const STATUSES = new Set([200, 201, 202, 204, 206, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 406, 409, 410, 413, 415, 422, 429, 500, 502, 503, 504]);
+const STATUSES = new Set([
+  200, 201, 202, 204, 206, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 406, 409, 410, 413, 415, 422, 429, 500, 502, 503, 504,
+]);
 
 /** The `status` label: a known status, else its class (`1xx`…`5xx`), else `other`. */
 export function statusLabel(status: number): string {
@@ -94,7 +96,11 @@ const SIGNATURE_HEADER_PROBLEMS: Record<SignatureHeaderProblem, true> = {
   malformed_digest: true,
 };
 const SIGNATURE_STRENGTH_PROBLEMS: Record<SignatureStrengthProblem, true> = { unsupported_algorithm: true, digest_not_sha256: true };
-const VERIFICATION_FAILURES: Record<UnverifiedActivityReason["type"], true> = { noSignature: true, invalidSignature: true, keyFetchError: true };
+const VERIFICATION_FAILURES: Record<UnverifiedActivityReason["type"], true> = {
+  noSignature: true,
+  invalidSignature: true,
+  keyFetchError: true,
+};
 const INBOX_ERRORS = [
   "accepted",
   "invalid_activity",
@@ -133,7 +139,17 @@ const FETCH_ERRORS: Record<RemoteFetchErrorCode, true> = {
   network: true,
 };
 
-const DELIVERY_REASONS = new Set(["1xx", "2xx", "3xx", "4xx", "5xx", ...Object.keys(FETCH_ERRORS), "domain_blocked", "no_signing_key", OTHER]);
+const DELIVERY_REASONS = new Set([
+  "1xx",
+  "2xx",
+  "3xx",
+  "4xx",
+  "5xx",
+  ...Object.keys(FETCH_ERRORS),
+  "domain_blocked",
+  "no_signing_key",
+  OTHER,
+]);
 
 /** The `reason` label of `deliveryAttempt`: one of deliveryReason's values, else `other`. */
 export function deliveryReasonLabel(reason: string): string {

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { Queues } from "../queues/queues.js";
 import type { Logger } from "../shared/logger.js";
 import { deliveryReasonLabel, inboxReasonLabel, methodLabel, routeLabel, statusLabel } from "./metric-labels.js";
@@ -104,7 +104,10 @@ export function createMetrics(queues: Pick<Queues, "all">, logger: Logger): Metr
     };
     res.on("finish", () => {
       const status = res.statusCode;
-      inbox.inc({ status: statusLabel(status), reason: inboxReasonLabel(reason ?? (status >= 200 && status < 300 ? "accepted" : undefined)) });
+      inbox.inc({
+        status: statusLabel(status),
+        reason: inboxReasonLabel(reason ?? (status >= 200 && status < 300 ? "accepted" : undefined)),
+      });
     });
     next();
   };

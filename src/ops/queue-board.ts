@@ -82,10 +82,18 @@ export function queueBoardAccess(adminToken: string, publicUrl: string): Request
       return refuse(res, "foreign_origin", `a write to the queue board from another origin (${origin.slice(0, 100)}) is refused`);
     }
     if (credentials.scheme === "basic" && !sameOrigin) {
-      return refuse(res, "cross_site_write", "a write with Basic credentials needs an Origin header equal to this service's origin (use Bearer for scripts)");
+      return refuse(
+        res,
+        "cross_site_write",
+        "a write with Basic credentials needs an Origin header equal to this service's origin (use Bearer for scripts)",
+      );
     }
     if (credentials.scheme === "bearer" && !sameOrigin && !isJson(req)) {
-      return refuse(res, "cross_site_write", "a write needs Content-Type: application/json or an Origin header equal to this service's origin");
+      return refuse(
+        res,
+        "cross_site_write",
+        "a write needs Content-Type: application/json or an Origin header equal to this service's origin",
+      );
     }
     next();
   };

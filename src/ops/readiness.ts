@@ -15,13 +15,13 @@ export function readinessHandler(deps: Pick<Deps, "db" | "queues">): RequestHand
         () => "ok",
         (error: Error) => error.message || (error as { code?: string }).code || "down",
       );
-    const [database, queue] = await Promise.all([
-      check(() => deps.db.execute(sql`SELECT 1`)),
-      check(() => deps.queues.backend.ping()),
-    ]);
+    const [database, queue] = await Promise.all([check(() => deps.db.execute(sql`SELECT 1`)), check(() => deps.queues.backend.ping())]);
     const ready = database === "ok" && queue === "ok";
     if (!ready) res.set("Retry-After", "5");
-    const down = [...(database === "ok" ? [] : ["database"]), ...(queue === "ok" ? [] : [deps.queues.backend.kind === "redis" ? "redis" : "queue"])];
+    const down = [
+      ...(database === "ok" ? [] : ["database"]),
+      ...(queue === "ok" ? [] : [deps.queues.backend.kind === "redis" ? "redis" : "queue"]),
+    ];
     res.status(ready ? 200 : 503).json({
       status: ready ? "ready" : "unavailable",
       ...(ready ? {} : { down }),

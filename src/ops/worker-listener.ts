@@ -1,5 +1,5 @@
-import express from "express";
 import type { Server } from "node:http";
+import express from "express";
 import type { Deps } from "../shared/deps.js";
 import { type Metrics, metricsHandler } from "./metrics.js";
 import { readinessHandler } from "./readiness.js";

@@ -155,7 +155,10 @@ export function boundLogRecord(record: Record<string, unknown>): Record<string, 
   const budget = newBudget();
   const bounded: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(record)) {
-    bounded[key] = (key === "req" || key === "res") && value && typeof value === "object" && !isPlainObject(value) ? value : boundLogValue(value, budget);
+    bounded[key] =
+      (key === "req" || key === "res") && value && typeof value === "object" && !isPlainObject(value)
+        ? value
+        : boundLogValue(value, budget);
   }
   return bounded;
 }

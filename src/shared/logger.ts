@@ -1,5 +1,5 @@
-import { configure, type LogRecord } from "@logtape/logtape";
 import { AsyncLocalStorage } from "node:async_hooks";
+import { configure, type LogRecord } from "@logtape/logtape";
 import pino, { type Logger } from "pino";
 import { PinoPretty } from "pino-pretty";
 import { boundLogLine, boundLogRecord, boundLogValue, LOG_LIMITS, summariseDocument, truncate } from "./log-bounds.js";
@@ -11,9 +11,9 @@ const REDACT = [
   "req.headers.authorization",
   "req.headers.cookie",
   "req.headers.signature",
-  "req.headers[\"signature-input\"]",
+  'req.headers["signature-input"]',
   // Streaming clients may send their token as the WebSocket protocol.
-  "req.headers[\"sec-websocket-protocol\"]",
+  'req.headers["sec-websocket-protocol"]',
   "req.query.access_token",
   "headers.authorization",
   "headers.signature",
@@ -86,7 +86,10 @@ const DOCUMENT_PROPERTIES = new Set(["activity", "json", "object", "document"]);
 function fedifySink(record: LogRecord): void {
   const target = fedifyTarget;
   if (!target) return;
-  const message = truncate(record.message.map((part) => (typeof part === "string" ? part : messageValue(part))).join(""), LOG_LIMITS.message);
+  const message = truncate(
+    record.message.map((part) => (typeof part === "string" ? part : messageValue(part))).join(""),
+    LOG_LIMITS.message,
+  );
   const properties: Record<string, unknown> = { category: record.category.join(".") };
   for (const [key, value] of Object.entries(record.properties)) {
     properties[key] = DOCUMENT_PROPERTIES.has(key) && isRecord(value) ? summariseDocument(value) : value;

@@ -1,4 +1,4 @@
-import { sql, type SQL } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
 import { chats, messageRefs } from "../db/schema/index.js";
 
@@ -37,7 +37,8 @@ export type StreamEvent =
 /** Events that end sockets rather than show something. */
 export type SessionEvent = Extract<StreamEvent, { type: "token_revoked" | "account_gone" }>;
 export type RenderableEvent = Exclude<StreamEvent, SessionEvent>;
-export const isSessionEvent = (event: StreamEvent): event is SessionEvent => event.type === "token_revoked" || event.type === "account_gone";
+export const isSessionEvent = (event: StreamEvent): event is SessionEvent =>
+  event.type === "token_revoked" || event.type === "account_gone";
 
 const notify = (event: StreamEvent) => sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(event)})`;
 

@@ -1,6 +1,6 @@
-import type { Deps } from "../shared/deps.js";
 import { inArray } from "drizzle-orm";
 import { accessTokens } from "../db/schema/index.js";
+import type { Deps } from "../shared/deps.js";
 import { isSessionEvent, type RenderableEvent, type SessionEvent, type StreamEvent } from "./events.js";
 import { renderEvent } from "./render.js";
 
@@ -130,7 +130,10 @@ export class StreamingHub {
     const held = new Set<string>();
     for (const set of this.subscribers.values()) for (const subscriber of set) held.add(subscriber.tokenId);
     if (held.size === 0) return;
-    const alive = await this.deps.db.select({ id: accessTokens.id }).from(accessTokens).where(inArray(accessTokens.id, [...held]));
+    const alive = await this.deps.db
+      .select({ id: accessTokens.id })
+      .from(accessTokens)
+      .where(inArray(accessTokens.id, [...held]));
     const kept = new Set(alive.map((row) => row.id));
     for (const set of [...this.subscribers.values()]) {
       for (const subscriber of [...set]) {

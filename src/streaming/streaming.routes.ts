@@ -26,8 +26,8 @@ export const streamingRoutes = [
     path: "/api/v1/streaming",
     summary:
       "WebSocket (Mastodon streaming API): token by `Authorization: Bearer`, `Sec-WebSocket-Protocol` or `?access_token=`, " +
-      "or after connecting by `{\"type\":\"pleroma:authenticate\",\"token\":…}` (within 10 s, else closed with 1008); " +
-      "`?stream=user|user:pleroma_chat|user:notification` or `{\"type\":\"subscribe\",\"stream\":…}` messages, answered by `pleroma:respond`; " +
+      'or after connecting by `{"type":"pleroma:authenticate","token":…}` (within 10 s, else closed with 1008); ' +
+      '`?stream=user|user:pleroma_chat|user:notification` or `{"type":"subscribe","stream":…}` messages, answered by `pleroma:respond`; ' +
       "on `user` and `user:pleroma_chat`: `pleroma:chat_update` (a new message; Chat as a JSON string), `delete` (a message's id) and " +
       "`chat_message.deleted`, and Parley's `parley:chat_update` and `parley:chat_message_update`; `notification` on `user` and `user:notification` " +
       "(docs/compatibility.md lists when each is sent)",

@@ -4,8 +4,8 @@ import { WebSocket, WebSocketServer } from "ws";
 import { sessionForToken } from "../accounts/tokens.js";
 import type { Deps } from "../shared/deps.js";
 import { redactUrl } from "../shared/logger.js";
-import { type EventListener, listenForEvents, type ListenerTuning } from "./listener.js";
 import { isStreamName, StreamingHub, type StreamName } from "./hub.js";
+import { type EventListener, type ListenerTuning, listenForEvents } from "./listener.js";
 import { type SignedIn, startSession } from "./session.js";
 
 /**
@@ -69,14 +69,25 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   return url.searchParams.get("access_token") || undefined;
 }
 
-export async function startStreaming(server: Server, deps: Deps, databaseUrl: string, tuning: Partial<StreamingTuning> = {}): Promise<Streaming> {
+export async function startStreaming(
+  server: Server,
+  deps: Deps,
+  databaseUrl: string,
+  tuning: Partial<StreamingTuning> = {},
+): Promise<Streaming> {
   const { heartbeatMs, maxBufferedBytes, authTimeoutMs, listener: listenerTuning } = { ...DEFAULT_TUNING, ...tuning };
   const log = deps.logger.child({ component: "streaming" });
   const hub = new StreamingHub(deps);
   const maxPerAccount = deps.config.streamingMaxPerAccount;
-  const listener = listenForEvents(databaseUrl, deps.logger, (event) => hub.dispatch(event), listenerTuning, () => {
-    hub.closeRevoked().catch((error: unknown) => log.warn({ err: error }, "streaming: could not check the tokens of open sockets"));
-  });
+  const listener = listenForEvents(
+    databaseUrl,
+    deps.logger,
+    (event) => hub.dispatch(event),
+    listenerTuning,
+    () => {
+      hub.closeRevoked().catch((error: unknown) => log.warn({ err: error }, "streaming: could not check the tokens of open sockets"));
+    },
+  );
   const alive = new WeakMap<WebSocket, boolean>();
   const wss = new WebSocketServer({
     noServer: true,
@@ -175,7 +186,9 @@ export async function startStreaming(server: Server, deps: Deps, databaseUrl: st
       for (const ws of open) ws.close(1001, "server shutting down");
       // A socket that does not complete the closing handshake within a second is cut.
       await Promise.race([
-        Promise.all(open.map((ws) => (ws.readyState === WebSocket.CLOSED ? undefined : new Promise((resolve) => ws.once("close", resolve))))),
+        Promise.all(
+          open.map((ws) => (ws.readyState === WebSocket.CLOSED ? undefined : new Promise((resolve) => ws.once("close", resolve)))),
+        ),
         new Promise((resolve) => setTimeout(resolve, 1_000).unref()),
       ]);
       for (const ws of wss.clients) ws.terminate();

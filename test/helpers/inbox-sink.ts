@@ -78,7 +78,11 @@ export async function startInboxSink(options: { fallback?: SinkAnswer } = {}): P
     try {
       const parsed = httpSignature.parseRequest(req, { headers: SIGNED, clockSkew: 300 });
       const pem = await publicKeyOf(parsed.keyId);
-      return { verified: httpSignature.verifySignature(parsed, pem), keyId: parsed.keyId, headers: (parsed.params.headers as unknown as string[]) ?? [] };
+      return {
+        verified: httpSignature.verifySignature(parsed, pem),
+        keyId: parsed.keyId,
+        headers: (parsed.params.headers as unknown as string[]) ?? [],
+      };
     } catch (error) {
       return { verified: false, error: (error as Error).message };
     }

@@ -80,9 +80,7 @@ export function honkChatMessage(actor: RemoteActor, to: string, object: Json = {
       published,
       to: [to],
       content: "",
-      attachment: [
-        { type: "Document", mediaType: "image/jpeg", name: "tree.jpg", summary: "tree.jpg", url: `${origin}/d/tree.jpg` },
-      ],
+      attachment: [{ type: "Document", mediaType: "image/jpeg", name: "tree.jpg", summary: "tree.jpg", url: `${origin}/d/tree.jpg` }],
       ...object,
     },
   };

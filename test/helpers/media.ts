@@ -57,7 +57,14 @@ export const ogg = () => bytes("OggS", [0, 2], new Array(20).fill(0), [1, 30], [
 export const html = () => bytes("<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>");
 
 /** `POST /api/v1/media` (or v2) of `data` as `name`. */
-export async function upload(base: string, token: string | undefined, data: Buffer, name: string, extra: Record<string, string> = {}, version = "v1") {
+export async function upload(
+  base: string,
+  token: string | undefined,
+  data: Buffer,
+  name: string,
+  extra: Record<string, string> = {},
+  version = "v1",
+) {
   const form = new FormData();
   form.set("file", new Blob([new Uint8Array(data)], { type: "image/png" }), name);
   for (const [key, value] of Object.entries(extra)) form.set(key, value);
@@ -65,7 +72,13 @@ export async function upload(base: string, token: string | undefined, data: Buff
 }
 
 /** `POST /api/v1/admin/custom_emojis`. */
-export async function uploadEmoji(base: string, token: string | undefined, shortcode: string | undefined, data: Buffer, name = "emoji.png") {
+export async function uploadEmoji(
+  base: string,
+  token: string | undefined,
+  shortcode: string | undefined,
+  data: Buffer,
+  name = "emoji.png",
+) {
   const form = new FormData();
   if (shortcode !== undefined) form.set("shortcode", shortcode);
   form.set("file", new Blob([new Uint8Array(data)]), name);

@@ -7,9 +7,9 @@ import { Redis } from "ioredis";
 import postgres from "postgres";
 import { loadConfig } from "../../src/config/config.js";
 import type { DeliveryTuning } from "../../src/federation/outgoing/policy.js";
-import { startParley, type Parley } from "../../src/server.js";
-import type { StreamingTuning } from "../../src/streaming/streaming.js";
+import { type Parley, startParley } from "../../src/server.js";
 import { createLogger } from "../../src/shared/logger.js";
+import type { StreamingTuning } from "../../src/streaming/streaming.js";
 
 /** Test services: the machine's PostgreSQL and Redis (see README). Overridable for other setups. */
 export const TEST_PG = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432";
@@ -136,7 +136,12 @@ export interface ApiResponse<T = any> {
 
 /** A tiny JSON client: `api(base, token).get("/api/…")`. */
 export function api(base: string, token?: string) {
-  const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
+  const call = async <T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> => {
     const init: RequestInit = { method, headers: { ...headers } };
     if (token) (init.headers as Record<string, string>).authorization = `Bearer ${token}`;
     if (body instanceof FormData || body instanceof URLSearchParams) init.body = body;
@@ -164,7 +169,11 @@ export function api(base: string, token?: string) {
 }
 
 /** Creates a local account through the admin API; returns its JSON and token. */
-export async function createAccount(instance: Pick<TestParley, "url" | "adminToken">, username: string, extra: Record<string, unknown> = {}) {
+export async function createAccount(
+  instance: Pick<TestParley, "url" | "adminToken">,
+  username: string,
+  extra: Record<string, unknown> = {},
+) {
   const response = await api(instance.url, instance.adminToken).post("/api/v1/admin/accounts", { username, ...extra });
   if (response.status !== 201) throw new Error(`account ${username}: ${response.status} ${JSON.stringify(response.body)}`);
   return { account: response.body.account as { id: string; username: string; acct: string }, token: response.body.access_token as string };

@@ -1,6 +1,6 @@
 import { type Account, chatHelpers } from "./chats.js";
 import { eventually, type Json } from "./inbox.js";
-import { upload, png } from "./media.js";
+import { png, upload } from "./media.js";
 import { api, type TestParley } from "./parley.js";
 import { openStream, type StreamClient, streamingUrl, subscribe } from "./streaming.js";
 
@@ -57,10 +57,14 @@ export function pleromaPort(instance: () => TestParley) {
 
   /** Polls `who`'s message until `until` holds (link cards are fetched after the send). */
   const messageEventually = (who: Account, chatId: string, messageId: string, until: (m: Json) => boolean, what: string) =>
-    eventually(async () => {
-      const found = (await messagesOf(who, chatId)).find((m) => m.id === messageId);
-      return found && until(found) ? found : undefined;
-    }, 10_000, what);
+    eventually(
+      async () => {
+        const found = (await messagesOf(who, chatId)).find((m) => m.id === messageId);
+        return found && until(found) ? found : undefined;
+      },
+      10_000,
+      what,
+    );
 
   return { ...base, admin, postChatMessage, chatOf, messagesOf, uploadImage, deleteAccount, stream, messageEventually };
 }

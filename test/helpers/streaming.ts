@@ -92,7 +92,10 @@ export function streamingUrl(base: string, query: Record<string, string> = {}): 
  * Opens a socket; resolves with the client once open, rejects with `{status}` when the upgrade is
  * refused (the HTTP status of the answer).
  */
-export function openStream(url: string, options: { protocols?: string[]; headers?: Record<string, string> } & ClientOptions = {}): Promise<StreamClient> {
+export function openStream(
+  url: string,
+  options: { protocols?: string[]; headers?: Record<string, string> } & ClientOptions = {},
+): Promise<StreamClient> {
   const { protocols, ...rest } = options;
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, rest);

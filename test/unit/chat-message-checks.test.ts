@@ -94,7 +94,12 @@ describe("checkCreateChatMessage", () => {
     ["nothing visible", { content: "<p> </p>" }, {}, "no_content"],
     ["content over the limit", { content: "x".repeat(101) }, {}, "content_too_long"],
     ["content over the limit once escaped", { content: "'".repeat(30) }, {}, "content_too_long"],
-    ["an emoji icon that is not http(s)", { tag: { type: "Emoji", name: ":e:", icon: { url: "data:image/png;base64,AA" } } }, {}, "bad_emoji"],
+    [
+      "an emoji icon that is not http(s)",
+      { tag: { type: "Emoji", name: ":e:", icon: { url: "data:image/png;base64,AA" } } },
+      {},
+      "bad_emoji",
+    ],
     ["an attachment on a private address", { attachment: { type: "Document", url: "http://10.0.0.1/a.png" } }, {}, "bad_attachment"],
   ])("refuses %s", async (_name, fields, activity, reason) => {
     expect(await check(chatMessage(fields), activity)).toEqual({ ok: false, reason });
@@ -102,7 +107,9 @@ describe("checkCreateChatMessage", () => {
 
   it("counts characters, not UTF-16 units, and accepts an attachment without content", async () => {
     expect(await check(chatMessage({ content: "😀".repeat(100) }))).toMatchObject({ ok: true });
-    expect(await check(chatMessage({ content: "", attachment: { type: "Document", url: "https://m.example/a.png" } }))).toMatchObject({ ok: true });
+    expect(await check(chatMessage({ content: "", attachment: { type: "Document", url: "https://m.example/a.png" } }))).toMatchObject({
+      ok: true,
+    });
   });
 });
 

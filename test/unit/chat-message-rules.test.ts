@@ -43,7 +43,13 @@ describe("recipientsOf", () => {
 
 describe("looksLikeChatMessage", () => {
   it("knows every spelling, and nothing else", () => {
-    for (const type of ["ChatMessage", ["ChatMessage"], "litepub:ChatMessage", "http://litepub.social/ns#ChatMessage", ["Note", "ChatMessage"]]) {
+    for (const type of [
+      "ChatMessage",
+      ["ChatMessage"],
+      "litepub:ChatMessage",
+      "http://litepub.social/ns#ChatMessage",
+      ["Note", "ChatMessage"],
+    ]) {
       expect(looksLikeChatMessage({ type })).toBe(true);
     }
     for (const object of [{ type: "Note" }, "https://a.example/objects/1", null, { type: "NotAChatMessageThing" }]) {
@@ -56,14 +62,25 @@ describe("firstAttachment", () => {
   it("reads Pleroma's Link list, honk's string url, a bare href; keeps the first; [] is none", () => {
     expect(
       firstAttachment({
-        attachment: { type: "Document", mediaType: "image/png", url: [{ type: "Link", href: "https://a.example/x.png", mediaType: "image/png" }] },
+        attachment: {
+          type: "Document",
+          mediaType: "image/png",
+          url: [{ type: "Link", href: "https://a.example/x.png", mediaType: "image/png" }],
+        },
       }),
     ).toMatchObject({ url: "https://a.example/x.png", kind: "image", mediaType: "image/png" });
-    expect(firstAttachment({ attachment: [{ type: "Document", mediaType: "audio/ogg", url: "https://h.example/a.ogg" }, { url: "https://h.example/b" }] })).toMatchObject({
+    expect(
+      firstAttachment({
+        attachment: [{ type: "Document", mediaType: "audio/ogg", url: "https://h.example/a.ogg" }, { url: "https://h.example/b" }],
+      }),
+    ).toMatchObject({
       url: "https://h.example/a.ogg",
       kind: "audio",
     });
-    expect(firstAttachment({ attachment: { type: "Video", href: "https://a.example/v" } })).toMatchObject({ kind: "video", mediaType: "application/octet-stream" });
+    expect(firstAttachment({ attachment: { type: "Video", href: "https://a.example/v" } })).toMatchObject({
+      kind: "video",
+      mediaType: "application/octet-stream",
+    });
     expect(firstAttachment({ attachment: [] })).toBeUndefined();
     expect(firstAttachment({ attachment: { type: "Document", url: "javascript:alert(1)" } })).toBeUndefined();
   });
@@ -80,7 +97,9 @@ describe("emojisOf", () => {
           { type: "Emoji", name: ":noicon:" },
         ],
       }),
-    ).toEqual([{ shortcode: "blob", url: "https://a.example/blob.png", static_url: "https://a.example/blob.png", visible_in_picker: false }]);
+    ).toEqual([
+      { shortcode: "blob", url: "https://a.example/blob.png", static_url: "https://a.example/blob.png", visible_in_picker: false },
+    ]);
     expect(emojisOf({ tag: { type: "Emoji", name: "x", icon: icon("ftp://a.example/x.png") } })).toBeUndefined();
     expect(emojisOf({})).toEqual([]);
   });
@@ -88,9 +107,9 @@ describe("emojisOf", () => {
 
 describe("sanitizedContent", () => {
   it("keeps the allowed markup, drops scripts, handlers and images; nothing visible is null", () => {
-    expect(sanitizedContent({ content: '<p onclick="x()">hi <script>alert(1)</script><img class="emoji" src="https://a.example/e.png"></p>' })).toBe(
-      "<p>hi </p>",
-    );
+    expect(
+      sanitizedContent({ content: '<p onclick="x()">hi <script>alert(1)</script><img class="emoji" src="https://a.example/e.png"></p>' }),
+    ).toBe("<p>hi </p>");
     // An image is nothing to read: emoji come as tags, their `:shortcode:` stays in the text.
     expect(sanitizedContent({ content: '<img class="emoji" src="https://a.example/e.png" alt=":e:">' })).toBeNull();
     expect(sanitizedContent({ content: "<p> </p>" })).toBeNull();

@@ -34,13 +34,25 @@ describe("parley CLI: the command line", () => {
   const run = async (args: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runCli(args, {}, (line) => out.push(line), (line) => err.push(line));
+    const code = await runCli(
+      args,
+      {},
+      (line) => out.push(line),
+      (line) => err.push(line),
+    );
     return { code, out: out.join("\n"), err: err.join("\n") };
   };
 
   it("prints the usage on stdout for help, on stderr with exit code 2 for anything it does not know", async () => {
     expect(await run(["help"])).toMatchObject({ code: 0, out: expect.stringContaining("domain-blocks remove <host>"), err: "" });
-    for (const args of [[], ["accounts"], ["accounts", "create"], ["accounts", "list", "x"], ["domain-blocks", "drop", "x"], ["accounts", "list", "--bogus"]]) {
+    for (const args of [
+      [],
+      ["accounts"],
+      ["accounts", "create"],
+      ["accounts", "list", "x"],
+      ["domain-blocks", "drop", "x"],
+      ["accounts", "list", "--bogus"],
+    ]) {
       const result = await run(args);
       expect({ args, code: result.code, out: result.out }).toEqual({ args, code: EXIT.usage, out: "" });
       expect(result.err).toContain("Usage: parley <command>");
@@ -49,7 +61,12 @@ describe("parley CLI: the command line", () => {
 
   it("names a bad variable of the environment with exit code 2", async () => {
     const out: string[] = [];
-    const code = await runCli(["accounts", "list"], { PORT: "eighty" }, () => {}, (line) => out.push(line));
+    const code = await runCli(
+      ["accounts", "list"],
+      { PORT: "eighty" },
+      () => {},
+      (line) => out.push(line),
+    );
     expect(code).toBe(EXIT.usage);
     expect(out.join("\n")).toMatch(/^parley: Invalid configuration: PORT="eighty"/);
   });

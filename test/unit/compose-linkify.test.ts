@@ -1,4 +1,4 @@
-import { composeHtml, firstLinkOf, mentionKeysIn, type MentionTarget } from "../../src/chats/compose.js";
+import { composeHtml, firstLinkOf, type MentionTarget, mentionKeysIn } from "../../src/chats/compose.js";
 import { Parser } from "../../src/shared/html-parser.js";
 
 /**
@@ -80,7 +80,9 @@ describe("mentions (Pleroma.Formatter.mention_handler)", () => {
   });
 
   it("matches names case-insensitively, with ('s), parentheses and across lines", () => {
-    expect(composeHtml("(@GSIMG) @gsimg's\n@o", { mentions })).toBe(`(${hcard(gsimg)}) ${hcard(gsimg)}&#39;s<br/>${hcard(mentions.get("o")!)}`);
+    expect(composeHtml("(@GSIMG) @gsimg's\n@o", { mentions })).toBe(
+      `(${hcard(gsimg)}) ${hcard(gsimg)}&#39;s<br/>${hcard(mentions.get("o")!)}`,
+    );
   });
 });
 
@@ -95,10 +97,13 @@ function elementsOf(html: string): { name: string; attribs: Record<string, strin
 
 describe("XSS through a mention or a hashtag stays inert", () => {
   it("escapes what surrounds or follows them", () => {
-    const html = composeHtml(`#tag"onmouseover=alert(1) @bob"><script>alert(1)</script> #<img/src=x/onerror=alert(1)> @bob<svg/onload=alert(1)>`, {
-      publicUrl: BASE,
-      mentions: new Map([["bob", target("b", "bob", "https://local.example/users/bob")]]),
-    });
+    const html = composeHtml(
+      `#tag"onmouseover=alert(1) @bob"><script>alert(1)</script> #<img/src=x/onerror=alert(1)> @bob<svg/onload=alert(1)>`,
+      {
+        publicUrl: BASE,
+        mentions: new Map([["bob", target("b", "bob", "https://local.example/users/bob")]]),
+      },
+    );
     const elements = elementsOf(html);
     expect(elements.map((e) => e.name).sort()).toEqual(["a", "a", "span", "span"]);
     for (const { attribs } of elements) {

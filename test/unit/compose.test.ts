@@ -3,9 +3,7 @@ import { isId, newId } from "../../src/shared/ids.js";
 
 describe("local compose (Pleroma's CommonAPI rules)", () => {
   it("escapes HTML", () => {
-    expect(composeHtml(`<script>alert("x")</script> & 'q'`)).toBe(
-      "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;",
-    );
+    expect(composeHtml(`<script>alert("x")</script> & 'q'`)).toBe("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;");
   });
 
   it("turns newlines into <br/>", () => {
@@ -50,7 +48,8 @@ describe("remote HTML sanitizing", () => {
   });
 
   it("keeps mentions, h-card spans and links; drops images, emoji ones too (emoji travel as tags)", () => {
-    const kept = '<span class="h-card"><a class="u-url mention" href="https://a.example/users/bob">@bob</a></span> :e: <a href="https://x.example">x</a>';
+    const kept =
+      '<span class="h-card"><a class="u-url mention" href="https://a.example/users/bob">@bob</a></span> :e: <a href="https://x.example">x</a>';
     expect(sanitizeRemoteHtml(kept)).toBe(kept);
     expect(sanitizeRemoteHtml('a <img class="emoji" src="http://127.0.0.1:9/e.png" alt=":e:"> b')).toBe("a  b");
   });

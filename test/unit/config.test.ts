@@ -30,7 +30,9 @@ describe("loadConfig", () => {
   });
 
   it("never repeats a secret in its message", () => {
-    expect(() => loadConfig({ ADMIN_TOKEN: "short-secret" })).toThrow(/^Invalid configuration: ADMIN_TOKEN=<redacted>: must be at least 16/);
+    expect(() => loadConfig({ ADMIN_TOKEN: "short-secret" })).toThrow(
+      /^Invalid configuration: ADMIN_TOKEN=<redacted>: must be at least 16/,
+    );
     expect(() => loadConfig({ ADMIN_TOKEN: "short-secret" })).not.toThrow(/short-secret/);
     expect(() => loadConfig({ DATABASE_URL: "postgres://parley:hunter2@db:notaport/parley" })).toThrow(/DATABASE_URL/);
     expect(() => loadConfig({ DATABASE_URL: "postgres://parley:hunter2@db:notaport/parley" })).not.toThrow(/hunter2/);

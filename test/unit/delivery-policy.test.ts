@@ -1,3 +1,4 @@
+import { RemoteFetchError } from "../../src/federation/http-client.js";
 import { chatMessageObject } from "../../src/federation/outgoing/activities.js";
 import { CHAT_DROPPING_SOFTWARE, dropsChatMessage } from "../../src/federation/outgoing/chat-software.js";
 import {
@@ -9,7 +10,6 @@ import {
   parseRetryAfter,
   retryDelay,
 } from "../../src/federation/outgoing/policy.js";
-import { RemoteFetchError } from "../../src/federation/http-client.js";
 
 /** The pure parts of outgoing delivery: the retry schedule, status classes, peers that take chats, JSON shape. */
 
@@ -169,7 +169,9 @@ describe("chatMessageObject", () => {
       publishedAt: new Date("2026-01-01T00:00:00Z"),
       editedAt: null,
     } as unknown as Parameters<typeof chatMessageObject>[0]["message"];
-    const attachment = { path: "ab/cd.png", contentType: "image/png", description: "a cat" } as Parameters<typeof chatMessageObject>[0]["attachment"];
+    const attachment = { path: "ab/cd.png", contentType: "image/png", description: "a cat" } as Parameters<
+      typeof chatMessageObject
+    >[0]["attachment"];
     const object = chatMessageObject({ message, author, recipient, attachment }, "https://a.example");
     expect(object).not.toHaveProperty("content");
     expect(object.attachment).toEqual({

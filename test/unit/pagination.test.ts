@@ -49,8 +49,18 @@ describe("setLinkHeader", () => {
   it("keeps other parameters (repeated ones too) and drops the request's own cursors", () => {
     const header = link("/api/v1/x", { limit: "5", max_id: "zz", since_id: "yy", "types[]": ["a", "b"] }, [{ id: "c" }, { id: "b" }]);
     const [next, prev] = [...header.matchAll(/<([^>]+)>/g)].map((m) => new URL(m[1]));
-    expect([...next.searchParams]).toEqual([["limit", "5"], ["types[]", "a"], ["types[]", "b"], ["max_id", "b"]]);
-    expect([...prev.searchParams]).toEqual([["limit", "5"], ["types[]", "a"], ["types[]", "b"], ["min_id", "c"]]);
+    expect([...next.searchParams]).toEqual([
+      ["limit", "5"],
+      ["types[]", "a"],
+      ["types[]", "b"],
+      ["max_id", "b"],
+    ]);
+    expect([...prev.searchParams]).toEqual([
+      ["limit", "5"],
+      ["types[]", "a"],
+      ["types[]", "b"],
+      ["min_id", "c"],
+    ]);
   });
 
   it("uses the given cursors when they are not the ids (v2 chats), and sets nothing for an empty page", () => {

@@ -48,7 +48,15 @@ describe("attachment bounds", () => {
 
   it("keeps a well-formed blurhash and nulls any other", () => {
     expect(firstAttachment({ attachment: image({ blurhash: VALID_BLURHASH }) })?.blurhash).toBe(VALID_BLURHASH);
-    for (const blurhash of ["not a blurhash", VALID_BLURHASH.slice(0, -1), `${VALID_BLURHASH}A`, "LEHV6nWB2yk8pyo0adR*.7kCMdn<", "", 12, "~".repeat(166)]) {
+    for (const blurhash of [
+      "not a blurhash",
+      VALID_BLURHASH.slice(0, -1),
+      `${VALID_BLURHASH}A`,
+      "LEHV6nWB2yk8pyo0adR*.7kCMdn<",
+      "",
+      12,
+      "~".repeat(166),
+    ]) {
       expect(firstAttachment({ attachment: image({ blurhash }) })?.blurhash).toBeNull();
     }
     // One component each way: 6 characters.
@@ -58,7 +66,15 @@ describe("attachment bounds", () => {
   it("drops dimensions that are not positive and at most 16384 each", () => {
     expect(firstAttachment({ attachment: image({ width: 640, height: 480 }) })).toMatchObject({ width: 640, height: 480 });
     expect(firstAttachment({ attachment: image({ width: 16_384, height: 16_384 }) })).toMatchObject({ width: 16_384, height: 16_384 });
-    for (const [width, height] of [[1e6, 1e6], [16_385, 10], [0, 10], [-5, 10], [1e300, 1], [Number.NaN, 1], ["640", 480]]) {
+    for (const [width, height] of [
+      [1e6, 1e6],
+      [16_385, 10],
+      [0, 10],
+      [-5, 10],
+      [1e300, 1],
+      [Number.NaN, 1],
+      ["640", 480],
+    ]) {
       const attachment = firstAttachment({ attachment: image({ width, height }) });
       expect(attachment).toBeDefined();
       expect(attachment).not.toHaveProperty("width");
@@ -109,7 +125,10 @@ describe("URLs a client loads", () => {
   it("refuses an emoji image on a loopback address (bad_emoji) and an attachment on a private one (bad_attachment)", async () => {
     expect(await check({ tag: emoji(":e:", "http://127.0.0.1/e.png") })).toEqual({ ok: false, reason: "bad_emoji" });
     expect(await check({ attachment: image({ url: "https://192.168.1.1/a.png" }) })).toEqual({ ok: false, reason: "bad_attachment" });
-    expect(await check({ attachment: image({ url: [{ type: "Link", href: "http://localhost/a.png" }] }) })).toEqual({ ok: false, reason: "bad_attachment" });
+    expect(await check({ attachment: image({ url: [{ type: "Link", href: "http://localhost/a.png" }] }) })).toEqual({
+      ok: false,
+      reason: "bad_attachment",
+    });
     expect(await check({ tag: emoji(":e:"), attachment: image() })).toMatchObject({ ok: true });
     // An emoji dropped for its name is no longer passed on: its URL does not matter.
     expect(await check({ tag: emoji(":a-b:", "http://127.0.0.1/e.png") })).toMatchObject({ ok: true });
@@ -135,7 +154,10 @@ describe("URLs a client loads", () => {
         findLocalRecipient: async () => bob,
       });
     expect(await fromPeer({ tag: emoji(":e:", `${peer}/e.png`), attachment: image({ url: `${peer}/a.png` }) })).toMatchObject({ ok: true });
-    expect(await fromPeer({ attachment: image({ url: "http://169.254.169.254/latest/meta-data" }) })).toEqual({ ok: false, reason: "bad_attachment" });
+    expect(await fromPeer({ attachment: image({ url: "http://169.254.169.254/latest/meta-data" }) })).toEqual({
+      ok: false,
+      reason: "bad_attachment",
+    });
     expect(await fromPeer({ attachment: image({ url: "http://127.0.0.1:6379/a.png" }) })).toEqual({ ok: false, reason: "bad_attachment" });
     expect(await fromPeer({ tag: emoji(":e:", "http://10.0.0.1/e.png") })).toEqual({ ok: false, reason: "bad_emoji" });
   });
@@ -143,8 +165,12 @@ describe("URLs a client loads", () => {
   it("holds for edits too", () => {
     const edit = { type: "ChatMessage", id: "https://r.example/objects/1", attributedTo: "https://r.example/users/a", content: "x" };
     const policy = { remoteMessageLimit: 1000, allowPrivateAddress: false };
-    expect(checkUpdatedChatMessage({ ...edit, attachment: image({ url: "http://10.0.0.1/a.png" }) }, "https://r.example/users/a", policy)).toBe("bad_attachment");
-    expect(checkUpdatedChatMessage({ ...edit, tag: emoji(":e:", "https://[::1]/e.png") }, "https://r.example/users/a", policy)).toBe("bad_emoji");
+    expect(
+      checkUpdatedChatMessage({ ...edit, attachment: image({ url: "http://10.0.0.1/a.png" }) }, "https://r.example/users/a", policy),
+    ).toBe("bad_attachment");
+    expect(checkUpdatedChatMessage({ ...edit, tag: emoji(":e:", "https://[::1]/e.png") }, "https://r.example/users/a", policy)).toBe(
+      "bad_emoji",
+    );
     expect(checkUpdatedChatMessage({ ...edit, content: '"'.repeat(200) }, "https://r.example/users/a", policy)).toBe("content_too_long");
   });
 });
@@ -157,9 +183,21 @@ describe("rows stored before the bounds", () => {
       { shortcode: "js", url: "javascript:alert(1)", static_url: "javascript:alert(1)", visible_in_picker: false },
     ];
     expect(renderableEmojis(emojis).map((e) => e.shortcode)).toEqual(["ok"]);
-    const attachment = { id: "a", url: "https://m.example/a.png", description: "d".repeat(50_000), blurhash: "nope", meta: { original: { width: 1e6, height: 1e6 } } };
+    const attachment = {
+      id: "a",
+      url: "https://m.example/a.png",
+      description: "d".repeat(50_000),
+      blurhash: "nope",
+      meta: { original: { width: 1e6, height: 1e6 } },
+    };
     expect(boundedStoredAttachment(attachment)).toEqual({ ...attachment, description: "d".repeat(1_500), blurhash: null, meta: {} });
-    const fine = { id: "b", url: "https://m.example/b.png", description: "alt", blurhash: VALID_BLURHASH, meta: { original: { width: 10, height: 10 } } };
+    const fine = {
+      id: "b",
+      url: "https://m.example/b.png",
+      description: "alt",
+      blurhash: VALID_BLURHASH,
+      meta: { original: { width: 10, height: 10 } },
+    };
     expect(boundedStoredAttachment(fine)).toBe(fine);
     expect(boundedStoredAttachment(null)).toBeNull();
   });

@@ -14,11 +14,15 @@ const rfc9421 = (input: string, extra: Record<string, string> = {}) =>
 describe("draft-cavage Signature", () => {
   it("passes a well-formed header and names the keyId's host in lower case", () => {
     const signature = `keyId="${KEY}",algorithm="rsa-sha256",headers="(request-target) host date digest",signature="${SIGNATURE}"`;
-    expect(cavage(signature, { date: "Thu, 03 Dec 2026 10:00:00 GMT", digest: "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=" })).toEqual({
+    expect(
+      cavage(signature, { date: "Thu, 03 Dec 2026 10:00:00 GMT", digest: "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=" }),
+    ).toEqual({
       keyIdHost: "remote.example",
     });
     // Numbers are unquoted; a keyId that is not an http(s) URL names no host.
-    expect(cavage(`keyId="acct:a@b.example",created=1764756000,expires=1764756300,signature="${SIGNATURE}"`)).toEqual({ keyIdHost: undefined });
+    expect(cavage(`keyId="acct:a@b.example",created=1764756000,expires=1764756300,signature="${SIGNATURE}"`)).toEqual({
+      keyIdHost: undefined,
+    });
   });
 
   it("refuses two keyIds, whatever their case, and any other parameter given twice", () => {

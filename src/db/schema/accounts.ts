@@ -78,10 +78,7 @@ const relation = (name: string) =>
         .references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
       createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     },
-    (t) => [
-      primaryKey({ columns: [t.accountId, t.targetAccountId] }),
-      index(`${name}_target_idx`).on(t.targetAccountId),
-    ],
+    (t) => [primaryKey({ columns: [t.accountId, t.targetAccountId] }), index(`${name}_target_idx`).on(t.targetAccountId)],
   );
 
 export const blocks = relation("blocks");

@@ -120,7 +120,9 @@ export const idempotencyKeys = pgTable(
  */
 export const linkCards = pgTable("link_cards", {
   url: text("url").primaryKey(),
-  status: text("status", { enum: ["pending", "ready", "none", "failed"] }).notNull().default("pending"),
+  status: text("status", { enum: ["pending", "ready", "none", "failed"] })
+    .notNull()
+    .default("pending"),
   card: jsonb("card"),
   fetchedAt: timestamp("fetched_at", { withTimezone: true }),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

@@ -22,7 +22,9 @@ export const deliveries = pgTable(
     inboxUrl: text("inbox_url").notNull(),
     /** false when inboxUrl is a shared inbox (its 404 says nothing about the actor). */
     personalInbox: boolean("personal_inbox").notNull().default(true),
-    status: text("status", { enum: ["pending", "delivered", "failed"] }).notNull().default("pending"),
+    status: text("status", { enum: ["pending", "delivered", "failed"] })
+      .notNull()
+      .default("pending"),
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
     nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true }),
@@ -47,7 +49,9 @@ export const inboxActivities = pgTable(
     recipientId: text("recipient_id").references(() => accounts.id, { onDelete: "cascade", onUpdate: "cascade" }),
     payload: jsonb("payload").notNull(),
     attempts: integer("attempts").notNull().default(0),
-    status: text("status", { enum: ["pending", "applied", "failed"] }).notNull().default("pending"),
+    status: text("status", { enum: ["pending", "applied", "failed"] })
+      .notNull()
+      .default("pending"),
     error: text("error"),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
     processedAt: timestamp("processed_at", { withTimezone: true }),

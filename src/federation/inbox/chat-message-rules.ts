@@ -161,13 +161,14 @@ export function firstAttachment(object: Json): RemoteAttachment | undefined {
     "application/octet-stream";
   const types = typesOf(first);
   const major = mediaType.split("/")[0];
-  const kind: RemoteAttachment["kind"] = types.includes("Image") || major === "image"
-    ? "image"
-    : types.includes("Video") || major === "video"
-      ? "video"
-      : types.includes("Audio") || major === "audio"
-        ? "audio"
-        : "unknown";
+  const kind: RemoteAttachment["kind"] =
+    types.includes("Image") || major === "image"
+      ? "image"
+      : types.includes("Video") || major === "video"
+        ? "video"
+        : types.includes("Audio") || major === "audio"
+          ? "audio"
+          : "unknown";
   const width = boundedDimension(found.link?.width) ?? boundedDimension(first.width);
   const height = boundedDimension(found.link?.height) ?? boundedDimension(first.height);
   const text = [first.name, first.summary].find((v): v is string => typeof v === "string" && v.trim() !== "");

@@ -1,10 +1,10 @@
 import type { InboxContext } from "@fedify/fedify";
 import type { Activity } from "@fedify/vocab";
 import { type AccountRow, findLocalAccountByUsername } from "../../accounts/account.view.js";
-import { domainBlockedSql, isHostBlocked } from "../domain-blocks.js";
-import { admitSigningHost } from "../outgoing/hosts.js";
 import type { Executor } from "../../db/database.js";
 import type { Deps } from "../../shared/deps.js";
+import { domainBlockedSql, isHostBlocked } from "../domain-blocks.js";
+import { admitSigningHost } from "../outgoing/hosts.js";
 import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
 import { spendInboxBudget } from "./verified-rate-limit.js";
 
@@ -161,11 +161,7 @@ export async function inboxOwnerId(deps: InboxDeps, ctx: InboxCtx): Promise<stri
  * The live local account an actor URI of ours names (its canonical spelling only). `db` may be an
  * open transaction; `data` (an inbox request's) shares that request's lookups.
  */
-export async function findLocalActor(
-  deps: { db: Executor; config: Pick<Deps["config"], "publicUrl"> },
-  uri: string,
-  data?: ContextData,
-) {
+export async function findLocalActor(deps: { db: Executor; config: Pick<Deps["config"], "publicUrl"> }, uri: string, data?: ContextData) {
   const url = httpUrl(uri);
   if (!url || url.origin !== new URL(deps.config.publicUrl).origin) return undefined;
   const match = /^\/users\/([^/]+)$/.exec(url.pathname);

@@ -1,15 +1,15 @@
 import type { Create } from "@fedify/vocab";
 import { checkCreateChatMessage, looksLikeChatMessage } from "./chat-message-rules.js";
 import {
-  actorOf,
   activityIdOf,
+  actorOf,
+  admitVerifiedSender,
   findLocalActor,
   type InboxCtx,
   type InboxDeps,
   inboxOwnerId,
   rawActivity,
   refuse,
-  admitVerifiedSender,
 } from "./inbox-context.js";
 import { storeInboundActivity, whatIsKnownOfCreate } from "./store.js";
 

@@ -1,5 +1,5 @@
 import type { Activity } from "@fedify/vocab";
-import { actorOf, type InboxCtx, type InboxDeps, admitVerifiedSender } from "./inbox-context.js";
+import { actorOf, admitVerifiedSender, type InboxCtx, type InboxDeps } from "./inbox-context.js";
 
 /** Any other well-signed activity (Follow, Like, Create{Note} …): 202, nothing stored. */
 export function onOtherActivity(deps: InboxDeps) {

@@ -6,8 +6,7 @@ import { httpUrl, isJsonObject } from "./chat-message-rules.js";
 import { type ContextData, type InboxDeps, isDomainBlocked, storableJson } from "./inbox-context.js";
 import { storeInboundActivity } from "./store.js";
 
-const refused = (reason: UnverifiedActivityReason) =>
-  Response.json({ error: "invalid_signature", reason: reason.type }, { status: 401 });
+const refused = (reason: UnverifiedActivityReason) => Response.json({ error: "invalid_signature", reason: reason.type }, { status: 401 });
 
 /**
  * A signature that cannot be verified gets 401 with Fedify's reason (noSignature,

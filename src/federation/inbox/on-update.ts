@@ -1,14 +1,14 @@
 import type { Update } from "@fedify/vocab";
 import { checkUpdatedChatMessage, looksLikeChatMessage } from "./chat-message-rules.js";
 import {
-  actorOf,
   activityIdOf,
+  actorOf,
+  admitVerifiedSender,
   type InboxCtx,
   type InboxDeps,
   inboxOwnerId,
   rawActivity,
   refuse,
-  admitVerifiedSender,
 } from "./inbox-context.js";
 import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 

@@ -98,7 +98,8 @@ export function boundedStoredAttachment<T>(attachment: T): T {
   if (typeof attachment !== "object" || attachment === null) return attachment;
   const a = attachment as StoredAttachment;
   const original = a.meta?.original;
-  const sized = original === undefined || (boundedDimension(original.width) !== undefined && boundedDimension(original.height) !== undefined);
+  const sized =
+    original === undefined || (boundedDimension(original.width) !== undefined && boundedDimension(original.height) !== undefined);
   const description = a.description === null || a.description === undefined ? null : boundedDescription(a.description);
   const blurhash = a.blurhash === null || a.blurhash === undefined ? null : validBlurhash(a.blurhash);
   if (sized && description === (a.description ?? null) && blurhash === (a.blurhash ?? null)) return attachment;

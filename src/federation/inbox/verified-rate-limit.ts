@@ -1,5 +1,5 @@
-import { INBOX_SCOPE, inboxHostKey, type RateLimitHit, rateLimitHeaders, rateLimiter } from "../../http/rate-limit.js";
 import type { RateLimitSetting } from "../../config/config.js";
+import { INBOX_SCOPE, inboxHostKey, type RateLimitHit, rateLimiter, rateLimitHeaders } from "../../http/rate-limit.js";
 import type { InboxCtx, InboxDeps, RequestData } from "./inbox-context.js";
 
 /**

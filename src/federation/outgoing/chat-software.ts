@@ -42,6 +42,9 @@ export const CHAT_DROPPING_SOFTWARE: ReadonlySet<string> = new Set([
 /** Whether the recorded software (`software.name`, optionally followed by a version) drops ChatMessage. */
 export function dropsChatMessage(software: string | null): boolean {
   if (!software) return false;
-  const [name] = software.trim().toLowerCase().split(/[\s/@]+/, 1);
+  const [name] = software
+    .trim()
+    .toLowerCase()
+    .split(/[\s/@]+/, 1);
   return CHAT_DROPPING_SOFTWARE.has(name);
 }

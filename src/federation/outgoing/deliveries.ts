@@ -1,5 +1,5 @@
 import type { JobsOptions, Queue } from "bullmq";
-import { aliasedTable, and, eq, inArray, sql, type SQL } from "drizzle-orm";
+import { aliasedTable, and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import type { AccountRow } from "../../accounts/account.view.js";
 import type { Database, Executor, Transaction } from "../../db/database.js";
@@ -108,7 +108,13 @@ export async function federateMessage(
     await tx
       .update(deliveries)
       .set({ activity: createActivity(parts, publicUrl), updatedAt: new Date() })
-      .where(and(eq(deliveries.messageId, messageId), eq(deliveries.status, "pending"), eq(deliveries.activityUri, parts.message.activityUri ?? "")));
+      .where(
+        and(
+          eq(deliveries.messageId, messageId),
+          eq(deliveries.status, "pending"),
+          eq(deliveries.activityUri, parts.message.activityUri ?? ""),
+        ),
+      );
     await cancelPending(tx, messageId, ["Update"], "superseded by a later Update");
   } else {
     activity = deleteActivity(parts, publicUrl);
@@ -137,11 +143,7 @@ async function cancelPending(tx: Transaction, messageId: string, types: string[]
     .update(deliveries)
     .set({ status: "failed", lastError: reason, nextAttemptAt: null, updatedAt: new Date() })
     .where(
-      and(
-        eq(deliveries.messageId, messageId),
-        eq(deliveries.status, "pending"),
-        inArray(sql`${deliveries.activity}->>'type'`, types),
-      ),
+      and(eq(deliveries.messageId, messageId), eq(deliveries.status, "pending"), inArray(sql`${deliveries.activity}->>'type'`, types)),
     );
 }
 

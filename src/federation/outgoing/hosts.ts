@@ -1,4 +1,4 @@
-import { and, eq, gt, like, lt, sql, type SQL } from "drizzle-orm";
+import { and, eq, gt, like, lt, type SQL, sql } from "drizzle-orm";
 import type { Executor } from "../../db/database.js";
 import { deliveries, hostSlots, hostStates } from "../../db/schema/index.js";
 import type { DeliveryTuning } from "./policy.js";

@@ -1,5 +1,5 @@
-import { and, eq } from "drizzle-orm";
 import { createHash, createPrivateKey, type JsonWebKey, type KeyObject, sign } from "node:crypto";
+import { and, eq } from "drizzle-orm";
 import type { Executor } from "../../db/database.js";
 import { accountKeys, accounts } from "../../db/schema/index.js";
 import { type SafeResponse, safeFetch } from "../http-client.js";
