@@ -42,7 +42,7 @@ async function save() {
   await mkdir(resultsDir, { recursive: true });
   await writeFile(
     `${resultsDir}latest.json`,
-    JSON.stringify(
+    `${JSON.stringify(
       {
         date: new Date().toISOString(),
         durationS: Math.round((Date.now() - started) / 1000),
@@ -52,7 +52,7 @@ async function save() {
       },
       null,
       2,
-    ) + "\n",
+    )}\n`,
   );
 }
 
@@ -66,7 +66,7 @@ for (const backend of BACKENDS) {
     const t0 = Date.now();
     try {
       for (const result of await bench.run({ queue: backend, log })) {
-        const ratio = result.baseline && result.baseline.value ? result.value / result.baseline.value : undefined;
+        const ratio = result.baseline?.value ? result.value / result.baseline.value : undefined;
         rows.push({ bench: bench.name, backend, ...result, ...(ratio !== undefined ? { ratio: Math.round(ratio * 1000) / 1000 } : {}) });
       }
     } catch (error) {
@@ -91,9 +91,9 @@ for (const row of rows) {
   ]);
 }
 const widths = table[0].map((_, i) => Math.max(...table.map((line) => line[i].length)));
-const format = (line: string[]) => "| " + line.map((cell, i) => cell.padEnd(widths[i])).join(" | ") + " |";
+const format = (line: string[]) => `| ${line.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |`;
 console.log(format(table[0]));
-console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
+console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
 for (const line of table.slice(1)) console.log(format(line));
 for (const failure of failures) console.log(`FAILED ${failure.bench} on ${failure.backend}: ${failure.error.split("\n")[0]}`);
 

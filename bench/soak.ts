@@ -363,7 +363,7 @@ try {
   const header = COLUMNS.join(",");
   await mkdir(path.dirname(outBase), { recursive: true });
   const csvFile = `${outBase}.csv`;
-  await writeFile(csvFile, header + "\n");
+  await writeFile(csvFile, `${header}\n`);
   const samples: Sample[] = [];
   const started = Date.now();
   const stopAt = started + MINUTES * 60_000;
@@ -442,7 +442,7 @@ try {
     );
   // t=0: after setup and warm-up, before the load (latency columns empty). Not used in the averages.
   const idle = await sample();
-  await writeFile(csvFile, COLUMNS.map((c) => idle[c]).join(",") + "\n", { flag: "a" });
+  await writeFile(csvFile, `${COLUMNS.map((c) => idle[c]).join(",")}\n`, { flag: "a" });
   print(idle);
   const posts = paced(RATE, stopAt, async (i) => {
     if (interrupted) return;
@@ -501,7 +501,7 @@ try {
       if (interrupted) break;
       const s = await sample();
       samples.push(s);
-      await writeFile(csvFile, COLUMNS.map((c) => s[c]).join(",") + "\n", { flag: "a" });
+      await writeFile(csvFile, `${COLUMNS.map((c) => s[c]).join(",")}\n`, { flag: "a" });
       print(s);
       next += SAMPLE_MS;
     }
@@ -592,7 +592,7 @@ try {
     `totals: deliveries delivered ${totals.delivered}, failed ${totals.failed}; inbox applied ${totals.applied}, failed ${totals.inbox_failed}; backlog ${drained ? "drained" : "NOT drained"} ${Math.round((Date.now() - drainStart) / 1000)} s after the load stopped; websocket reconnects ${reconnects}; autovacuum ${autovacuum}${autovacuum === "on" ? "" : ` (${vacuums} VACUUM ANALYZE by the soak)`}; requests without a 2xx answer: ${JSON.stringify(errorKinds)}`,
   );
   say(`verdict: ${verdicts.join("; ")}`);
-  await writeFile(`${outBase}-summary.md`, lines.join("\n") + "\n");
+  await writeFile(`${outBase}-summary.md`, `${lines.join("\n")}\n`);
 
   const svg = svgPlot(
     [idle, ...samples],

@@ -181,6 +181,7 @@ const nastyString = fc.oneof(
     "%00",
     "../../etc/passwd",
     "' OR 1=1 --",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a template-injection probe, meant literally
     "{{7*7}}${7*7}",
   ),
   fc.string({ unit: "grapheme", maxLength: 40 }),
@@ -718,7 +719,7 @@ describe("fuzz findings, fixed", () => {
 
   it("a body nested 5000 levels deep: 400 invalid_activity (JSON-LD expansion overflowed the stack: was a 500)", async () => {
     const before = await stored(parley);
-    const text = JSON.stringify(base({ content: "@@" })).replace('"@@"', "[".repeat(5000) + '"x"' + "]".repeat(5000));
+    const text = JSON.stringify(base({ content: "@@" })).replace('"@@"', `${"[".repeat(5000)}"x"${"]".repeat(5000)}`);
     const response = await signedPost(inbox(), text, sender);
     expect(response.status).toBe(400);
     expect(JSON.parse(response.body)).toMatchObject({ error: "invalid_activity" });
@@ -726,7 +727,7 @@ describe("fuzz findings, fixed", () => {
   });
 
   it("64 levels of nesting are still read", async () => {
-    const text = JSON.stringify(base({ source: "@@" })).replace('"@@"', '{"a":'.repeat(58) + '"x"' + "}".repeat(58));
+    const text = JSON.stringify(base({ source: "@@" })).replace('"@@"', `${'{"a":'.repeat(58)}"x"${"}".repeat(58)}`);
     expect((await signedPost(inbox(), text, sender)).status).toBe(202);
     await settled(parley);
   });

@@ -239,7 +239,7 @@ describe.each<QueueKind>(["postgres", "redis"])("inbox → inbound worker (%s qu
     const sql = parley.parley.deps.db.$client;
     // Accepted two minutes ago, its job lost with Redis.
     await sql`INSERT INTO inbox_activities (id, activity_uri, actor_uri, payload, received_at)
-      VALUES (${"01" + randomUUID().replaceAll("-", "").slice(0, 24)}, ${activity.id}, ${lost.id}, ${JSON.stringify(activity)}::jsonb, now() - interval '2 minutes')`;
+      VALUES (${`01${randomUUID().replaceAll("-", "").slice(0, 24)}`}, ${activity.id}, ${lost.id}, ${JSON.stringify(activity)}::jsonb, now() - interval '2 minutes')`;
     expect(await reconcileInbound(parley.parley.deps)).toBe(1);
     const chat = await chatWith(lost);
     expect(chat.last_message.content).toBe("found again");

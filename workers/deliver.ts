@@ -69,7 +69,7 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
     .select()
     .from(deliveries)
     .where(eq(deliveries.id, String(job.id)));
-  if (!row || row.status !== "pending") return { skipped: row?.status ?? "missing" };
+  if (row?.status !== "pending") return { skipped: row?.status ?? "missing" };
   const now = Date.now();
   // Early (a duplicate job, clocks apart): wait for the row's own time.
   if (row.nextAttemptAt && row.nextAttemptAt.getTime() > now + 1000) {

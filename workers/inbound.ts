@@ -137,8 +137,12 @@ function batcher(deps: InboundDeps, share: HostShare) {
         // The batch's place is free once its transaction is over: a row applied alone (an author to
         // fetch, say) settles its own job later, and must not hold up the next batches meanwhile.
         .then(
-          (outcomes) => outcomes.forEach((outcome, i) => outcome.then(batch[i].resolve, batch[i].reject)),
-          (error) => batch.forEach((entry) => entry.reject(error)),
+          (outcomes) => {
+            for (const [i, outcome] of outcomes.entries()) outcome.then(batch[i].resolve, batch[i].reject);
+          },
+          (error) => {
+            for (const entry of batch) entry.reject(error);
+          },
         )
         .finally(() => {
           inFlight--;
@@ -499,7 +503,7 @@ async function applyCreates(
       ...messageFields(c.object),
     })),
   );
-  toInsert.forEach((p, k) => outcome.set(p.c, inserted[k] ? "created" : "duplicate"));
+  for (const [k, p] of toInsert.entries()) outcome.set(p.c, inserted[k] ? "created" : "duplicate");
   for (const m of inserted) if (m?.linkUrl) links.push({ url: m.linkUrl, messageId: m.id });
   for (const { c, i } of batch) {
     if (i >= 0) results[i] = outcome.get(c)!;

@@ -1,4 +1,4 @@
-import postgres from "postgres";
+import type postgres from "postgres";
 import { INBOUND_JOB_OPTIONS } from "../../src/federation/inbox/store.js";
 import { openQueues, queueBackend } from "../../src/queues/queues.js";
 import { newId } from "../../src/shared/ids.js";

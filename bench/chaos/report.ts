@@ -48,7 +48,7 @@ export function printReport(r: ReportInput): boolean {
       ["receiver down: all failed, after the dating back (s)", downReport.failedAfterS ?? "—"],
     );
   }
-  console.log("\n" + rows.map(([k, v]) => `${k.padEnd(52)} ${v}`).join("\n"));
+  console.log(`\n${rows.map(([k, v]) => `${k.padEnd(52)} ${v}`).join("\n")}`);
   console.log(
     "\nper fault (messages whose send started from the fault's start to 5 s after its end; recovery = last of them arrived, after the fault's end):",
   );

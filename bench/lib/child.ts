@@ -14,8 +14,7 @@ export function firstJsonLine<T>(child: ChildProcess, timeoutMs = 120_000): Prom
     const timer = setTimeout(() => reject(new Error("child: no answer in time")), timeoutMs);
     child.stdout!.on("data", (chunk: Buffer) => {
       buffer += chunk.toString("utf8");
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
+      for (let newline = buffer.indexOf("\n"); newline >= 0; newline = buffer.indexOf("\n")) {
         const line = buffer.slice(0, newline).trim();
         buffer = buffer.slice(newline + 1);
         if (!line.startsWith("{")) continue;

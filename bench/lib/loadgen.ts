@@ -78,4 +78,4 @@ async function lane() {
 await Promise.all(Array.from({ length: job.concurrency }, lane));
 const elapsedMs = performance.now() - started;
 agent.destroy();
-process.stdout.write(JSON.stringify({ sent: next, byStatus, elapsedMs, latenciesMs: latencies, sentAt }) + "\n");
+process.stdout.write(`${JSON.stringify({ sent: next, byStatus, elapsedMs, latenciesMs: latencies, sentAt })}\n`);

@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import { type Database, type Executor, pgErrorCode } from "../db/database.js";
-import { accountKeys, accounts, blocks, mutes } from "../db/schema/index.js";
+import { accountKeys, accounts, type blocks, type mutes } from "../db/schema/index.js";
 import { generateAccountKeys } from "../federation/keys.js";
 import { ApiError } from "../http/errors.js";
 import { newId } from "../shared/ids.js";

@@ -169,7 +169,9 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
         return res.status(response.status).json(jsonError(response.status, text));
       }
       res.status(response.status);
-      response.headers.forEach((value, name) => res.set(name, value));
+      response.headers.forEach((value, name) => {
+        res.set(name, value);
+      });
       res.send(Buffer.from(await response.arrayBuffer()));
     } catch (error) {
       next(error);

@@ -45,15 +45,14 @@ export interface RouteDefinition<P extends Shape, Q extends Shape, B extends Sha
   handle(ctx: RouteContext<P, Q, B, A>): Promise<unknown>;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds routes of every shape; each was checked when defined
 export type AnyRoute = RouteDefinition<any, any, any, Auth>;
+// biome-ignore lint/complexity/noBannedTypes: zod writes the shape of an object without keys as {}
+type NoKeys = z.ZodObject<{}>;
 
-export function defineRoute<
-  A extends Auth,
-  P extends Shape = z.ZodObject<{}>,
-  Q extends Shape = z.ZodObject<{}>,
-  B extends Shape = z.ZodObject<{}>,
->(route: RouteDefinition<P, Q, B, A>): AnyRoute {
+export function defineRoute<A extends Auth, P extends Shape = NoKeys, Q extends Shape = NoKeys, B extends Shape = NoKeys>(
+  route: RouteDefinition<P, Q, B, A>,
+): AnyRoute {
   return route as AnyRoute;
 }
 

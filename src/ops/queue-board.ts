@@ -68,7 +68,7 @@ export function queueBoardAccess(adminToken: string, publicUrl: string): Request
   const publicOrigin = new URL(publicUrl).origin;
   return (req, res, next) => {
     const credentials = credentialsOf(req);
-    if (!credentials || !credentials.token || !tokensEqual(credentials.token, adminToken)) {
+    if (!credentials?.token || !tokensEqual(credentials.token, adminToken)) {
       res.set("WWW-Authenticate", 'Basic realm="parley"').status(401).json({ error: "unauthorized" });
       return;
     }

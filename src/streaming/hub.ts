@@ -65,9 +65,9 @@ export class StreamingHub {
 
   /** Adds a signed-in socket; false when its account already holds `limit` here. */
   add(subscriber: Subscriber, limit = Number.POSITIVE_INFINITY): boolean {
-    let set = this.subscribers.get(subscriber.accountId);
-    if (set && set.size >= limit) return false;
-    if (!set) this.subscribers.set(subscriber.accountId, (set = new Set()));
+    const set = this.subscribers.get(subscriber.accountId) ?? new Set();
+    if (set.size >= limit) return false;
+    this.subscribers.set(subscriber.accountId, set);
     set.add(subscriber);
     return true;
   }
@@ -94,7 +94,10 @@ export class StreamingHub {
   /** An event from the listener: queued for its account when this process has a socket of it. */
   dispatch(event: StreamEvent): void {
     if (!this.subscribers.has(event.account)) return;
-    if (isSessionEvent(event)) return this.endSessions(event);
+    if (isSessionEvent(event)) {
+      this.endSessions(event);
+      return;
+    }
     const key = keyOf(event);
     let queue = this.pending.get(event.account);
     if (queue?.keys.has(key)) return;

@@ -24,7 +24,7 @@ const FORBIDDEN_PACKAGES = new Set([
 ]);
 
 /** Module specifiers of a TypeScript file, type-only imports left out (they are erased). */
-export function specifiersOf(source: string): string[] {
+function specifiersOf(source: string): string[] {
   const found: string[] = [];
   const statements = /(?:^|[\n;])\s*(import|export)\s+(type\s+)?(?:[^'"]*?\s+from\s+)?["']([^"']+)["']/g;
   for (const match of source.matchAll(statements)) if (!match[2]) found.push(match[3]);

@@ -60,7 +60,7 @@ export class RequestParsedAs extends Request {
     return new RequestParsedAs(this.url, this.#init, this.#parsed);
   }
 
-  override async json(): Promise<any> {
+  override async json(): Promise<unknown> {
     // The body is consumed as a real json() would consume it.
     await this.arrayBuffer();
     return structuredClone(this.#parsed);
