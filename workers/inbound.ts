@@ -15,19 +15,8 @@ import {
 } from "../src/chats/remote-message.service.js";
 import type { Transaction } from "../src/db/database.js";
 import { accounts, blocks, inboxActivities } from "../src/db/schema/index.js";
-import {
-  emojisOf,
-  firstAttachment,
-  httpUrl,
-  idOf,
-  isJsonObject,
-  type Json,
-  parsePublished,
-  recipientsOf,
-  sameUri,
-  sanitizedContent,
-  typesOf,
-} from "../src/federation/inbox/chat-message-rules.js";
+import { httpUrl, idOf, isJsonObject, type Json, parsePublished, recipientsOf, sameUri, typesOf } from "../src/federation/as-json.js";
+import { emojisOf, firstAttachment, sanitizedContent } from "../src/federation/inbox/chat-message-rules.js";
 import { HostBusy, HostShare } from "../src/federation/inbox/host-share.js";
 import { findLocalActor } from "../src/federation/inbox/inbox-context.js";
 import { enqueueInbound, hasPendingCreate } from "../src/federation/inbox/store.js";

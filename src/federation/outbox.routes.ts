@@ -8,17 +8,8 @@ import { bearerToken } from "../http/route.js";
 import { linkCardRequests } from "../link-cards/link-cards.js";
 import { findOwnMediaByUrl } from "../media/media.view.js";
 import type { Deps } from "../shared/deps.js";
-import {
-  type ChatMessageReason,
-  contentOf,
-  firstAttachment,
-  httpUrl,
-  idOf,
-  isJsonObject,
-  type Json,
-  recipientsOf,
-  sameUri,
-} from "./inbox/chat-message-rules.js";
+import { contentOf, httpUrl, idOf, isJsonObject, type Json, recipientsOf, sameUri } from "./as-json.js";
+import { type ChatMessageReason, firstAttachment } from "./inbox/chat-message-rules.js";
 import { createActivity } from "./outgoing/activities.js";
 import { loadParts } from "./outgoing/deliveries.js";
 import { RemoteActorError, resolveRemoteActor } from "./remote-actors.js";

@@ -1,13 +1,5 @@
-import {
-  checkCreateChatMessage,
-  checkUpdatedChatMessage,
-  contentOf,
-  httpUrl,
-  idOf,
-  type Json,
-  sameUri,
-  typesOf,
-} from "../../src/federation/inbox/chat-message-rules.js";
+import { contentOf, httpUrl, idOf, type Json, sameUri, typesOf } from "../../src/federation/as-json.js";
+import { checkCreateChatMessage, checkUpdatedChatMessage } from "../../src/federation/inbox/chat-message-rules.js";
 
 /**
  * The rules a Create{ChatMessage} and an Update{ChatMessage} must keep, on raw JSON, each broken

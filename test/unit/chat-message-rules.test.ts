@@ -1,11 +1,5 @@
-import {
-  emojisOf,
-  firstAttachment,
-  looksLikeChatMessage,
-  parsePublished,
-  recipientsOf,
-  sanitizedContent,
-} from "../../src/federation/inbox/chat-message-rules.js";
+import { parsePublished, recipientsOf } from "../../src/federation/as-json.js";
+import { emojisOf, firstAttachment, looksLikeChatMessage, sanitizedContent } from "../../src/federation/inbox/chat-message-rules.js";
 
 /** The readers behind the inbox rules (pure; the HTTP side is in inbox-rules.test.ts). */
 

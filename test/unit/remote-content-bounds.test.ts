@@ -1,9 +1,9 @@
+import type { Json } from "../../src/federation/as-json.js";
 import {
   checkCreateChatMessage,
   checkUpdatedChatMessage,
   emojisOf,
   firstAttachment,
-  type Json,
 } from "../../src/federation/inbox/chat-message-rules.js";
 import {
   boundedStoredAttachment,

@@ -3,9 +3,9 @@ import type { Activity } from "@fedify/vocab";
 import { type AccountRow, findLocalAccountByUsername } from "../../accounts/account.view.js";
 import type { Executor } from "../../db/database.js";
 import type { Deps } from "../../shared/deps.js";
+import { httpUrl, isJsonObject, type Json } from "../as-json.js";
 import { domainBlockedSql, isHostBlocked } from "../domain-blocks.js";
 import { admitSigningHost } from "../outgoing/hosts.js";
-import { httpUrl, isJsonObject, type Json } from "./chat-message-rules.js";
 import { spendInboxBudget } from "./verified-rate-limit.js";
 
 /**

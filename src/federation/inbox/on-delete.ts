@@ -1,7 +1,7 @@
 import type { Delete } from "@fedify/vocab";
 import { and, eq, isNotNull } from "drizzle-orm";
 import { accounts } from "../../db/schema/index.js";
-import { idOf, sameUri } from "./chat-message-rules.js";
+import { idOf, sameUri } from "../as-json.js";
 import { activityIdOf, actorOf, admitVerifiedSender, type InboxCtx, type InboxDeps, inboxOwnerId, rawActivity } from "./inbox-context.js";
 import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 

@@ -1,7 +1,7 @@
 import type { Undo } from "@fedify/vocab";
 import { eq } from "drizzle-orm";
 import { inboxActivities } from "../../db/schema/index.js";
-import { httpUrl, idOf, isJsonObject, type Json, sameUri, typesOf } from "./chat-message-rules.js";
+import { httpUrl, idOf, isJsonObject, type Json, sameUri, typesOf } from "../as-json.js";
 import { activityIdOf, actorOf, admitVerifiedSender, type InboxCtx, type InboxDeps, inboxOwnerId, rawActivity } from "./inbox-context.js";
 import { isOwnChatMessage, storeInboundActivity } from "./store.js";
 

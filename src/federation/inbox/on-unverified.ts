@@ -2,7 +2,7 @@ import type { RequestContext, UnverifiedActivityReason } from "@fedify/fedify";
 import { type Activity, Delete } from "@fedify/vocab";
 import { and, eq, isNotNull } from "drizzle-orm";
 import { accounts } from "../../db/schema/index.js";
-import { httpUrl, isJsonObject } from "./chat-message-rules.js";
+import { httpUrl, isJsonObject } from "../as-json.js";
 import { type ContextData, type InboxDeps, isDomainBlocked, storableJson } from "./inbox-context.js";
 import { storeInboundActivity } from "./store.js";
 

@@ -4,7 +4,7 @@ import { findMessageByUri } from "../../chats/remote-message.service.js";
 import type { Executor } from "../../db/database.js";
 import { accounts, blocks, inboxActivities, messages } from "../../db/schema/index.js";
 import { newId } from "../../shared/ids.js";
-import { httpUrl, type Json, sameUri } from "./chat-message-rules.js";
+import { httpUrl, type Json, sameUri } from "../as-json.js";
 import type { InboxDeps } from "./inbox-context.js";
 
 /** Apply jobs retry with exponential backoff: 3 s, 6 s, 12 s … 13 min; about 25 minutes in all. */

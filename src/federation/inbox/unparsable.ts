@@ -1,6 +1,7 @@
 import { verifyRequestDetailed } from "@fedify/fedify";
+import { httpUrl, idOf, isJsonObject, typesOf } from "../as-json.js";
 import type { ParleyFederation } from "../federation.js";
-import { checkCreateChatMessage, httpUrl, idOf, isJsonObject, looksLikeChatMessage, typesOf } from "./chat-message-rules.js";
+import { checkCreateChatMessage, looksLikeChatMessage } from "./chat-message-rules.js";
 import { findLocalActor, type InboxDeps, isDomainBlocked, type RequestData, storableJson, type Verdict } from "./inbox-context.js";
 
 /**
