@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import type { AccountRow } from "../accounts/account.view.js";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import { accountForToken, tokensEqual } from "../accounts/tokens.js";
-import { postMessage } from "../chats/chat.service.js";
+import { postMessage } from "../chats/local-message.service.js";
 import { ApiError, notFound, unauthorized } from "../http/errors.js";
 import { bearerToken } from "../http/route.js";
 import { linkCardRequests } from "../link-cards/link-cards.js";
@@ -17,8 +17,8 @@ import { RemoteActorError, resolveRemoteActor } from "./remote-actors.js";
 /**
  * ActivityPub client-to-server outbox: `POST /users/:username/outbox` with the account's
  * bearer token and a `ChatMessage`, or a `Create` wrapping one. The body goes through the rules of
- * docs/federation.md that apply to a message we author, then through `chat.service.postMessage` — the path of
- * `POST /api/v1/pleroma/chats/:id/messages`: same composing, acceptance and block checks, storage,
+ * docs/federation.md that apply to a message we author, then through
+ * `local-message.service.postMessage` — the path of `POST /api/v1/pleroma/chats/:id/messages`: same composing, acceptance and block checks, storage,
  * chat creation and remote delivery. Answers 201 with `Location` of the new `Create` and its JSON.
  *
  * What the server decides, not the client (AP §6): ids, `published`, `actor`/`attributedTo` (an

@@ -10,13 +10,6 @@ import { startTestParley, type TestParley } from "../helpers/parley.js";
  * Each page leaves a full-page screenshot in test-artifacts/browser/ (CI keeps it).
  */
 
-/**
- * bull-board's page links a Google Fonts stylesheet (IBM Plex). Without internet that is a failed
- * request and a console error, with internet it tells Google who opened the dashboard; either
- * way the board falls back to system fonts and works. It is answered with an empty stylesheet
- * here so the test does not depend on the network; nothing else may leave the instance.
- */
-const BULL_BOARD_FONTS: StubbedRequest = { url: /^https:\/\/fonts\.googleapis\.com\/css2\?/, contentType: "text/css" };
 
 let parley: TestParley;
 let browser: Browser;
@@ -113,7 +106,7 @@ describe("in a browser", () => {
 
   it("/admin/queues: after the Basic challenge (ADMIN_TOKEN as password), bull-board lists every queue by name", async () => {
     const queueNames: string[] = Object.values(QUEUE_NAMES).sort();
-    await withPage("queue-dashboard", [BULL_BOARD_FONTS], async (page, problems) => {
+    await withPage("queue-dashboard", [], async (page, problems) => {
       // Answers the 401 challenge as a person at the login dialog would.
       await page.authenticate({ username: "ops", password: parley.adminToken });
       const response = await page.goto(`${parley.url}/admin/queues`, { waitUntil: "load" });
