@@ -1,38 +1,39 @@
 import { randomUUID } from "node:crypto";
-import express, { type ErrorRequestHandler, type Express } from "express";
+import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
-import { accountRoutes } from "../accounts/account.routes.js";
-import { MISSING_AVATAR_PATH } from "../accounts/account.view.js";
-import { adminRoutes } from "../accounts/admin.routes.js";
-import { adminAccountListRoutes } from "../accounts/admin-account-list.routes.js";
-import { domainBlockRoutes } from "../accounts/domain-block.routes.js";
-import { relationshipRoutes } from "../accounts/relationship.routes.js";
-import { searchRoutes } from "../accounts/search.routes.js";
-import { adminChatRoutes } from "../chats/admin-chat.routes.js";
-import { chatRoutes } from "../chats/chat.routes.js";
-import { federationBridge } from "../federation/bridge.js";
-import type { ParleyFederation } from "../federation/federation.js";
-import { invalidActivityExplainer } from "../federation/inbox/unparsable.js";
-import { objectsRouter } from "../federation/objects.routes.js";
-import { outboxRouter } from "../federation/outbox.routes.js";
-import { instanceRoutes } from "../instance/instance.routes.js";
-import { emojiRoutes } from "../media/emoji.routes.js";
-import { mediaFilesRouter } from "../media/files.js";
-import { mediaRoutes } from "../media/media.routes.js";
-import { notificationRoutes } from "../notifications/notification.routes.js";
-import { metricsHandler } from "../ops/metrics.js";
-import { QUEUE_BOARD_PATH, queueBoardAccess, queueBoardRouter } from "../ops/queue-board.js";
-import { readinessHandler } from "../ops/readiness.js";
-import type { Deps } from "../shared/deps.js";
-import { redactUrl } from "../shared/logger.js";
-import { streamingRoutes } from "../streaming/streaming.routes.js";
-import { ApiError } from "./errors.js";
-import { homePage } from "./home.js";
-import { mountApiDocs } from "./openapi.js";
-import { inboxPreVerificationLimits } from "./rate-limit.js";
-import { refuseMalformedHeaders } from "./request-headers.js";
-import { type AnyRoute, mountRoutes } from "./route.js";
-import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "./unavailable.js";
+import { accountRoutes } from "./accounts/account.routes.js";
+import { MISSING_AVATAR_PATH } from "./accounts/account.view.js";
+import { adminRoutes } from "./accounts/admin.routes.js";
+import { adminAccountListRoutes } from "./accounts/admin-account-list.routes.js";
+import { domainBlockRoutes } from "./accounts/domain-block.routes.js";
+import { relationshipRoutes } from "./accounts/relationship.routes.js";
+import { searchRoutes } from "./accounts/search.routes.js";
+import { accountForToken, tokensEqual } from "./accounts/tokens.js";
+import { adminChatRoutes } from "./chats/admin-chat.routes.js";
+import { chatRoutes } from "./chats/chat.routes.js";
+import { federationBridge } from "./federation/bridge.js";
+import type { ParleyFederation } from "./federation/federation.js";
+import { invalidActivityExplainer } from "./federation/inbox/unparsable.js";
+import { objectsRouter } from "./federation/objects.routes.js";
+import { outboxRouter } from "./federation/outbox.routes.js";
+import { refuseMalformedSignatureHeaders } from "./federation/signature-header-guard.js";
+import { errorHandler } from "./http/error-handler.js";
+import { mountApiDocs } from "./http/openapi.js";
+import { inboxPreVerificationLimits } from "./http/rate-limit.js";
+import { refuseMalformedHeaders } from "./http/request-headers.js";
+import { type AnyRoute, mountRoutes } from "./http/route.js";
+import { homePage } from "./instance/home.js";
+import { instanceRoutes } from "./instance/instance.routes.js";
+import { emojiRoutes } from "./media/emoji.routes.js";
+import { mediaFilesRouter } from "./media/files.js";
+import { mediaRoutes } from "./media/media.routes.js";
+import { notificationRoutes } from "./notifications/notification.routes.js";
+import { metricsHandler } from "./ops/metrics.js";
+import { QUEUE_BOARD_PATH, queueBoardAccess, queueBoardRouter } from "./ops/queue-board.js";
+import { readinessHandler } from "./ops/readiness.js";
+import type { Deps } from "./shared/deps.js";
+import { redactUrl } from "./shared/logger.js";
+import { streamingRoutes } from "./streaming/streaming.routes.js";
 
 export const apiRoutes: AnyRoute[] = [
   ...adminRoutes,
@@ -87,7 +88,7 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   // Latency by route pattern, and the answers of the inbox (src/ops/metrics.ts).
   if (deps.metrics) app.use(deps.metrics.httpDuration, deps.metrics.inboxCounter);
   // A malformed Host, trusted X-Forwarded-*, Date, Digest or Signature: 400/401 naming it, before any route.
-  app.use(refuseMalformedHeaders());
+  app.use(refuseMalformedHeaders(), refuseMalformedSignatureHeaders());
   // Open, like /healthz: see the README's operations section.
   if (deps.metrics) app.get("/metrics", metricsHandler(deps.metrics));
   // bull-board: ADMIN_TOKEN on the whole mount path (the UI's XHR calls go to /admin/queues/api/*), no cross-site writes.
@@ -97,7 +98,7 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
     res.json({ status: "ok" });
   });
   app.get("/readyz", readinessHandler(deps));
-  app.get("/", homePage(deps.config.publicUrl, deps.metrics !== undefined));
+  app.get("/", homePage(deps.config.publicUrl, { queueBoardPath: QUEUE_BOARD_PATH, withMetrics: deps.metrics !== undefined }));
   app.get(MISSING_AVATAR_PATH, (_req, res) => {
     res.type("image/png").set("Cache-Control", "public, max-age=86400").send(MISSING_AVATAR);
   });
@@ -144,7 +145,10 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
     res.set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
     res.status(204).end();
   });
-  mountRoutes(api, deps, apiRoutes);
+  mountRoutes(api, deps, apiRoutes, {
+    accountForToken: (token) => accountForToken(deps.db, token),
+    isAdminToken: (token) => tokensEqual(token, deps.adminToken),
+  });
   mountApiDocs(api, apiRoutes, deps.config.publicUrl);
   app.use(api);
 
@@ -154,48 +158,3 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   app.use(errorHandler);
   return app;
 }
-
-/** busboy's errors on a malformed multipart or urlencoded body (it gives them no status). */
-const BROKEN_FORM =
-  /^(Multipart: Boundary not found|Malformed part header|Malformed urlencoded form|Malformed content type|Unexpected end of (form|file)|Unsupported content type|Missing Content-Type)/;
-
-/** Every error leaves as `{"error": code}`; only the unexpected is a 500, and it is logged. */
-const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
-  if (res.headersSent) return;
-  if (error instanceof ApiError) {
-    res.set(error.headers).status(error.status).json(error);
-    return;
-  }
-  const status = (error as { status?: number; statusCode?: number }).status ?? (error as { statusCode?: number }).statusCode;
-  if (status === 413 || error?.type === "entity.too.large") {
-    res.status(413).json({ error: "payload_too_large" });
-    return;
-  }
-  // PostgreSQL or Redis unreachable: a transient 503 (the transaction rolled back), not a bug.
-  if (isDependencyDown(error)) {
-    req.log.warn({ err: error }, "dependency unavailable");
-    res.set("Retry-After", String(UNAVAILABLE_RETRY_AFTER_S)).status(503).json(serviceUnavailableBody);
-    return;
-  }
-  if (error?.type === "entity.parse.failed") {
-    res.status(400).json({ error: "invalid_json", message: "the request body is not valid JSON" });
-    return;
-  }
-  // A path parameter that is not valid percent-encoding (`%E0%A4%A`) names nothing: 404, as any
-  // id that is not one of ours (express says 400 "Failed to decode param" without naming a field).
-  if (error instanceof URIError || (status === 400 && /^Failed to decode param/.test(String(error?.message)))) {
-    res.status(404).json({ error: "not_found" });
-    return;
-  }
-  // busboy (under multer) throws plain Errors on a broken multipart or form body.
-  if (BROKEN_FORM.test(String(error?.message)) && !(typeof status === "number" && status >= 500)) {
-    res.status(400).json({ error: "invalid_request", field: "body", message: String(error.message) });
-    return;
-  }
-  if (error?.name === "MulterError" || (typeof status === "number" && status >= 400 && status < 500)) {
-    res.status(400).json({ error: "invalid_request", message: String(error.message) });
-    return;
-  }
-  req.log.error({ err: error }, "unhandled error");
-  res.status(500).json({ error: "internal_error" });
-};

@@ -1,12 +1,12 @@
 import { createServer, type Server } from "node:http";
 import { startWorkers, type Workers } from "../workers/index.js";
+import { buildApp } from "./app.js";
 import { resolveAdminToken } from "./config/admin-token.js";
 import type { Config } from "./config/config.js";
 import { connect, type Database, ensureDatabase, migrateDatabase } from "./db/database.js";
 import type { EmbeddedDatabase } from "./db/embedded.js";
 import { buildFederation } from "./federation/federation.js";
 import type { DeliveryTuning } from "./federation/outgoing/policy.js";
-import { buildApp } from "./http/app.js";
 import { createMetrics } from "./ops/metrics.js";
 import { startWorkerListener } from "./ops/worker-listener.js";
 import { openQueues, queueBackend } from "./queues/queues.js";

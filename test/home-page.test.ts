@@ -1,4 +1,4 @@
-import { renderHomePage } from "../src/http/home.js";
+import { renderHomePage } from "../src/instance/home.js";
 import { PARLEY_VERSION } from "../src/instance/version.js";
 import { startTestParley, type TestParley } from "./helpers/parley.js";
 

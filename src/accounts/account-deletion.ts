@@ -15,7 +15,7 @@ import {
 } from "../db/schema/index.js";
 import { AS_CONTEXT } from "../federation/outgoing/activities.js";
 import { type DeliverQueue, enqueueDeliveries, inboxOf } from "../federation/outgoing/deliveries.js";
-import { notFound } from "../http/errors.js";
+import { notFoundError } from "../shared/errors.js";
 import { newId } from "../shared/ids.js";
 import { publishAccountGone } from "../streaming/events.js";
 
@@ -38,7 +38,7 @@ export async function deleteLocalAccount(
       .from(accounts)
       .where(and(eq(accounts.id, accountId), isNull(accounts.domain), isNull(accounts.deletedAt)))
       .for("update");
-    if (!account) throw notFound();
+    if (!account) throw notFoundError();
 
     const peers = await tx
       .selectDistinct({ id: accounts.id, inboxUrl: accounts.inboxUrl, sharedInboxUrl: accounts.sharedInboxUrl })

@@ -2,7 +2,7 @@ import { and, eq } from "drizzle-orm";
 import { type Database, type Executor, pgErrorCode } from "../db/database.js";
 import { accountKeys, accounts, type blocks, type mutes } from "../db/schema/index.js";
 import { generateAccountKeys } from "../federation/keys.js";
-import { ApiError } from "../http/errors.js";
+import { DomainError } from "../shared/errors.js";
 import { newId } from "../shared/ids.js";
 import type { AccountRow } from "./account.view.js";
 import { issueToken } from "./tokens.js";
@@ -21,7 +21,7 @@ export async function createLocalAccount(
   publicUrl: string,
   input: NewAccount,
 ): Promise<{ account: AccountRow; token: string }> {
-  if (!USERNAME.test(input.username)) throw new ApiError(422, "invalid_username");
+  if (!USERNAME.test(input.username)) throw new DomainError("unprocessable", "invalid_username");
   // Key generation is slow (RSA); do it before taking any lock.
   const keys = await generateAccountKeys();
   const id = newId();
@@ -47,7 +47,7 @@ export async function createLocalAccount(
       return { account, token };
     });
   } catch (error) {
-    if (pgErrorCode(error) === "23505") throw new ApiError(409, "username_taken");
+    if (pgErrorCode(error) === "23505") throw new DomainError("conflict", "username_taken");
     throw error;
   }
 }

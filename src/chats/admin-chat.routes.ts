@@ -7,8 +7,8 @@ import { apiId } from "../http/ids.js";
 import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { defineRoute } from "../http/route.js";
 import { isId } from "../shared/ids.js";
-import { deleteMessage } from "./chat.service.js";
 import { type ChatJson, findAnyChat, listEveryChatOf, listMessages, renderChat } from "./chat.view.js";
+import { deleteMessage } from "./local-message.service.js";
 
 /** Pleroma's admin chat moderation: read any chat, delete any message (for everyone). */
 

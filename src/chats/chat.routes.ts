@@ -11,9 +11,10 @@ import { pageOf, pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
 import { linkCardRequests } from "../link-cards/link-cards.js";
 import { isId } from "../shared/ids.js";
-import { deleteMessage, editMessage, hideChat, markChatRead, markMessageRead, openChat, postMessage } from "./chat.service.js";
+import { hideChat, markChatRead, markMessageRead, openChat } from "./chat.service.js";
 import { findChat, listChatPage, listChats, listMessages, renderChat, showChat } from "./chat.view.js";
 import { setChatPinned } from "./chat-pins.service.js";
+import { deleteMessage, editMessage, postMessage } from "./local-message.service.js";
 
 const tags = ["chats"];
 const chatParams = z.object({ id: apiId });

@@ -4,7 +4,7 @@ import type { Executor, Transaction } from "../db/database.js";
 import { accounts, chats, messageRefs, messages } from "../db/schema/index.js";
 import { idAt, newId } from "../shared/ids.js";
 import { publishChatUpdate, publishMessageUpdate } from "../streaming/events.js";
-import { addMessagesToChats, addMessageToChat, refreshChatsAfterRemoval } from "./chat.service.js";
+import { addMessagesToChats, addMessageToChat, refreshChatsAfterRemoval } from "./chat-timeline.js";
 
 /**
  * Writes of messages that arrive from other servers (the inbound worker), each inside the caller's

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Logger } from "../shared/logger.js";
+import type { Logger } from "pino";
 import type { Config } from "./config.js";
 
 const MIN_LENGTH = 16;

@@ -1,14 +1,13 @@
 import { isIP } from "node:net";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { checkSignatureHeaders } from "../federation/signature-headers.js";
 
 /**
  * Refuses, before any route, the request headers that would otherwise reach code that cannot take
  * them (each was a 500): a Host (or a trusted proxy's X-Forwarded-Host) that is not a host[:port],
- * a trusted X-Forwarded-Proto other than http/https, a trusted X-Forwarded-For whose client is not
- * an address, and malformed signature headers (federation/signature-headers.ts). X-Forwarded-*
- * from a client that is not a trusted proxy (TRUST_PROXY) are ignored by express, so not checked.
- * Sets `res.locals.signatureKeyIdHost` for the inbox's pre-verification check.
+ * a trusted X-Forwarded-Proto other than http/https, or a trusted X-Forwarded-For whose client is
+ * not an address. X-Forwarded-* from a client that is not a trusted proxy (TRUST_PROXY) are
+ * ignored by express, so not checked. Malformed signature headers are federation's to refuse
+ * (federation/signature-header-guard.ts), mounted right after this.
  */
 
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?)(?::([0-9]{1,5}))?$/;
@@ -38,11 +37,6 @@ export function refuseMalformedHeaders(): RequestHandler {
     if (protocol !== "http" && protocol !== "https")
       return badRequest(res, "x-forwarded-proto", "X-Forwarded-Proto is neither http nor https");
     if (!isIP(req.ip ?? "")) return badRequest(res, "x-forwarded-for", "X-Forwarded-For does not end in a client address");
-    const signature = checkSignatureHeaders((name) => req.get(name));
-    if (signature.problem) {
-      return res.status(401).json({ error: "invalid_signature", reason: signature.problem, message: signature.detail });
-    }
-    res.locals.signatureKeyIdHost = signature.keyIdHost;
     next();
   };
 }

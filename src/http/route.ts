@@ -1,7 +1,6 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
 import { z } from "zod";
-import type { AccountRow } from "../accounts/account.view.js";
-import { accountForToken, tokensEqual } from "../accounts/tokens.js";
+import type { accounts } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
 import { ApiError, invalidField, notFound, unauthorized } from "./errors.js";
 import { applyRateLimit, rateLimiter, tokenKey } from "./rate-limit.js";
@@ -12,6 +11,19 @@ import { applyRateLimit, rateLimiter, tokenKey } from "./rate-limit.js";
  */
 type Shape = z.ZodObject<z.ZodRawShape>;
 type Auth = "user" | "admin" | "none";
+/** The account a user route acts for: its row, as the accounts table holds it. */
+type RouteAccount = typeof accounts.$inferSelect;
+
+/**
+ * How a bearer token is checked, given by the composition root (src/app.ts, from accounts' tokens):
+ * the route layer knows that requests carry tokens, not where accounts keep theirs.
+ */
+export interface RouteAuth {
+  /** The account a user's token names, if any. */
+  accountForToken(token: string): Promise<RouteAccount | undefined>;
+  /** Whether the token is ADMIN_TOKEN (compared in constant time). */
+  isAdminToken(token: string): boolean;
+}
 
 export interface RouteContext<P extends Shape, Q extends Shape, B extends Shape, A extends Auth> {
   deps: Deps;
@@ -20,7 +32,7 @@ export interface RouteContext<P extends Shape, Q extends Shape, B extends Shape,
   params: z.infer<P>;
   query: z.infer<Q>;
   body: z.infer<B>;
-  account: A extends "user" ? AccountRow : undefined;
+  account: A extends "user" ? RouteAccount : undefined;
 }
 
 export interface RouteDefinition<P extends Shape, Q extends Shape, B extends Shape, A extends Auth> {
@@ -92,18 +104,18 @@ export function bearerToken(req: Request): string | undefined {
   return match?.[1];
 }
 
-async function authenticate(deps: Deps, req: Request, auth: Auth): Promise<AccountRow | undefined> {
+async function authenticate(tokens: RouteAuth, req: Request, auth: Auth): Promise<RouteAccount | undefined> {
   if (auth === "none") return undefined;
   const token = bearerToken(req);
   if (!token) throw unauthorized("missing_token");
   if (auth === "admin") {
-    if (tokensEqual(token, deps.adminToken)) return undefined;
+    if (tokens.isAdminToken(token)) return undefined;
     // A valid user's token is known but not allowed (Pleroma: 403); only an unknown token is a 401.
-    if (await accountForToken(deps.db, token))
+    if (await tokens.accountForToken(token))
       throw new ApiError(403, "forbidden", { message: "this endpoint takes ADMIN_TOKEN, not a user's token" });
     throw unauthorized();
   }
-  const account = await accountForToken(deps.db, token);
+  const account = await tokens.accountForToken(token);
   if (!account) throw unauthorized();
   return account;
 }
@@ -111,7 +123,7 @@ async function authenticate(deps: Deps, req: Request, auth: Auth): Promise<Accou
 /** JSON and form bodies (multipart is a route's own `before`), parsed only once the caller is known. */
 const bodyParsers: RequestHandler[] = [express.json({ limit: "1mb" }), express.urlencoded({ extended: false, limit: "1mb" })];
 
-export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): void {
+export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[], tokens: RouteAuth): void {
   // RATE_LIMIT_API: per bearer token of a user route, counted once the token is known valid.
   const limiter = rateLimiter(deps);
   for (const route of routes) {
@@ -119,7 +131,7 @@ export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): voi
     // (multipart) body parsed, and is a 401 whatever that body holds.
     const authenticated = async (req: Request, res: Response, next: NextFunction) => {
       try {
-        res.locals.account = await authenticate(deps, req, route.auth);
+        res.locals.account = await authenticate(tokens, req, route.auth);
         if (
           route.auth === "user" &&
           !(await applyRateLimit(deps, limiter, "api", tokenKey(bearerToken(req)!), deps.config.rateLimitApi, res))
@@ -136,7 +148,7 @@ export function mountRoutes(router: Router, deps: Deps, routes: AnyRoute[]): voi
           deps,
           req,
           res,
-          account: res.locals.account as AccountRow | undefined,
+          account: res.locals.account as RouteAccount | undefined,
           params: parseParams(route.params, req.params),
           query: parse(route.query, req.query),
           body: parse(route.body, req.body),

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import type { RequestHandler } from "express";
-import { PARLEY_VERSION } from "../instance/version.js";
-import { QUEUE_BOARD_PATH } from "../ops/queue-board.js";
+import { PARLEY_VERSION } from "./version.js";
 
 /**
  * `GET /`: what a person who opens the instance in a browser needs to find their way (the API
@@ -32,11 +31,17 @@ interface Link {
   note: string;
 }
 
-function linksOf(withMetrics: boolean): Link[] {
+/** Where the parts mounted by the composition root (src/app.ts) are. */
+export interface HomePageMounts {
+  queueBoardPath: string;
+  withMetrics: boolean;
+}
+
+function linksOf({ queueBoardPath, withMetrics }: HomePageMounts): Link[] {
   return [
     { path: "/api/docs", title: "API documentation", note: "Swagger UI of the chat and admin API" },
     { path: "/api/openapi", title: "OpenAPI document", note: "the same API as OpenAPI 3.1 JSON" },
-    { path: QUEUE_BOARD_PATH, title: "Queue dashboard", note: "asks for ADMIN_TOKEN as the password (any user name)" },
+    { path: queueBoardPath, title: "Queue dashboard", note: "asks for ADMIN_TOKEN as the password (any user name)" },
     { path: "/healthz", title: "Health", note: "the process answers" },
     { path: "/readyz", title: "Readiness", note: "PostgreSQL and the queues answer" },
     ...(withMetrics ? [{ path: "/metrics", title: "Metrics", note: "Prometheus text format" }] : []),
@@ -71,9 +76,9 @@ ${items}
 `;
 }
 
-export function homePage(publicUrl: string, withMetrics: boolean): RequestHandler {
+export function homePage(publicUrl: string, mounts: HomePageMounts): RequestHandler {
   const host = new URL(publicUrl).host;
-  const links = linksOf(withMetrics);
+  const links = linksOf(mounts);
   const html = renderHomePage(host, links);
   const json = {
     host,

@@ -2,8 +2,8 @@ import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Request } from "express";
 import type { Executor } from "../db/database.js";
 import { customEmojis } from "../db/schema/index.js";
-import { ApiError } from "../http/errors.js";
 import type { Deps } from "../shared/deps.js";
+import { DomainError } from "../shared/errors.js";
 import { newId } from "../shared/ids.js";
 import { mediaUrl } from "./media.view.js";
 import { checkedUpload, discardUpload, EMOJI_DIR, keepUpload, removeStored } from "./storage.js";
@@ -38,10 +38,10 @@ export async function createLocalEmoji(deps: Deps, req: Request, input: { shortc
   const shortcode = input.shortcode?.trim().replace(/^:(.*):$/, "$1") ?? "";
   if (!SHORTCODE.test(shortcode)) {
     await discardUpload(req);
-    throw new ApiError(422, "invalid_shortcode", { field: "shortcode" });
+    throw new DomainError("unprocessable", "invalid_shortcode", { field: "shortcode" });
   }
   const { file, type } = await checkedUpload(req, (t) => t.kind === "image");
-  const taken = () => new ApiError(409, "shortcode_taken", { field: "shortcode" });
+  const taken = () => new DomainError("conflict", "shortcode_taken", { field: "shortcode" });
   if (await findLocalEmoji(deps.db, shortcode)) {
     await discardUpload(req);
     throw taken();

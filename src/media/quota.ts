@@ -4,8 +4,8 @@ import type { AccountRow } from "../accounts/account.view.js";
 import type { ByteQuotaSetting } from "../config/config.js";
 import type { Executor } from "../db/database.js";
 import { media } from "../db/schema/index.js";
-import { ApiError } from "../http/errors.js";
 import type { Deps } from "../shared/deps.js";
+import { DomainError } from "../shared/errors.js";
 
 /**
  * MEDIA_UPLOAD_QUOTA: the bytes of the `media` rows an account created within the last window
@@ -45,12 +45,12 @@ async function secondsUntilRoom(db: Executor, accountId: string, quota: ByteQuot
  * 429 `upload_quota_exceeded` with Retry-After (when the bytes leave the window), or 413 when
  * the file alone is larger than the whole quota (waiting would not help).
  */
-async function quotaExceeded(db: Executor, accountId: string, quota: ByteQuotaSetting, used: number, size: number): Promise<ApiError> {
+async function quotaExceeded(db: Executor, accountId: string, quota: ByteQuotaSetting, used: number, size: number): Promise<DomainError> {
   const details = { limit_bytes: quota.maxBytes, window_seconds: quota.windowMs / 1000 };
   if (size > quota.maxBytes)
-    return new ApiError(413, "upload_quota_exceeded", { ...details, message: "the file is larger than the whole upload quota" });
+    return new DomainError("too_large", "upload_quota_exceeded", { ...details, message: "the file is larger than the whole upload quota" });
   const wait = await secondsUntilRoom(db, accountId, quota, used, size);
-  return new ApiError(429, "upload_quota_exceeded", { ...details, used_bytes: used }, { "Retry-After": String(wait) });
+  return new DomainError("rate_limited", "upload_quota_exceeded", { ...details, used_bytes: used }, wait);
 }
 
 /** Before the body is read: refuses an account whose quota is spent, or an announced body that cannot fit. */

@@ -3,8 +3,8 @@ import { rename, rm } from "node:fs/promises";
 import path from "node:path";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import multer from "multer";
-import { ApiError, invalidField } from "../http/errors.js";
 import type { Deps } from "../shared/deps.js";
+import { DomainError, invalidInput } from "../shared/errors.js";
 import { detectMediaType, type MediaType } from "./types.js";
 
 /**
@@ -22,7 +22,7 @@ export function mediaRoot(dataDir: string): string {
   return path.resolve(dataDir, "media");
 }
 
-export const payloadTooLarge = () => new ApiError(413, "payload_too_large");
+export const payloadTooLarge = () => new DomainError("too_large", "payload_too_large");
 
 /**
  * Multipart parsing with one file in `field`, written to a temporary file; its other fields land in
@@ -49,7 +49,7 @@ export function fileUpload(deps: Deps, field = "file"): RequestHandler[] {
       if (!error) return next();
       if (error instanceof multer.MulterError) {
         if (error.code === "LIMIT_FILE_SIZE") return next(payloadTooLarge());
-        return next(invalidField(error.field ?? "body", error.message));
+        return next(invalidInput(error.field ?? "body", error.message));
       }
       next(error);
     });
@@ -63,11 +63,11 @@ export async function checkedUpload(
   accept: (type: MediaType) => boolean = () => true,
 ): Promise<{ file: Express.Multer.File; type: MediaType }> {
   const file = req.file;
-  if (!file) throw invalidField("file", "a file is required (multipart/form-data)");
+  if (!file) throw invalidInput("file", "a file is required (multipart/form-data)");
   const type = await detectMediaType(file.path);
   if (!type || !accept(type)) {
     await discardUpload(req);
-    throw new ApiError(422, "unsupported_media_type");
+    throw new DomainError("unprocessable", "unsupported_media_type");
   }
   return { file, type };
 }

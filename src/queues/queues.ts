@@ -1,6 +1,6 @@
 import * as bullmq from "bullmq";
 import { Redis } from "ioredis";
-import type { Logger } from "../shared/logger.js";
+import type { Logger } from "pino";
 
 /**
  * The queue backend: BullMQ on Redis when REDIS_URL is set, else BullMQ's PostgreSQL backend

@@ -4,7 +4,7 @@ import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import type { AccountRow } from "../../accounts/account.view.js";
 import type { Database, Executor, Transaction } from "../../db/database.js";
 import { accounts, deliveries, media, messages } from "../../db/schema/index.js";
-import { ApiError } from "../../http/errors.js";
+import { DomainError } from "../../shared/errors.js";
 import { newId } from "../../shared/ids.js";
 import { createActivity, deleteActivity, updateActivity } from "./activities.js";
 import { dropsChatMessage } from "./chat-software.js";
@@ -55,14 +55,14 @@ export function inboxOf(recipient: Pick<AccountRow, "inboxUrl" | "sharedInboxUrl
  * returns the hosts a domain block must not name (the caller checks them, with its other checks).
  */
 export function remoteRecipientHosts(recipient: AccountRow): string[] {
-  if (recipient.goneAt) throw new ApiError(422, "recipient_gone");
-  if (recipient.acceptsChatMessages === false) throw new ApiError(422, "recipient_does_not_accept_chats");
+  if (recipient.goneAt) throw new DomainError("unprocessable", "recipient_gone");
+  if (recipient.acceptsChatMessages === false) throw new DomainError("unprocessable", "recipient_does_not_accept_chats");
   // The actor's own `false` was handled above; otherwise only software known to drop the type is refused.
   if (recipient.acceptsChatMessages !== true && dropsChatMessage(recipient.software)) {
-    throw new ApiError(422, "recipient_cannot_receive_chats");
+    throw new DomainError("unprocessable", "recipient_cannot_receive_chats");
   }
   const inbox = inboxOf(recipient);
-  if (!inbox) throw new ApiError(422, "recipient_cannot_receive_chats");
+  if (!inbox) throw new DomainError("unprocessable", "recipient_cannot_receive_chats");
   return [new URL(inbox.url).host, ...(recipient.domain ? [recipient.domain] : [])];
 }
 
