@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import postgres from "postgres";
+import { applyInboxActivities, applyInboxActivity } from "../src/federation/inbox/apply-activities.js";
 import { newId } from "../src/shared/ids.js";
 import { EVENTS_CHANNEL } from "../src/streaming/events.js";
-import { applyInboxActivities, applyInboxActivity } from "../workers/inbound.js";
 import { deleteOf, type Json, pleromaChatMessage } from "./helpers/inbox.js";
 import { createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import type { RemoteActor } from "./helpers/remote.js";

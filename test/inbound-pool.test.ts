@@ -1,5 +1,5 @@
 import { connect } from "../src/db/database.js";
-import { applyInboxActivity } from "../workers/inbound.js";
+import { applyInboxActivity } from "../src/federation/inbox/apply-activities.js";
 import { pleromaChatMessage } from "./helpers/inbox.js";
 import { createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteServer, signedPost, startRemoteServer } from "./helpers/remote.js";

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { applyInboxActivity, reconcileInbound } from "../workers/inbound.js";
+import { applyInboxActivity } from "../src/federation/inbox/apply-activities.js";
+import { reconcileInbound } from "../src/federation/inbox/store.js";
 import {
   deleteOf,
   eventually,

@@ -1,18 +1,15 @@
 import { readFileSync } from "node:fs";
 import { createFederation, type Federation } from "@fedify/fedify";
-import { Activity, Create, Delete, Endpoints, Person, Tombstone, Undo, Update } from "@fedify/vocab";
+import { Activity, Endpoints, Person, Tombstone } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import { eq } from "drizzle-orm";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import { accountKeys } from "../db/schema/index.js";
 import type { Deps } from "../shared/deps.js";
+import { INBOUND_ACTIVITIES } from "./inbox/handlers.js";
 import { type ContextData, liveLocalAccountFor, localAccountFor } from "./inbox/inbox-context.js";
-import { onCreate } from "./inbox/on-create.js";
-import { onDelete } from "./inbox/on-delete.js";
 import { onOtherActivity } from "./inbox/on-other.js";
-import { onUndo } from "./inbox/on-undo.js";
 import { onUnverifiedActivity } from "./inbox/on-unverified.js";
-import { onUpdate } from "./inbox/on-update.js";
 import { accountKeyPairs } from "./keys.js";
 import { PostgresKvStore } from "./kv.js";
 import { authenticatedRemoteDocumentLoader, remoteDocumentLoader } from "./remote-actors.js";
@@ -101,17 +98,17 @@ export function buildFederation(deps: Pick<Deps, "db" | "config" | "queues" | "l
     .setCounter((_ctx, identifier) => zeroItems(identifier));
 
   // Inbox (docs/federation.md): Fedify verifies the signature and the key's owner, then one listener per
-  // activity type. A listener refuses by recording a verdict the bridge answers with; what it
-  // accepts is written to inbox_activities before the 202 and applied by workers/inbound.ts.
-  federation
+  // activity type (inbox/handlers.ts: each type's listener and apply handler). A listener refuses
+  // by recording a verdict the bridge answers with; what it accepts is written to inbox_activities
+  // before the 202 and applied by the inbound worker (workers/inbound.ts) with the same entry.
+  const inbox = federation
     .setInboxListeners("/users/{identifier}/inbox", "/inbox")
     // No de-duplication by Fedify (two KV round trips per activity): what the listeners store is
     // de-duplicated by activity id in inbox_activities, and what they do not store is a no-op.
-    .withIdempotency(() => null)
-    .on(Create, onCreate(deps))
-    .on(Update, onUpdate(deps))
-    .on(Delete, onDelete(deps))
-    .on(Undo, onUndo(deps))
+    .withIdempotency(() => null);
+  for (const activity of Object.values(INBOUND_ACTIVITIES)) activity.listen(inbox, deps);
+  inbox
+    // Fedify calls the listener of the most specific class: this one only sees the other types.
     .on(Activity, onOtherActivity(deps))
     // A refused signature answers JSON like the rest of the API, with Fedify's reason.
     .onUnverifiedActivity(onUnverifiedActivity(deps))

@@ -1,11 +1,14 @@
 import type { JobsOptions, Queue } from "bullmq";
-import { and, eq, sql } from "drizzle-orm";
+import { and, asc, eq, lt, sql } from "drizzle-orm";
 import { findMessageByUri } from "../../chats/remote-message.service.js";
 import type { Executor } from "../../db/database.js";
 import { accounts, blocks, inboxActivities, messages } from "../../db/schema/index.js";
 import { newId } from "../../shared/ids.js";
 import { httpUrl, type Json, sameUri } from "../as-json.js";
 import type { InboxDeps } from "./inbox-context.js";
+
+/** A pending row younger than this may simply not have been picked up yet. */
+export const RECONCILE_AFTER_MS = 60_000;
 
 /** Apply jobs retry with exponential backoff: 3 s, 6 s, 12 s … 13 min; about 25 minutes in all. */
 export const INBOUND_JOB_OPTIONS: JobsOptions = {
@@ -95,4 +98,32 @@ export async function isOwnChatMessage(db: Executor, actorUri: string, objectUri
   const found = await findMessageByUri(db, url.href);
   if (found) return !found.message.local && sameUri(found.authorUri, actorUri);
   return hasPendingCreate(db, actorUri, objectUri);
+}
+
+/** Re-enqueues pending rows older than `olderThanMs` that have no live job. Returns how many. */
+export async function reconcileInbound(
+  deps: Pick<InboxDeps, "db" | "queues" | "logger">,
+  olderThanMs = RECONCILE_AFTER_MS,
+): Promise<number> {
+  const rows = await deps.db
+    .select({ id: inboxActivities.id })
+    .from(inboxActivities)
+    .where(and(eq(inboxActivities.status, "pending"), lt(inboxActivities.receivedAt, new Date(Date.now() - olderThanMs))))
+    .orderBy(asc(inboxActivities.receivedAt))
+    .limit(1_000);
+  let reenqueued = 0;
+  for (const { id } of rows) {
+    const job = await deps.queues.inbound.getJob(id);
+    if (job) {
+      const state = await job.getState();
+      // Waiting, delayed (backoff) or running: it will come. Finished while the row stayed
+      // pending (its outcome was never written): run it again.
+      if (state !== "completed" && state !== "failed") continue;
+      await job.remove();
+    }
+    await enqueueInbound(deps.queues.inbound, id);
+    reenqueued++;
+  }
+  if (reenqueued > 0) deps.logger.info({ reenqueued }, "inbound: re-enqueued pending activities");
+  return reenqueued;
 }
