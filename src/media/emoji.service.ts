@@ -10,7 +10,7 @@ import { checkedUpload, discardUpload, EMOJI_DIR, keepUpload, removeStored } fro
 
 /**
  * Local custom emoji (`custom_emojis` rows with no domain). `:shortcode:` in a local message picks
- * them up when it is composed (chat.service → `emojis` in the JSON, `Emoji` tags on the wire).
+ * them up when it is composed (local-message.service → `emojis` in the JSON, `Emoji` tags on the wire).
  */
 
 type EmojiRow = typeof customEmojis.$inferSelect;

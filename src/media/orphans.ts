@@ -11,7 +11,7 @@ import { mediaRoot, removeStored } from "./storage.js";
  * its file, which then goes too). Housekeeping runs this every 10 minutes.
  *
  * An upload being attached at this very moment keeps its file: the rows are locked first
- * (skipping any a sending transaction holds: chat.service reads the upload FOR KEY SHARE), and
+ * (skipping any a sending transaction holds: local-message.service reads the upload FOR KEY SHARE), and
  * whether a message names them is asked again once they are locked, when no sender can add one
  * before this commits. Files are removed after the commit. Temporary files of uploads cut by a
  * crash are removed once they are an hour old.

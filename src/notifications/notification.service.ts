@@ -2,7 +2,7 @@ import { and, eq, lte } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
 import { notifications } from "../db/schema/index.js";
 
-/** Writes of notifications (they are created with their message: chat.service `addMessageToChat`). */
+/** Writes of notifications (they are created with their message: chat-timeline `addMessageToChat`). */
 
 /** Removes one of the account's notifications; false when it is not theirs (or gone). */
 export async function dismissNotification(db: Executor, ownerId: string, id: string): Promise<boolean> {
