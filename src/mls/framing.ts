@@ -1,4 +1,4 @@
-import { decodeMlsMessage, type MLSMessage } from "ts-mls";
+import { decodeMlsMessage, type MLSMessage } from "ts-mls/message.js";
 import type { MlsMessageType } from "./vocabulary.js";
 
 /**

@@ -1,11 +1,10 @@
-import { type CiphersuiteName, ciphersuites, getCiphersuiteFromName } from "ts-mls";
+import { type CiphersuiteName, ciphersuites, getCiphersuiteFromName } from "ts-mls/crypto/ciphersuite.js";
 import { type Hash, refhash } from "ts-mls/crypto/hash.js";
 import { makeHashImpl } from "ts-mls/crypto/implementation/default/makeHashImpl.js";
 import { makeNobleSignatureImpl } from "ts-mls/crypto/implementation/default/makeNobleSignatureImpl.js";
 import type { Signature } from "ts-mls/crypto/signature.js";
 import { decodeKeyPackage, encodeKeyPackage, type KeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
-import { checkEnvelope, type EnvelopeFailure } from "./envelope.js";
 import { toHex } from "./framing.js";
 
 /**
@@ -168,17 +167,4 @@ export async function checkKeyPackageBytes(
   // notAfter is a uint64 of seconds; the default lifetime is "forever" (2^63-1), beyond any Date.
   const notAfterMs = notAfter > 8_640_000_000_000n ? 8_640_000_000_000_000 : Number(notAfter) * 1000;
   return { ok: true, ref, cipherSuite, bare, notAfter: new Date(notAfterMs) };
-}
-
-/** Checks a KeyPackage object as published by `actor`: its envelope, then its bytes. */
-export async function checkKeyPackageObject(
-  object: unknown,
-  actor: string,
-  now?: Date,
-): Promise<CheckedKeyPackage | KeyPackageFailure | EnvelopeFailure> {
-  const envelope = checkEnvelope(object, actor);
-  if (!envelope.ok) return envelope;
-  if (envelope.type !== "KeyPackage") return { ok: false, reason: "unknown_type", field: "type", detail: "not a KeyPackage" };
-  const ciphersuite = (object as Record<string, unknown>).ciphersuite;
-  return checkKeyPackageBytes(envelope.bytes, { actor, ciphersuite, now });
 }

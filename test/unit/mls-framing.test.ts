@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { checkEnvelope } from "../../src/mls/envelope.js";
+import { checkMlsObject } from "../../src/mls/checks.js";
 import { type FramingResult, readFraming } from "../../src/mls/framing.js";
 import type { MlsMessageType } from "../../src/mls/vocabulary.js";
 import { MlsClient, type MlsObject } from "../helpers/mls-client.js";
@@ -102,9 +102,16 @@ describe("readFraming of real objects", () => {
     expect(framingOf(samples.welcome, "PrivateMessage")).toMatchObject({ ok: true, kind: "Welcome", typeMismatch: true });
   });
 
-  it("works on the bytes the envelope check returns", () => {
-    const envelope = checkEnvelope({ ...samples.firstMessage, attributedTo: ALICE, to: [BOB] }, ALICE);
-    expect(envelope.ok && readFraming(envelope.bytes, "PrivateMessage")).toMatchObject({ ok: true, epoch: "1" });
+  it("runs after the envelope in checkMlsObject, a refusal naming `content`", async () => {
+    const object = { ...samples.firstMessage, attributedTo: ALICE, to: [BOB] };
+    expect(await checkMlsObject(object, ALICE)).toMatchObject({
+      ok: true,
+      envelope: { type: "PrivateMessage", recipients: [BOB] },
+      framing: { kind: "PrivateMessage", epoch: "1", contentType: "application" },
+    });
+    const truncated = { ...object, content: Buffer.from(bytesOf(samples.firstMessage).subarray(0, 60)).toString("base64") };
+    expect(await checkMlsObject(truncated, ALICE)).toMatchObject({ ok: false, reason: "bad_mls_framing", field: "content" });
+    expect(await checkMlsObject({ ...object, to: "as:Public" }, ALICE)).toMatchObject({ ok: false, reason: "public_not_allowed" });
   });
 });
 

@@ -1,5 +1,6 @@
+import { checkMlsObject } from "../../src/mls/checks.js";
 import { readFraming } from "../../src/mls/framing.js";
-import { checkKeyPackageBytes, checkKeyPackageObject } from "../../src/mls/key-package.js";
+import { checkKeyPackageBytes } from "../../src/mls/key-package.js";
 import { MlsClient, type MlsObject, TEST_SUITE } from "../helpers/mls-client.js";
 
 const ALICE = "https://a.example/users/alice";
@@ -11,6 +12,14 @@ const published = (object: MlsObject, actor: string): Record<string, unknown> =>
 
 const bytesOf = (object: { content: string }) => new Uint8Array(Buffer.from(object.content, "base64"));
 const withBytes = (object: Record<string, unknown>, bytes: Uint8Array) => ({ ...object, content: Buffer.from(bytes).toString("base64") });
+
+/** The checked KeyPackage, or the reason it was refused. */
+async function checkKeyPackageObject(object: unknown, actor: string) {
+  const result = await checkMlsObject(object, actor);
+  if (!result.ok) return result;
+  if (!("keyPackage" in result)) throw new Error("not checked as a KeyPackage");
+  return result.keyPackage;
+}
 
 const reasonOf = async (object: unknown, actor: string) => {
   const result = await checkKeyPackageObject(object, actor);
@@ -75,7 +84,8 @@ it("refuses bad base64, an oversize body, and bytes that are not a KeyPackage", 
   expect(await reasonOf(withBytes(object, new Uint8Array([...bytes, 0])), BOB)).toBe("bad_key_package");
   expect(await reasonOf(withBytes(object, bytes.subarray(0, 100)), BOB)).toBe("bad_key_package");
   expect(await reasonOf(withBytes(object, new Uint8Array([0, 2, ...bytes.subarray(2)])), BOB)).toBe("bad_key_package");
-  expect(await reasonOf({ ...object, type: "PrivateMessage", to: [ALICE] }, BOB)).toBe("unknown_type");
+  const posingAsMessage = await checkMlsObject({ ...object, type: "PrivateMessage", to: [ALICE] }, BOB);
+  expect(posingAsMessage).toMatchObject({ ok: false, reason: "bad_mls_framing", field: "content" });
 });
 
 it("refuses a `ciphersuite` property that is missing or names another suite, and a suite Parley cannot verify", async () => {
