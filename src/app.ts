@@ -12,6 +12,7 @@ import { accountForToken, tokensEqual } from "./accounts/tokens.js";
 import { adminChatRoutes } from "./chats/admin-chat.routes.js";
 import { chatRoutes } from "./chats/chat.routes.js";
 import { federationBridge } from "./federation/bridge.js";
+import { litepubContextRoutes } from "./federation/context.routes.js";
 import type { ParleyFederation } from "./federation/federation.js";
 import { invalidActivityExplainer } from "./federation/inbox/unparsable.js";
 import { objectsRouter } from "./federation/objects.routes.js";
@@ -48,6 +49,7 @@ export const apiRoutes: AnyRoute[] = [
   ...mediaRoutes,
   ...emojiRoutes,
   ...instanceRoutes,
+  ...litepubContextRoutes,
   ...notificationRoutes,
   ...streamingRoutes,
 ];

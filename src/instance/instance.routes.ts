@@ -1,7 +1,6 @@
 import { count, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { accounts } from "../db/schema/index.js";
-import { litepubContext } from "../federation/federation.js";
 import { defineRoute } from "../http/route.js";
 import type { Deps } from "../shared/deps.js";
 import { type InstanceCounts, instanceV1, instanceV2, nodeInfo } from "./instance.view.js";
@@ -113,17 +112,5 @@ export const instanceRoutes = [
     auth: "none",
     responses: { 200: { description: "Instance", schema: instanceV2Schema } },
     handle: async ({ deps }) => instanceV2(deps.config, await counts(deps)),
-  }),
-  defineRoute({
-    method: "get",
-    path: "/schemas/litepub-0.1.jsonld",
-    summary: "The litepub JSON-LD context our activities reference",
-    tags: ["federation"],
-    auth: "none",
-    responses: { 200: { description: "JSON-LD context" } },
-    handle: async ({ res }) => {
-      res.type("application/ld+json");
-      res.send(JSON.stringify(litepubContext));
-    },
   }),
 ];
