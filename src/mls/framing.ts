@@ -1,3 +1,4 @@
+import { type Ciphersuite, type CiphersuiteName, getCiphersuiteFromName } from "ts-mls/crypto/ciphersuite.js";
 import { decodeMlsMessage, type MLSMessage } from "ts-mls/message.js";
 import type { MlsMessageType } from "./vocabulary.js";
 
@@ -20,6 +21,19 @@ export const MAX_GROUP_ID_BYTES = 1024;
 
 /** Epochs above this are refused so that every accepted epoch fits a signed 64-bit column. */
 const MAX_EPOCH = 2n ** 63n - 1n;
+
+const HASH_BYTES = { "SHA-256": 32, "SHA-384": 48, "SHA-512": 64 } as const;
+
+/**
+ * Which lengths a KeyPackageRef may have: the suite's hash length, since a ref is a hash. ts-mls
+ * names a suite it does not know by its number ("61453"); such a suite's hash is unknown, so any
+ * hash-like length passes.
+ */
+function refLengthOf(cipherSuite: string): (length: number) => boolean {
+  const suite = getCiphersuiteFromName(cipherSuite as CiphersuiteName) as Ciphersuite | undefined;
+  if (suite === undefined) return (length) => length >= 16 && length <= 64;
+  return (length) => length === HASH_BYTES[suite.hash];
+}
 
 export type ContentType = "application" | "proposal" | "commit";
 
@@ -44,10 +58,13 @@ export type HandshakeOrApplicationFraming = FramingCommon & {
   contentType: ContentType;
 };
 
-/** A Welcome: its suite and the KeyPackageRefs (lowercase hex) of the packages it consumes. */
+/**
+ * A Welcome: its suite (the RFC 9420 name, or the number as a decimal string for a suite ts-mls
+ * does not know) and the KeyPackageRefs (lowercase hex) of the packages it consumes.
+ */
 export type WelcomeFraming = FramingCommon & { kind: "Welcome"; cipherSuite: string; newMembers: string[] };
 
-/** A GroupInfo: its group context is signed but not encrypted. */
+/** A GroupInfo: its group context is signed but not encrypted; the suite is named as in a Welcome. */
 export type GroupInfoFraming = FramingCommon & { kind: "GroupInfo"; groupId: string; epoch: string; cipherSuite: string };
 
 export type Framing = HandshakeOrApplicationFraming | WelcomeFraming | GroupInfoFraming;
@@ -91,6 +108,15 @@ function groupAndEpoch(groupId: Uint8Array, epoch: bigint): { groupId: string; e
  * only sets `typeMismatch`; a KeyPackage (wire format 5) is refused here, it has its own checker.
  */
 export function readFraming(bytes: Uint8Array, apType: MlsMessageType): FramingResult {
+  try {
+    return readFramingOrThrow(bytes, apType);
+  } catch (error) {
+    // Every decoder call is already guarded; this net catches what reading the decoded value might still throw.
+    return malformed(`unreadable (${error instanceof Error ? error.message.slice(0, 100) : "error"})`);
+  }
+}
+
+function readFramingOrThrow(bytes: Uint8Array, apType: MlsMessageType): FramingResult {
   const prefix = readPrefix(bytes);
   if (prefix === undefined) return malformed("shorter than an MLSMessage header");
   if (prefix.version !== 1) return malformed(`protocol version ${prefix.version}, expected 1 (mls10)`);
@@ -120,6 +146,8 @@ export function readFraming(bytes: Uint8Array, apType: MlsMessageType): FramingR
     case "mls_welcome": {
       const { cipherSuite, secrets } = message.welcome;
       if (secrets.length === 0) return malformed("a Welcome for nobody");
+      const refLength = refLengthOf(cipherSuite);
+      if (secrets.some((s) => !refLength(s.newMember.byteLength))) return malformed("a new_member that is no KeyPackageRef of its suite");
       return { ...common("Welcome"), kind: "Welcome", cipherSuite, newMembers: secrets.map((s) => toHex(s.newMember)) };
     }
     case "mls_group_info": {

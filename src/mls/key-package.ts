@@ -114,11 +114,19 @@ export type KeyPackageExpectations = {
   now?: Date;
 };
 
-/** Checks the decoded `content` of a KeyPackage object. */
+/** Checks the decoded `content` of a KeyPackage object. Never throws, whatever the bytes. */
 export async function checkKeyPackageBytes(
   bytes: Uint8Array,
   expected: KeyPackageExpectations,
 ): Promise<CheckedKeyPackage | KeyPackageFailure> {
+  try {
+    return await checkOrThrow(bytes, expected);
+  } catch (error) {
+    return fail("bad_key_package", "content", `unreadable (${error instanceof Error ? error.message.slice(0, 100) : "error"})`);
+  }
+}
+
+async function checkOrThrow(bytes: Uint8Array, expected: KeyPackageExpectations): Promise<CheckedKeyPackage | KeyPackageFailure> {
   const bare = unwrap(bytes);
   if (bare.byteLength < 4) return fail("bad_key_package", "content", "too short");
   const version = (bare[0] << 8) | bare[1];
