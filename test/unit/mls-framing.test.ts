@@ -115,6 +115,24 @@ describe("readFraming of real objects", () => {
   });
 });
 
+/** A hand-made Welcome: suite, new members' refs, each with an empty HPKE ciphertext, an empty group info. */
+function welcome(suite: number, refs: Uint8Array[]): Uint8Array {
+  const secrets = refs.flatMap((ref) => [ref.byteLength, ...ref, 0, 0]);
+  return new Uint8Array([0, 1, 0, 3, suite >> 8, suite & 0xff, secrets.length, ...secrets, 0]);
+}
+
+it("names a suite the decoder does not know by its number, and accepts any hash-sized ref there", () => {
+  expect(readFraming(welcome(0xf00d, [new Uint8Array(20).fill(0xab)]), "Welcome")).toEqual({
+    ok: true,
+    wireFormat: 3,
+    kind: "Welcome",
+    typeMismatch: false,
+    cipherSuite: String(0xf00d),
+    newMembers: ["ab".repeat(20)],
+  });
+  expect(readFraming(welcome(1, [new Uint8Array(32)]), "Welcome")).toMatchObject({ ok: true, newMembers: ["00".repeat(32)] });
+});
+
 describe("readFraming refuses malformed bytes", () => {
   const refusal = (bytes: Uint8Array) => {
     const result = readFraming(bytes, "PrivateMessage");
@@ -129,6 +147,9 @@ describe("readFraming refuses malformed bytes", () => {
     ["wire format 0", () => new Uint8Array([0, 1, 0, 0, 1, 2, 3]), /unknown wire format 0/],
     ["wire format 6", () => new Uint8Array([0, 1, 0, 6, 1, 2, 3]), /unknown wire format 6/],
     ["a wrapped KeyPackage", () => samples.wrappedKeyPackage, /KeyPackage where a message/],
+    ["a Welcome for nobody", () => welcome(1, []), /for nobody/],
+    ["a Welcome whose new member is no ref", () => welcome(1, [new Uint8Array(0)]), /no KeyPackageRef/],
+    ["a Welcome with a 20-byte ref in a SHA-256 suite", () => welcome(1, [new Uint8Array(20)]), /no KeyPackageRef/],
   ])("%s", (_name, bytes, detail) => {
     const result = refusal(bytes());
     expect(result).toMatch(/^bad_mls_framing: /);
