@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { DelayedError, type Job, UnrecoverableError, type WorkerOptions } from "bullmq";
-import { and, eq, isNull, sql } from "drizzle-orm";
-import { accounts, deliveries, hostSlots, hostStates } from "../src/db/schema/index.js";
+import { and, eq, sql } from "drizzle-orm";
+import { deliveries } from "../src/db/schema/index.js";
 import { domainBlockedSql } from "../src/federation/domain-blocks.js";
+import { errorDetail, finishDelivered, recordFailure } from "../src/federation/outgoing/delivery-results.js";
 import { acquireHostSlot, HOST_PAUSED, hostOf, recordHostFailure, releaseHostSlot } from "../src/federation/outgoing/hosts.js";
 import {
   classifyError,
@@ -17,7 +18,6 @@ import { RECONCILE_JOB, RECONCILE_SCHEDULER_ID, reconcileDeliveries } from "../s
 import { postActivity, signerOf } from "../src/federation/outgoing/sender.js";
 import { deliveryReason } from "../src/ops/metrics.js";
 import type { Deps } from "../src/shared/deps.js";
-import { messageUpdateNotifySql, publishMessageUpdate } from "../src/streaming/events.js";
 
 /**
  * The `deliver` queue: one job per `deliveries` row (job id = row id), plus the reconciler's
@@ -145,21 +145,6 @@ async function deliver(deps: Deps, tuning: DeliveryTuning, processId: string, jo
   return later(job, token, nextAt);
 }
 
-/**
- * A delivery went through, in one statement: its slot is released, the host's failure count
- * starts again, the row is delivered and the sender's chat streamed.
- */
-async function finishDelivered(db: Deps["db"], row: DeliveryRow, host: string, slot: number, holder: string) {
-  await db.execute(sql`
-    WITH released AS (DELETE FROM ${hostSlots} WHERE host = ${host} AND slot = ${slot} AND holder = ${holder}),
-    healthy AS (DELETE FROM ${hostStates} WHERE host = ${host}),
-    done AS (
-      UPDATE ${deliveries} SET status = 'delivered', attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL, updated_at = now()
-      WHERE id = ${row.id} AND status = 'pending'
-      RETURNING message_id)
-    ${messageUpdateNotifySql(sql`(SELECT message_id FROM done)`)}`);
-}
-
 /** A delivery that cannot be attempted at all (no POST): counted as failed, then finished. */
 async function refuseBeforeSending(deps: Deps, job: Job, row: DeliveryRow, outcome: Exclude<Outcome, { kind: "retry" | "delivered" }>) {
   deps.metrics?.deliveryAttempt("failed", deliveryReason(outcome));
@@ -167,41 +152,8 @@ async function refuseBeforeSending(deps: Deps, job: Job, row: DeliveryRow, outco
   return fail(deps, row, outcome);
 }
 
-/** The first bytes of an error answer, for `last_error` (peers often say why). */
-function errorDetail(body: Buffer): string {
-  // Control characters (NUL above all: PostgreSQL text refuses it) become spaces.
-  const text = body
-    .subarray(0, 200)
-    .toString("utf8")
-    .replace(/[\s\u0000-\u001f\u007f\ufffd]+/g, " ")
-    .trim();
-  return text ? `: ${text}` : "";
-}
-
 /** The delivery failed for good: the row says so (and the account is gone on a 404/410), the job fails. */
 async function fail(deps: Deps, row: DeliveryRow, outcome: Exclude<Outcome, { kind: "retry" | "delivered" }>): Promise<never> {
-  const { db } = deps;
-  if (outcome.gone && row.recipientId) {
-    // 404/410 from the actor's own inbox: the account no longer exists there. Written before the
-    // row's state, so whoever sees the delivery failed also sees the account gone.
-    await db
-      .update(accounts)
-      .set({ goneAt: new Date() })
-      .where(and(eq(accounts.id, row.recipientId), isNull(accounts.goneAt)));
-  }
-  const changed = await db
-    .update(deliveries)
-    .set({
-      status: "failed",
-      attempts: sql`${deliveries.attempts} + 1`,
-      lastError: outcome.error,
-      nextAttemptAt: null,
-      updatedAt: new Date(),
-    })
-    .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending")))
-    .returning({ id: deliveries.id });
-  // The sender's `parley.delivery` changed (committed above): their chat is streamed.
-  if (changed.length > 0 && row.messageId) await publishMessageUpdate(db, row.messageId);
-  deps.logger.warn({ delivery: row.id, inbox: row.inboxUrl, error: outcome.error }, "delivery failed for good");
+  await recordFailure(deps, row, outcome);
   throw new UnrecoverableError(outcome.error);
 }

@@ -10,7 +10,6 @@ import { startTestParley, type TestParley } from "../helpers/parley.js";
  * Each page leaves a full-page screenshot in test-artifacts/browser/ (CI keeps it).
  */
 
-
 let parley: TestParley;
 let browser: Browser;
 let origin: string;
