@@ -28,6 +28,7 @@ import { instanceRoutes } from "./instance/instance.routes.js";
 import { emojiRoutes } from "./media/emoji.routes.js";
 import { mediaFilesRouter } from "./media/files.js";
 import { mediaRoutes } from "./media/media.routes.js";
+import { mlsRouter } from "./mls/mls.routes.js";
 import { notificationRoutes } from "./notifications/notification.routes.js";
 import { metricsHandler } from "./ops/metrics.js";
 import { QUEUE_BOARD_PATH, queueBoardAccess, queueBoardRouter } from "./ops/queue-board.js";
@@ -110,6 +111,8 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   // ActivityPub routes Fedify has no dispatcher for, before its bridge (which would answer 405 to
   // an outbox POST): the C2S outbox POST (bearer token; its own body parser, after auth) and the
   // signed GETs of our chat messages and their Create activities.
+  // MLS submissions first (src/mls/mls.routes.ts passes any other outbox body on), with the KeyPackage routes.
+  app.use(mlsRouter(deps));
   app.use(outboxRouter(deps));
   app.use(objectsRouter(deps));
 

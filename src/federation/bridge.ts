@@ -63,7 +63,8 @@ async function readBody(req: ExpressRequest, limit: number): Promise<Buffer> {
 
 /**
  * Express → Fedify. Mounted before any body parser: Fedify reads the raw body to check the Digest.
- * Actor documents get `capabilities.acceptsChatMessages`, which Fedify's vocabulary lacks.
+ * Actor documents get `capabilities.acceptsChatMessages`, `keyPackages` and `messages`, which Fedify's
+ * vocabulary lacks.
  * Fedify's plain-text refusals of inbox POSTs leave as `{"error": code}` like the rest of the API.
  */
 export function federationBridge(federation: ParleyFederation, db: Database, options: BridgeOptions): RequestHandler {
@@ -207,6 +208,17 @@ function withCapabilities(actor: Record<string, unknown>, accepts: boolean) {
     xsd: "http://www.w3.org/2001/XMLSchema#",
     capabilities: "litepub:capabilities",
     acceptsChatMessages: { "@id": "litepub:acceptsChatMessages", "@type": "xsd:boolean" },
+    // MLS over ActivityPub: where the actor's KeyPackages and received MLS objects are (src/mls/).
+    mls: "https://purl.archive.org/socialweb/mls#",
+    keyPackages: { "@id": "mls:keyPackages", "@type": "@id" },
+    messages: { "@id": "mls:messages", "@type": "@id" },
   });
-  return { ...actor, "@context": context, capabilities: { acceptsChatMessages: accepts } };
+  const id = String(actor.id);
+  return {
+    ...actor,
+    "@context": context,
+    capabilities: { acceptsChatMessages: accepts },
+    keyPackages: `${id}/key-packages`,
+    messages: `${id}/mls-messages`,
+  };
 }

@@ -121,7 +121,7 @@ async function resolveRecipient(deps: Deps, uri: string): Promise<AccountRow> {
 }
 
 /** The owner of the outbox, when the bearer token is theirs: 401 without a valid token, 404 unknown, 403 anyone else. */
-async function outboxOwner(deps: Deps, req: Request): Promise<AccountRow> {
+export async function outboxOwner(deps: Deps, req: Request): Promise<AccountRow> {
   const token = bearerToken(req);
   if (!token) throw unauthorized("missing_token");
   const admin = tokensEqual(token, deps.adminToken);
