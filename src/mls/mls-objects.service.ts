@@ -20,6 +20,8 @@ import { consumeKeyPackages } from "./key-packages.service.js";
  */
 
 export interface StoreMlsObject {
+  /** The row id, when the caller already named the object after it (the outbox does). */
+  id?: string;
   sender: AccountRow;
   objectUri: string;
   activityUri: string;
@@ -85,7 +87,7 @@ async function nextSeq(tx: Transaction, ownerId: string): Promise<number> {
 
 export async function storeMlsObject(tx: Transaction, input: StoreMlsObject): Promise<StoredMlsObject> {
   const { sender, framing } = input;
-  const id = newId();
+  const id = input.id ?? newId();
   const groupId = "groupId" in framing ? framing.groupId : null;
   const epoch = "epoch" in framing ? framing.epoch : null;
   const recipientUris = input.envelope.recipients;

@@ -8,6 +8,7 @@ import { newId } from "../shared/ids.js";
 import { checkMlsObject } from "./checks.js";
 import { keyPackagesCollectionUri, MLS_JSON_CONTEXT, publishKeyPackage, removeKeyPackage } from "./key-packages.service.js";
 import { findOwnKeyPackage, keyPackageById, liveKeyPackageUris } from "./key-packages.view.js";
+import { sendMlsMessage } from "./mls-messages.service.js";
 import { looksLikeMlsObject, mlsTypeOf } from "./vocabulary.js";
 
 /**
@@ -21,6 +22,22 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
 const idOf = (value: unknown) =>
   typeof value === "string" ? value : isObject(value) && typeof value.id === "string" ? value.id : undefined;
+
+/** The activity's `to`, when the client gives one, names the same actors as the object's (the draft's rule). */
+function sameRecipients(activityTo: unknown, objectTo: string[]): boolean {
+  const uris = [activityTo].flat().map(idOf);
+  if (uris.some((uri) => uri === undefined)) return false;
+  const normalised = new Set(
+    uris.map((uri) => {
+      try {
+        return new URL(uri!).href;
+      } catch {
+        return uri!;
+      }
+    }),
+  );
+  return normalised.size === objectTo.length && objectTo.every((uri) => normalised.has(uri));
+}
 
 /** KeyPackage lifecycle verbs a client may post about its own packages. */
 const KEY_PACKAGE_VERBS = new Set(["Delete", "Remove", "Add"]);
@@ -55,8 +72,12 @@ async function createMls(deps: Deps, owner: AccountRow, submission: { activity?:
   const checked = await checkMlsObject(submission.object, owner.uri);
   if (!checked.ok) throw refused(422, checked.reason, { field: checked.field, ...(checked.detail ? { detail: checked.detail } : {}) });
   if (!("keyPackage" in checked)) {
-    // Said plainly rather than half-done: relaying group messages is the next step of issue 15.
-    throw new ApiError(501, "not_implemented", { reason: "mls_messages_not_relayed_yet", type: checked.envelope.type });
+    const activityTo = submission.activity?.to;
+    if (activityTo !== undefined && !sameRecipients(activityTo, checked.envelope.recipients)) {
+      throw refused(422, "to_mismatch", { field: "to" });
+    }
+    const { activity } = await sendMlsMessage(deps, owner, submission.object, checked);
+    return sendActivity(res, 201, activity);
   }
   const { activity } = await publishKeyPackage(deps.db, deps.config.publicUrl, owner, submission.object, checked.keyPackage);
   sendActivity(res, 201, activity);
