@@ -28,6 +28,8 @@ import { instanceRoutes } from "./instance/instance.routes.js";
 import { emojiRoutes } from "./media/emoji.routes.js";
 import { mediaFilesRouter } from "./media/files.js";
 import { mediaRoutes } from "./media/media.routes.js";
+import { mlsMailboxRoutes } from "./mls/mailbox.routes.js";
+import { messagesCollectionRouter } from "./mls/messages-collection.routes.js";
 import { mlsRouter } from "./mls/mls.routes.js";
 import { notificationRoutes } from "./notifications/notification.routes.js";
 import { metricsHandler } from "./ops/metrics.js";
@@ -53,6 +55,7 @@ export const apiRoutes: AnyRoute[] = [
   ...litepubContextRoutes,
   ...notificationRoutes,
   ...streamingRoutes,
+  ...mlsMailboxRoutes,
 ];
 
 // 1×1 transparent PNG.
@@ -113,6 +116,7 @@ export function buildApp(deps: Deps, federation: ParleyFederation): Express {
   // signed GETs of our chat messages and their Create activities.
   // MLS submissions first (src/mls/mls.routes.ts passes any other outbox body on), with the KeyPackage routes.
   app.use(mlsRouter(deps));
+  app.use(messagesCollectionRouter(deps));
   app.use(outboxRouter(deps));
   app.use(objectsRouter(deps));
 

@@ -1,6 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
-import { chats, messageRefs } from "../db/schema/index.js";
+import { chats, messageRefs, mlsMailbox } from "../db/schema/index.js";
 
 /**
  * Stream events between processes: PostgreSQL `NOTIFY` on one channel, present in every mode
@@ -29,6 +29,8 @@ export type StreamEvent =
   /** The account's reference to a message is gone (deleted by anyone, or hidden for the account). */
   | { type: "message_deleted"; account: string; chat: string; ref: string }
   | { type: "notification"; account: string; notification: string }
+  /** A new entry in the account's MLS mailbox (`seq` is the owner's sequence number); announced only when its row says notify. */
+  | { type: "mls_message"; account: string; seq: number }
   /** The token was revoked: sockets opened with it close. */
   | { type: "token_revoked"; account: string; token: string }
   /** The account was deleted: all its sockets close. */
@@ -60,6 +62,21 @@ export async function publishMessageDeleted(db: Executor, accountId: string, cha
 /** A notification was created for the account. */
 export async function publishNotification(db: Executor, accountId: string, notificationId: string): Promise<void> {
   await db.execute(notify({ type: "notification", account: accountId, notification: notificationId }));
+}
+
+/**
+ * A new entry in the owner's MLS mailbox, announced as `parley:mls_message` — only when its row has
+ * `notify` (an entry from a blocked sender is stored, never announced): the check is part of the
+ * statement, so callers may publish every row `storeMlsObject` returned.
+ */
+export async function publishMlsMessage(db: Executor, ownerId: string, seq: number): Promise<void> {
+  await db.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('type', 'mls_message', 'account', m.owner_id, 'seq', m.seq)::text)
+    FROM ${mlsMailbox} m WHERE m.owner_id = ${ownerId} AND m.seq = ${seq} AND m.notify`);
+}
+
+/** publishMlsMessage for each mailbox row of one stored object (`storeMlsObject`'s `mailbox`). */
+export async function publishMlsMessages(db: Executor, rows: readonly { ownerId: string; seq: number }[]): Promise<void> {
+  for (const row of rows) await publishMlsMessage(db, row.ownerId, row.seq);
 }
 
 /** A token was revoked (its row deleted). */
@@ -97,7 +114,7 @@ export function parseEvent(payload: string): StreamEvent | undefined {
     return undefined;
   }
   if (typeof value !== "object" || value === null || !isId(value.account)) return undefined;
-  const { type, account, chat, ref, notification, token } = value;
+  const { type, account, chat, ref, notification, token, seq } = value;
   switch (type) {
     case "new_message":
     case "message":
@@ -107,6 +124,8 @@ export function parseEvent(payload: string): StreamEvent | undefined {
       return isId(chat) ? { type, account, chat } : undefined;
     case "notification":
       return isId(notification) ? { type, account, notification } : undefined;
+    case "mls_message":
+      return Number.isSafeInteger(seq) && (seq as number) > 0 ? { type, account, seq: seq as number } : undefined;
     case "token_revoked":
       return isId(token) ? { type, account, token } : undefined;
     case "account_gone":

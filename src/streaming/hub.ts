@@ -52,6 +52,8 @@ function keyOf(event: RenderableEvent): string {
       return `chat:${event.chat}`;
     case "notification":
       return `notification:${event.notification}`;
+    case "mls_message":
+      return `mls_message:${event.seq}`;
     default:
       return `${event.type}:${event.ref}`;
   }
@@ -153,6 +155,7 @@ export class StreamingHub {
       if (!this.subscribers.has(accountId)) continue;
       try {
         const frames = await renderEvent(this.deps.db, this.deps.config.publicUrl, event);
+        // A new MLS object goes where a new chat message goes (`parley:mls_message` beside `pleroma:chat_update`).
         const streams = event.type === "notification" ? NOTIFICATION_STREAMS : CHAT_STREAMS;
         for (const frame of frames) this.send(accountId, streams, frame.event, frame.payload);
       } catch (error) {

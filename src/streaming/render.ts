@@ -1,5 +1,6 @@
 import { findChat, findMessage, renderChat, renderMessage } from "../chats/chat.view.js";
 import type { Executor } from "../db/database.js";
+import { mailboxEntry, renderMailboxItem } from "../mls/mailbox.view.js";
 import { showNotification } from "../notifications/notification.view.js";
 import type { RenderableEvent } from "./events.js";
 
@@ -42,6 +43,11 @@ export async function renderEvent(db: Executor, publicUrl: string, event: Render
       // Muted since it was created: not streamed, as a muted sender's new ones are not.
       if (!notification || notification.pleroma.is_muted) return [];
       return [{ event: "notification", payload: JSON.stringify(notification) }];
+    }
+    case "mls_message": {
+      // The JSON of one entry of GET /api/v1/parley/mls/messages; a Parley event, which chat clients skip.
+      const row = await mailboxEntry(db, event.account, event.seq);
+      return row?.notify ? [{ event: "parley:mls_message", payload: JSON.stringify(renderMailboxItem(row)) }] : [];
     }
   }
 }
