@@ -28,6 +28,7 @@ import { instanceRoutes } from "./instance/instance.routes.js";
 import { emojiRoutes } from "./media/emoji.routes.js";
 import { mediaFilesRouter } from "./media/files.js";
 import { mediaRoutes } from "./media/media.routes.js";
+import { adminMlsRoutes } from "./mls/admin-mls.routes.js";
 import { mlsMailboxRoutes } from "./mls/mailbox.routes.js";
 import { messagesCollectionRouter } from "./mls/messages-collection.routes.js";
 import { mlsRouter } from "./mls/mls.routes.js";
@@ -49,6 +50,7 @@ export const apiRoutes: AnyRoute[] = [
   ...accountRoutes,
   ...chatRoutes,
   ...adminChatRoutes,
+  ...adminMlsRoutes,
   ...mediaRoutes,
   ...emojiRoutes,
   ...instanceRoutes,

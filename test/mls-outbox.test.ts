@@ -1,7 +1,7 @@
 import postgres from "postgres";
 import { eventually } from "./helpers/inbox.js";
 import { MlsClient, type MlsObject } from "./helpers/mls-client.js";
-import { createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
+import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteServer, startRemoteServer } from "./helpers/remote.js";
 
 /**
@@ -145,5 +145,18 @@ describe("MLS messages through the outbox", () => {
     expect((await postOutbox({ ...createOf(message, [uriOf("bob")]), to: [remote.url] })).body.reason).toBe("to_mismatch");
     expect((await postOutbox(createOf({ ...message, content: "AAEAAg==" }, [uriOf("bob")]))).body.reason).toBe("bad_mls_framing");
     expect(await count()).toBe(before);
+  });
+  it("admins see MLS traffic per actor, counts and sizes, never content; a user token gets 403", async () => {
+    const traffic = await api(parley.url, parley.adminToken).get("/api/v1/admin/mls/traffic");
+    expect(traffic.status).toBe(200);
+    const aliceRow = traffic.body.find((row: { acct: string }) => row.acct === "alice");
+    const [{ objects, bytes }] = await sql`SELECT count(*)::int AS objects, sum(size)::int AS bytes FROM mls_objects o
+      JOIN accounts a ON a.id = o.sender_id WHERE a.username = 'alice'`;
+    expect(aliceRow).toMatchObject({ local: true, sent: { objects, bytes, by_type: { PrivateMessage: expect.any(Number), Welcome: 1 } } });
+    expect(aliceRow.sent.commits).toBeGreaterThanOrEqual(3);
+    expect(traffic.body.find((row: { acct: string }) => row.acct === "bob").received).toBeGreaterThan(0);
+    const [{ sample }] = await sql`SELECT activity->'object'->>'content' AS sample FROM mls_objects LIMIT 1`;
+    expect(JSON.stringify(traffic.body)).not.toContain(sample);
+    expect((await api(parley.url, alice.token).get("/api/v1/admin/mls/traffic")).status).toBe(403);
   });
 });
