@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { errors } from "../http/entities.js";
 import { defineRoute } from "../http/route.js";
-import { MAILBOX_DEFAULT_LIMIT, MAILBOX_MAX_LIMIT, mailboxEntries, renderMailboxItem } from "./mailbox.view.js";
+import { renderMailboxItem } from "../streaming/mls-message.view.js";
+import { MAILBOX_DEFAULT_LIMIT, MAILBOX_MAX_LIMIT, mailboxEntries } from "./mailbox.view.js";
 
 /**
  * The MLS mailbox for the local API layer: what a client polls, or reads after a

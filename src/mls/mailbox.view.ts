@@ -1,67 +1,14 @@
-import { and, asc, count, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, lt, or } from "drizzle-orm";
 import type { Executor } from "../db/database.js";
-import { accounts, mlsMailbox, mlsObjects } from "../db/schema/index.js";
+import { mlsMailbox, mlsObjects } from "../db/schema/index.js";
+import { type MailboxRow, selectMailbox } from "../streaming/mls-message.view.js";
 
 /**
  * Reads of an owner's MLS mailbox (`mls_mailbox` joined to `mls_objects`), by the owner's own
  * sequence number: the `messages` collection, the JSON endpoint of the local API and the
- * `parley:mls_message` streaming event all show the same rows. Nothing here looks inside `content`.
+ * `parley:mls_message` streaming event all show the same rows (one entry's JSON is the event's, in
+ * src/streaming/mls-message.view.ts). Nothing here looks inside `content`.
  */
-
-export interface MailboxRow {
-  seq: number;
-  notify: boolean;
-  createdAt: Date;
-  uri: string;
-  activityUri: string;
-  type: string;
-  groupId: string | null;
-  epoch: string | null;
-  contentType: string | null;
-  activity: unknown;
-  senderUri: string;
-}
-
-/** One mailbox entry as the local API and the streaming event show it. */
-export interface MailboxItem {
-  seq: number;
-  /** The MLS object's id. */
-  id: string;
-  /** The id of the Create that carried it. */
-  activity_id: string;
-  type: string;
-  /** The sending actor's id. */
-  sender: string;
-  group_id: string | null;
-  epoch: string | null;
-  content_type: string | null;
-  created_at: string;
-  /** The MLS object as sent or received (`content` untouched). */
-  object: unknown;
-}
-
-const columns = {
-  seq: mlsMailbox.seq,
-  notify: mlsMailbox.notify,
-  createdAt: mlsMailbox.createdAt,
-  uri: mlsObjects.uri,
-  activityUri: mlsObjects.activityUri,
-  type: mlsObjects.type,
-  groupId: mlsObjects.groupId,
-  epoch: mlsObjects.epoch,
-  contentType: mlsObjects.contentType,
-  activity: mlsObjects.activity,
-  senderUri: accounts.uri,
-};
-
-function selectMailbox(db: Executor, where: SQL | undefined) {
-  return db
-    .select(columns)
-    .from(mlsMailbox)
-    .innerJoin(mlsObjects, eq(mlsObjects.id, mlsMailbox.objectId))
-    .innerJoin(accounts, eq(accounts.id, mlsObjects.senderId))
-    .where(where);
-}
 
 export interface MailboxPage {
   /** Only entries with a greater seq (exclusive). */
@@ -82,12 +29,6 @@ export async function mailboxEntries(db: Executor, ownerId: string, page: Mailbo
   return selectMailbox(db, where)
     .orderBy(page.order === "asc" ? asc(mlsMailbox.seq) : desc(mlsMailbox.seq))
     .limit(page.limit);
-}
-
-/** One entry of the owner's mailbox, by its seq. */
-export async function mailboxEntry(db: Executor, ownerId: string, seq: number): Promise<MailboxRow | undefined> {
-  const [row] = await selectMailbox(db, and(eq(mlsMailbox.ownerId, ownerId), eq(mlsMailbox.seq, seq)));
-  return row;
 }
 
 export async function mailboxSize(db: Executor, ownerId: string): Promise<number> {
@@ -114,24 +55,6 @@ export async function mailboxSeqOf(db: Executor, ownerId: string, id: string): P
     .where(and(eq(mlsMailbox.ownerId, ownerId), or(eq(mlsObjects.uri, id), eq(mlsObjects.activityUri, id))))
     .limit(1);
   return row?.seq;
-}
-
-const objectOf = (activity: unknown): unknown =>
-  typeof activity === "object" && activity !== null ? ((activity as Record<string, unknown>).object ?? null) : null;
-
-export function renderMailboxItem(row: MailboxRow): MailboxItem {
-  return {
-    seq: row.seq,
-    id: row.uri,
-    activity_id: row.activityUri,
-    type: row.type,
-    sender: row.senderUri,
-    group_id: row.groupId,
-    epoch: row.epoch,
-    content_type: row.contentType,
-    created_at: row.createdAt.toISOString(),
-    object: objectOf(row.activity),
-  };
 }
 
 /** Page sizes of the mailbox reads: `limit` defaults to 20; above 100 it is clamped, below 1 refused. */

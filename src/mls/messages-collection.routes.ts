@@ -66,7 +66,10 @@ export function messagesCollectionRouter(deps: Deps): Router {
       if (q.item !== undefined) {
         const found = await mailboxSeqOf(deps.db, owner.id, q.item);
         if (found === undefined) throw notFound();
-        res.set("Cache-Control", "private, no-store").redirect(307, pageUrl({ min_seq: found - 1 }));
+        res
+          .status(307)
+          .set({ Location: pageUrl({ min_seq: found - 1 }), "Cache-Control": "private, no-store" })
+          .end();
         return;
       }
       if (q.page === undefined && q.max_seq === undefined && q.min_seq === undefined && q.limit === undefined) {

@@ -1,8 +1,8 @@
 import { findChat, findMessage, renderChat, renderMessage } from "../chats/chat.view.js";
 import type { Executor } from "../db/database.js";
-import { mailboxEntry, renderMailboxItem } from "../mls/mailbox.view.js";
 import { showNotification } from "../notifications/notification.view.js";
 import type { RenderableEvent } from "./events.js";
+import { mailboxEntry, renderMailboxItem } from "./mls-message.view.js";
 
 /**
  * What one stream event shows its account: the frames' `event` names and payloads (a JSON string,
