@@ -208,6 +208,11 @@ describe("GET /api/v1/parley/mls/messages", () => {
     expect((await api(parley.url, bob.token).get("/api/v1/parley/mls/messages?since_seq=-1")).status).toBe(400);
     const alices = await api(parley.url, alice.token).get("/api/v1/parley/mls/messages");
     expect(alices.body.map((item: { sender: string }) => item.sender)).toEqual([rows.bob.uri]);
+    const documented = (await api(parley.url).get("/api/openapi")).body;
+    expect(documented.paths["/api/v1/parley/mls/messages"].get.parameters.map((p: { name: string }) => p.name)).toEqual([
+      "since_seq",
+      "limit",
+    ]);
   });
 });
 
