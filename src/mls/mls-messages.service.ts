@@ -7,6 +7,7 @@ import { RemoteActorError, resolveRemoteActor } from "../federation/remote-actor
 import type { Deps } from "../shared/deps.js";
 import { DomainError } from "../shared/errors.js";
 import { newId } from "../shared/ids.js";
+import { publishMlsMessages } from "../streaming/events.js";
 import type { Envelope } from "./envelope.js";
 import type { Framing } from "./framing.js";
 import { MLS_JSON_CONTEXT } from "./key-packages.service.js";
@@ -95,6 +96,7 @@ export async function sendMlsMessage(
       recipients,
     });
     if (!result.stored) throw new Error(`a new MLS object id was already taken: ${objectUri}`);
+    await publishMlsMessages(tx, result.mailbox);
     refs.push(...(await writeDeliveries(tx, owner, activity, recipients)));
     return result;
   });
