@@ -3,6 +3,7 @@ import type { Request as ExpressRequest, Response as ExpressResponse, NextFuncti
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import type { Database } from "../db/database.js";
 import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "../http/unavailable.js";
+import { mlsParseView } from "../mls/inbound.js";
 import type { ParleyFederation } from "./federation.js";
 import { RequestParsedAs, withImpliedContext } from "./inbox/implied-context.js";
 import type { RequestData, Verdict } from "./inbox/inbox-context.js";
@@ -92,8 +93,9 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
       const headers = Object.entries(req.headers).flatMap(([name, value]) =>
         [value ?? []].flat().map((v) => [name, v] as [string, string]),
       );
-      // An activity without `@context` is parsed as Pleroma's ActivityStreams + litepub (inbox/implied-context.ts).
-      const parsedWithContext = hasBody ? withImpliedContext(body!, new URL(url).origin) : undefined;
+      // An activity without `@context` is parsed as Pleroma's ActivityStreams + litepub (inbox/implied-context.ts);
+      // one carrying an MLS object, with `Object` among that object's types (src/mls/inbound.ts).
+      const parsedWithContext = hasBody ? mlsParseView(body!, withImpliedContext(body!, new URL(url).origin)) : undefined;
       const makeRequest = () =>
         parsedWithContext
           ? new RequestParsedAs(url, { method: req.method, headers, body: body! }, parsedWithContext)

@@ -13,6 +13,7 @@ import {
 } from "@fedify/vocab-runtime";
 import type { Config } from "../config/config.js";
 import { PARLEY_VERSION } from "../instance/version.js";
+import { isMlsContextUrl, MLS_CONTEXT_DOCUMENT } from "../mls/vocabulary.js";
 import { RemoteFetchError, type SafeFetchOptions, type SafeResponse, safeFetch } from "./http-client.js";
 
 /**
@@ -43,6 +44,8 @@ const MAX_ALTERNATES = 2;
 function bundled(url: string): RemoteDocument | undefined {
   if (url in preloadedContexts) return { contextUrl: null, documentUrl: url, document: preloadedContexts[url] };
   if (url.endsWith("/schemas/litepub-0.1.jsonld")) return { contextUrl: null, documentUrl: url, document: litepubContext };
+  // The MLS vocabulary (any of its aliases): an inbound MLS activity parses without the network.
+  if (isMlsContextUrl(url)) return { contextUrl: null, documentUrl: url, document: MLS_CONTEXT_DOCUMENT };
   return undefined;
 }
 
@@ -194,8 +197,8 @@ function buildLoader(config: LoaderConfig, prepare?: SafeFetchOptions["prepare"]
 
 /**
  * Fedify's documentLoaderFactory/contextLoaderFactory: every fetch through safeFetch; the
- * preloaded contexts and Pleroma's litepub context (any `…/schemas/litepub-0.1.jsonld`) are
- * answered locally. With `contextCache` (for contexts, which rarely change), other documents are
+ * preloaded contexts, Pleroma's litepub context (any `…/schemas/litepub-0.1.jsonld`) and the MLS
+ * context (src/mls/vocabulary.ts) are answered locally. With `contextCache` (for contexts, which rarely change), other documents are
  * kept there for 5 minutes (Fedify's kvCache default); the bundled ones never cost a query.
  */
 export function remoteDocumentLoader(config: LoaderConfig, options: { contextCache?: KvStore } = {}): DocumentLoader {

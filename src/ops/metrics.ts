@@ -17,6 +17,11 @@ export interface Metrics {
   deliveryAttempt(outcome: DeliveryOutcome, reason: string): void;
   /** One answer of the inbox (`POST /inbox`, `POST /users/:name/inbox`). */
   inboxAnswer(status: number, reason: string): void;
+  /**
+   * One MLS object stored: sent by a local client (`out`) or received (`in`), by its AP type, and
+   * whether that type disagrees with the MLS wire format (implementations differ; counted, not refused).
+   */
+  mlsObject(direction: "in" | "out", type: string, mismatch: boolean): void;
   /** The number of open streaming sockets is read from here when scraped (web roles). */
   setStreamingConnections(count: () => number): void;
   /** express middleware recording `parley_http_request_duration_seconds` by route pattern. */
@@ -26,6 +31,9 @@ export interface Metrics {
 }
 
 export type DeliveryOutcome = "delivered" | "retry" | "failed";
+
+/** The `type` label of parley_mls_objects_total: the four message types, anything else `other`. */
+const MLS_TYPE_LABELS = new Set(["PrivateMessage", "PublicMessage", "Welcome", "GroupInfo"]);
 
 const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed"] as const;
 
@@ -65,6 +73,12 @@ export function createMetrics(queues: Pick<Queues, "all">, logger: Logger): Metr
     name: "parley_inbox_requests_total",
     help: "Inbox POSTs answered, by status and reason",
     labelNames: ["status", "reason"],
+    registers: [registry],
+  });
+  const mlsObjects = new Counter({
+    name: "parley_mls_objects_total",
+    help: "MLS objects stored, by direction (in, out), AP type and whether the type disagrees with the wire format",
+    labelNames: ["direction", "type", "mismatch"],
     registers: [registry],
   });
   const duration = new Histogram({
@@ -115,6 +129,8 @@ export function createMetrics(queues: Pick<Queues, "all">, logger: Logger): Metr
   return {
     registry,
     deliveryAttempt: (outcome, reason) => deliveries.inc({ outcome, reason: deliveryReasonLabel(reason) }),
+    mlsObject: (direction, type, mismatch) =>
+      mlsObjects.inc({ direction, type: MLS_TYPE_LABELS.has(type) ? type : "other", mismatch: String(mismatch) }),
     inboxAnswer: (status, reason) => inbox.inc({ status: statusLabel(status), reason: inboxReasonLabel(reason) }),
     setStreamingConnections(count) {
       streamingCount = count;

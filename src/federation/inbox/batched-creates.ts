@@ -4,6 +4,7 @@ import { insertRemoteMessages } from "../../chats/remote-message.service.js";
 import type { Transaction } from "../../db/database.js";
 import { accounts, blocks, inboxActivities } from "../../db/schema/index.js";
 import type { LinkCardJob } from "../../link-cards/link-cards.js";
+import { looksLikeMlsObject } from "../../mls/vocabulary.js";
 import { httpUrl, isJsonObject, type Json, parsePublished, recipientsOf, sameUri, typesOf } from "../as-json.js";
 import { ACTOR_TTL_MS } from "../remote-actors.js";
 import type { InboundDeps, InboxRow } from "./apply/context.js";
@@ -48,6 +49,8 @@ function isFresh(a: AccountRow): boolean {
 export function batchableCreate(row: InboxRow, authors: Map<string, AccountRow>): BatchedCreate | undefined {
   const payload = row.payload as Json;
   if (!typesOf(payload).includes("Create") || !isJsonObject(payload.object)) return undefined;
+  // An MLS object is applied alone, in its sender's order (src/mls/inbound.ts).
+  if (looksLikeMlsObject(payload.object)) return undefined;
   const author = authors.get(httpUrl(row.actorUri)?.href ?? "");
   const object = payload.object as Json;
   const published = parsePublished(object.published);

@@ -1,16 +1,21 @@
 import { isBlocked } from "../../../chats/chat.view.js";
 import { insertRemoteMessage } from "../../../chats/remote-message.service.js";
-import { httpUrl, type Json, parsePublished, recipientsOf, sameUri } from "../../as-json.js";
+import { applyInboundMls } from "../../../mls/inbound.js";
+import { looksLikeMlsObject } from "../../../mls/vocabulary.js";
+import { httpUrl, isJsonObject, type Json, parsePublished, recipientsOf, sameUri } from "../../as-json.js";
 import { findLocalActor } from "../inbox-context.js";
 import { type ApplyInput, PermanentApplyError } from "./context.js";
 import { messageFields } from "./message-fields.js";
 
 /**
- * `Create{ChatMessage}`: the message, its chat and notification for the local recipient. Most
+ * `Create{ChatMessage}`: the message, its chat and notification for the local recipient. A Create
+ * of an MLS object goes to src/mls/inbound.ts (always alone: never batched). Most
  * Creates go another way, many in one transaction (../batched-creates.ts, which makes the same
  * checks); this one is for a Create applied alone (its author just fetched, or its batch failed).
  */
-export async function applyCreate({ deps, tx, row, payload, author, links }: ApplyInput): Promise<string> {
+export async function applyCreate(input: ApplyInput): Promise<string> {
+  if (isJsonObject(input.payload.object) && looksLikeMlsObject(input.payload.object)) return applyInboundMls(input);
+  const { deps, tx, row, payload, author, links } = input;
   const object = payload.object as Json;
   // Resolved before the transaction: the Create entry of ../handlers.ts says `resolvesAuthor`.
   if (!author) throw new Error("a Create is applied with its author resolved");
