@@ -3,7 +3,7 @@ import type { Request as ExpressRequest, Response as ExpressResponse, NextFuncti
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import type { Database } from "../db/database.js";
 import { isDependencyDown, serviceUnavailableBody, UNAVAILABLE_RETRY_AFTER_S } from "../http/unavailable.js";
-import { mlsParseView } from "../mls/inbound.js";
+import { mlsParseView } from "../mls/parse-view.js";
 import type { ParleyFederation } from "./federation.js";
 import { RequestParsedAs, withImpliedContext } from "./inbox/implied-context.js";
 import type { RequestData, Verdict } from "./inbox/inbox-context.js";
@@ -94,7 +94,7 @@ export function federationBridge(federation: ParleyFederation, db: Database, opt
         [value ?? []].flat().map((v) => [name, v] as [string, string]),
       );
       // An activity without `@context` is parsed as Pleroma's ActivityStreams + litepub (inbox/implied-context.ts);
-      // one carrying an MLS object, with `Object` among that object's types (src/mls/inbound.ts).
+      // one carrying an MLS object, with `Object` among that object's types (src/mls/parse-view.ts).
       const parsedWithContext = hasBody ? mlsParseView(body!, withImpliedContext(body!, new URL(url).origin)) : undefined;
       const makeRequest = () =>
         parsedWithContext
