@@ -11,9 +11,10 @@ import { bench as api } from "./benches/api.js";
 import { bench as delivery } from "./benches/delivery.js";
 import { bench as inbound } from "./benches/inbound.js";
 import { bench as inbox } from "./benches/inbox.js";
+import { bench as mls } from "./benches/mls.js";
 import type { Bench, BenchResult, QueueBackend } from "./types.js";
 
-const BENCHES: Bench[] = [inbox, inbound, delivery, api];
+const BENCHES: Bench[] = [inbox, inbound, delivery, api, mls];
 /** Both by default; BENCH_BACKENDS=redis (or postgres) narrows it for quick runs. */
 const BACKENDS: QueueBackend[] = (process.env.BENCH_BACKENDS?.split(",") as QueueBackend[] | undefined) ?? ["redis", "postgres"];
 
