@@ -3,6 +3,7 @@ import { type Json, settled } from "./helpers/inbox.js";
 import { MlsClient, type MlsObject } from "./helpers/mls-client.js";
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 import { type RemoteActor, type RemoteServer, signedPost, startRemoteServer } from "./helpers/remote.js";
+import { openStream, streamingUrl } from "./helpers/streaming.js";
 
 /**
  * MLS objects arriving from a remote server (docs/federation.md, docs/mls.md): a signed
@@ -176,6 +177,20 @@ describe("a group across servers: alice@remote with bob and carol here", () => {
     }
   }, 30_000);
 
+  it("announces an arriving object on bob's stream (parley:mls_message) within 3 s", async () => {
+    const aliceClient = await MlsClient.create(alice.id);
+    await aliceClient.createGroup(`group-${randomUUID()}`);
+    const stream = await openStream(streamingUrl(parley.url, { stream: "user", access_token: bob.token }));
+    try {
+      const activity = createOf(alice, await aliceClient.send("streamed"), [uri("bob")]);
+      await accepted(activity);
+      const frame = await stream.next((f) => f.event === "parley:mls_message", 3_000, "parley:mls_message");
+      expect(JSON.parse(frame.payload)).toMatchObject({ type: "PrivateMessage", sender: alice.id, object: activity.object });
+    } finally {
+      stream.close();
+    }
+  });
+
   it("a GroupInfo is carried too", async () => {
     const aliceClient = await MlsClient.create(alice.id);
     await aliceClient.createGroup(`group-${randomUUID()}`);
@@ -304,8 +319,17 @@ describe("blocks", () => {
 
 describe("metrics", () => {
   it("counts stored MLS objects by direction, type and type mismatch", async () => {
+    // Emissary-style: a group message sent as a GroupInfo. Stored (routed by its bytes), counted.
+    const client = await MlsClient.create(alice.id);
+    await client.createGroup(`group-${randomUUID()}`);
+    const odd = createOf(alice, { ...(await client.send("odd type")), type: "GroupInfo" }, [uri("bob")]);
+    await accepted(odd);
+    await settled(parley);
+    const [row] = await sql()`SELECT type, wire_format, type_mismatch FROM mls_objects WHERE uri = ${odd.object.id}`;
+    expect(row).toEqual({ type: "GroupInfo", wire_format: 2, type_mismatch: true });
     const text = await (await fetch(`${parley.url}/metrics`)).text();
     expect(text).toMatch(/parley_mls_objects_total\{direction="in",type="PrivateMessage",mismatch="false"\} [1-9]/);
     expect(text).toMatch(/parley_mls_objects_total\{direction="in",type="Welcome",mismatch="false"\} [1-9]/);
+    expect(text).toMatch(/parley_mls_objects_total\{direction="in",type="GroupInfo",mismatch="true"\} 1\n/);
   });
 });

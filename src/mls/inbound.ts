@@ -6,6 +6,7 @@ import { httpUrl, idOf, type Json, sameUri } from "../federation/as-json.js";
 import { type ApplyInput, PermanentApplyError } from "../federation/inbox/apply/context.js";
 import { INBOUND_JOB_OPTIONS } from "../federation/inbox/store.js";
 import type { Deps } from "../shared/deps.js";
+import { publishMlsMessages } from "../streaming/events.js";
 import { checkMlsObject, type MlsReason } from "./checks.js";
 import { storeMlsObject } from "./mls-objects.service.js";
 import { mlsTypeOf } from "./vocabulary.js";
@@ -182,6 +183,8 @@ export async function applyInboundMls({ deps, tx, row, payload, author }: ApplyI
     recipients,
   });
   if (!stored.stored) return "duplicate";
+  // `parley:mls_message` on commit, for the rows with `notify` (a blocked sender's are not announced).
+  await publishMlsMessages(tx, stored.mailbox);
   // The process's metrics ride on the deps the worker was started with (absent in some tests).
   (deps as Partial<Pick<Deps, "metrics">>).metrics?.mlsObject("in", checked.envelope.type, checked.framing.typeMismatch);
   if (!inOrder) deps.logger.warn({ inboxActivity: row.id, activity: row.activityUri }, "inbound: MLS object stored out of order");
