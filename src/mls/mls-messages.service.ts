@@ -1,9 +1,10 @@
+import { inArray } from "drizzle-orm";
 import type { AccountRow } from "../accounts/account.view.js";
 import type { Transaction } from "../db/database.js";
-import { deliveries } from "../db/schema/index.js";
+import { accounts, deliveries } from "../db/schema/index.js";
 import { isHostBlocked } from "../federation/domain-blocks.js";
 import { type DeliveryJobRef, enqueueDeliveries, inboxOf } from "../federation/outgoing/deliveries.js";
-import { RemoteActorError, resolveRemoteActor } from "../federation/remote-actors.js";
+import { ACTOR_TTL_MS, RemoteActorError, resolveRemoteActor } from "../federation/remote-actors.js";
 import type { Deps } from "../shared/deps.js";
 import { DomainError } from "../shared/errors.js";
 import { newId } from "../shared/ids.js";
@@ -31,12 +32,19 @@ const refuse = (reason: string, details: Json = {}) => new DomainError("unproces
 
 export const mlsObjectUri = (publicUrl: string, id: string) => `${publicUrl}/mls-objects/${id}`;
 
-/** The accounts `to` names, each resolved (local, cached or fetched); refused when one cannot be reached. */
+/**
+ * The accounts `to` names, each resolved (local, cached or fetched); refused when one cannot be
+ * reached. Known accounts come from one query: a group of a hundred is one statement, not a hundred
+ * (concurrent lookups also crowded postgres.js's connection pipelines).
+ */
 async function resolveRecipients(deps: Deps, uris: string[]): Promise<AccountRow[]> {
+  const known = new Map((await deps.db.select().from(accounts).where(inArray(accounts.uri, uris))).map((row) => [row.uri, row]));
+  const usable = (row: AccountRow | undefined) =>
+    row && (row.domain === null || (row.fetchedAt && Date.now() - row.fetchedAt.getTime() < ACTOR_TTL_MS)) ? row : undefined;
   return Promise.all(
     uris.map(async (uri) => {
       try {
-        const account = await resolveRemoteActor(deps, uri);
+        const account = usable(known.get(uri)) ?? (await resolveRemoteActor(deps, uri));
         if (account.deletedAt || account.goneAt) throw refuse("recipient_gone", { recipient: uri });
         if (account.domain !== null && !inboxOf(account)) throw refuse("recipient_has_no_inbox", { recipient: uri });
         return account;
