@@ -51,19 +51,18 @@ function publicAudienceOf(activity: Json): string | undefined {
  */
 export async function knownRecipients(db: Executor, uris: string[]): Promise<AccountRow[]> {
   if (uris.length === 0) return [];
-  const rows = await db
+  return db
     .select()
     .from(accounts)
     .where(and(inArray(accounts.uri, uris), or(sql`${accounts.domain} IS NOT NULL`, isNull(accounts.deletedAt))));
-  return rows;
 }
 
 const isLocal = (account: AccountRow) => account.domain === null && account.deletedAt === null;
 
 /**
  * The inbox's checks of a `Create` whose object is an MLS object, in order: one actor, the
- * verified one; an object id on the actor's origin (the key of de-duplication); a KeyPackage is
- * acknowledged and ignored; checkMlsObject (envelope, base64, size, framing); no Public audience on
+ * verified one; a KeyPackage is acknowledged and ignored (before any costly check); an object id
+ * on the actor's origin (the key of de-duplication); checkMlsObject (envelope, base64, size, framing); no Public audience on
  * the activity either; at least one live local account in the object's `to`.
  */
 export async function checkInboundMlsCreate(db: Executor, activity: Json, actorUri: string): Promise<InboundMlsVerdict> {
