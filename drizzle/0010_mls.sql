@@ -59,6 +59,7 @@ CREATE TABLE "mls_sequences" (
 	"last_seq" bigint DEFAULT 0 NOT NULL
 );
 --> statement-breakpoint
+ALTER TABLE "notifications" ADD COLUMN "mls_object_id" text;--> statement-breakpoint
 ALTER TABLE "mls_group_members" ADD CONSTRAINT "mls_group_members_group_id_mls_groups_group_id_fk" FOREIGN KEY ("group_id") REFERENCES "public"."mls_groups"("group_id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "mls_group_members" ADD CONSTRAINT "mls_group_members_account_id_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."accounts"("id") ON DELETE cascade ON UPDATE cascade;--> statement-breakpoint
 ALTER TABLE "mls_key_packages" ADD CONSTRAINT "mls_key_packages_account_id_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."accounts"("id") ON DELETE cascade ON UPDATE cascade;--> statement-breakpoint
@@ -74,4 +75,6 @@ CREATE UNIQUE INDEX "mls_mailbox_owner_object_idx" ON "mls_mailbox" USING btree 
 CREATE UNIQUE INDEX "mls_objects_uri_idx" ON "mls_objects" USING btree ("uri");--> statement-breakpoint
 CREATE UNIQUE INDEX "mls_objects_activity_uri_idx" ON "mls_objects" USING btree ("activity_uri");--> statement-breakpoint
 CREATE INDEX "mls_objects_group_epoch_idx" ON "mls_objects" USING btree ("group_id","epoch");--> statement-breakpoint
-CREATE INDEX "mls_objects_sender_idx" ON "mls_objects" USING btree ("sender_id","created_at");
+CREATE INDEX "mls_objects_sender_idx" ON "mls_objects" USING btree ("sender_id","created_at");--> statement-breakpoint
+ALTER TABLE "notifications" ADD CONSTRAINT "notifications_mls_object_id_mls_objects_id_fk" FOREIGN KEY ("mls_object_id") REFERENCES "public"."mls_objects"("id") ON DELETE cascade ON UPDATE cascade;--> statement-breakpoint
+CREATE INDEX "notifications_mls_object_idx" ON "notifications" USING btree ("mls_object_id");

@@ -1,9 +1,10 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { AccountRow } from "../accounts/account.view.js";
 import type { Transaction } from "../db/database.js";
-import { blocks, mlsGroupMembers, mlsGroups, mlsMailbox, mlsObjects, mlsSequences } from "../db/schema/index.js";
+import { blocks, mlsGroupMembers, mlsGroups, mlsMailbox, mlsObjects, mlsSequences, mutes, notifications } from "../db/schema/index.js";
 import { DomainError } from "../shared/errors.js";
 import { newId } from "../shared/ids.js";
+import { publishNotification } from "../streaming/events.js";
 import type { Envelope } from "./envelope.js";
 import type { Framing } from "./framing.js";
 import { consumeKeyPackages } from "./key-packages.service.js";
@@ -17,6 +18,9 @@ import { consumeKeyPackages } from "./key-packages.service.js";
  * Block rules: a Welcome from an actor the recipient blocks is dropped for that recipient (no new
  * group with someone you blocked); any other object from them is stored without notification (the
  * group's state needs it). A Welcome delivered to its recipient uses up the KeyPackages it names.
+ * Every other row gets a `parley:mls_message` notification, as a chat message gets its
+ * `pleroma:chat_mention` (src/chats/chat-timeline.ts): none for one's own object, born seen when the
+ * owner mutes the sender.
  */
 
 export interface StoreMlsObject {
@@ -133,10 +137,30 @@ export async function storeMlsObject(tx: Transaction, input: StoreMlsObject): Pr
     const seq = await nextSeq(tx, owner.id);
     await tx.insert(mlsMailbox).values({ ownerId: owner.id, seq, objectId: id, notify: !blocked });
     mailbox.push({ ownerId: owner.id, seq, notify: !blocked });
+    if (!blocked && owner.id !== sender.id) await notifyOwner(tx, owner.id, sender.id, id);
     if (framing.kind === "Welcome") await consumeKeyPackages(tx, owner.id, framing.newMembers);
   }
   if (groupId !== null) await noteGroup(tx, groupId, epoch, [sender, ...input.recipients]);
   return { stored: true, objectId: id, mailbox, dropped };
+}
+
+/**
+ * The owner's notification of a new mailbox entry that notifies, streamed on commit unless born
+ * seen (Pleroma does not stream a muted sender's notifications either).
+ */
+async function notifyOwner(tx: Transaction, ownerId: string, senderId: string, objectId: string): Promise<void> {
+  const [notification] = await tx
+    .insert(notifications)
+    .values({
+      id: newId(),
+      accountId: ownerId,
+      type: "parley:mls_message",
+      fromAccountId: senderId,
+      mlsObjectId: objectId,
+      seen: sql`EXISTS (SELECT 1 FROM ${mutes} WHERE ${mutes.accountId} = ${ownerId} AND ${mutes.targetAccountId} = ${senderId})`,
+    })
+    .returning({ id: notifications.id, seen: notifications.seen });
+  if (!notification.seen) await publishNotification(tx, ownerId, notification.id);
 }
 
 /** Which of `ownerIds` block `senderId`. */

@@ -5,6 +5,7 @@ import { invalidField, notFound } from "../http/errors.js";
 import { apiId } from "../http/ids.js";
 import { pageQuery, setLinkHeader } from "../http/pagination.js";
 import { booleanLike, defineRoute } from "../http/route.js";
+import { MlsMessageEntity } from "../mls/mailbox.routes.js";
 import { isId } from "../shared/ids.js";
 import { clearNotifications, dismissNotification, markNotificationsSeen } from "./notification.service.js";
 import { listNotifications, showNotification, showNotifications } from "./notification.view.js";
@@ -15,11 +16,15 @@ const NotificationEntity = z
   .object({
     id: z.string(),
     group_key: z.string().meta({ description: "`ungrouped-<id>`" }),
-    type: z.enum(["pleroma:chat_mention"]),
+    type: z.enum(["pleroma:chat_mention", "parley:mls_message"]),
     created_at: z.string(),
     account: AccountEntity.meta({ description: "The sender" }),
     pleroma: z.object({ is_seen: z.boolean(), is_muted: z.boolean() }),
-    chat_message: ChatMessageEntity,
+    chat_message: ChatMessageEntity.optional().meta({ description: "`pleroma:chat_mention` only" }),
+    parley: z
+      .object({ mls_message: MlsMessageEntity })
+      .optional()
+      .meta({ description: "`parley:mls_message` only: the mailbox entry, as GET /api/v1/parley/mls/messages lists it" }),
   })
   .meta({ id: "Notification" });
 
@@ -52,7 +57,7 @@ export const notificationRoutes = [
   defineRoute({
     method: "get",
     path: "/api/v1/notifications",
-    summary: "Notifications, newest first; `pleroma:chat_mention` only with include_types[] (or types[])",
+    summary: "Notifications, newest first; `pleroma:chat_mention` and `parley:mls_message` only with include_types[] (or types[])",
     tags,
     auth: "user",
     query: listQuery,

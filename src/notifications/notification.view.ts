@@ -1,21 +1,27 @@
-import { and, asc, desc, eq, gt, inArray, lt, notExists, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, lt, notExists, or, type SQL, sql } from "drizzle-orm";
 import { renderAccount } from "../accounts/account.view.js";
 import { renderMessage } from "../chats/chat.view.js";
 import type { Executor } from "../db/database.js";
-import { accounts, blocks, chats, media, messageRefs, messages, mutes, notifications } from "../db/schema/index.js";
+import { accounts, blocks, chats, media, messageRefs, messages, mlsMailbox, mlsObjects, mutes, notifications } from "../db/schema/index.js";
 import { linkCardSql } from "../link-cards/link-cards.js";
 
 /** Reads that render Notification JSON (Pleroma's shape): one query per page, whatever its length. */
 
-export const NOTIFICATION_TYPES = ["pleroma:chat_mention"] as const;
+export const NOTIFICATION_TYPES = ["pleroma:chat_mention", "parley:mls_message"] as const;
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 
 /**
  * Types listed when the client names none: Mastodon's defaults, none of which Parley has.
- * `pleroma:chat_mention` comes only when asked (`include_types[]`/`types[]`), as in Pleroma.
+ * `pleroma:chat_mention` comes only when asked (`include_types[]`/`types[]`), as in Pleroma, and so
+ * does `parley:mls_message` (decision 0017): Pleroma-FE and Soapbox never ask for it.
  */
 const DEFAULT_TYPES: readonly string[] = ["mention", "status", "reblog", "follow", "follow_request", "favourite", "poll", "update", "move"];
 
+/**
+ * Every type's subject, left-joined: a chat message (through the owner's reference) or an MLS
+ * object with the owner's mailbox entry of it. The callers' conditions go through `where`, which
+ * also drops a notification whose subject is gone.
+ */
 function notificationQuery(db: Executor) {
   return db
     .select({
@@ -26,28 +32,64 @@ function notificationQuery(db: Executor) {
       chat: chats,
       attachment: media,
       card: linkCardSql(messages),
+      mls: { seq: mlsMailbox.seq, createdAt: mlsMailbox.createdAt },
+      mlsObject: mlsObjects,
       muted: sql<boolean>`EXISTS (SELECT 1 FROM ${mutes} m WHERE m.account_id = ${notifications.accountId} AND m.target_account_id = ${notifications.fromAccountId})`,
     })
     .from(notifications)
     .innerJoin(accounts, eq(accounts.id, notifications.fromAccountId))
-    .innerJoin(messageRefs, eq(messageRefs.id, notifications.messageRefId))
-    .innerJoin(messages, eq(messages.id, messageRefs.messageId))
-    .innerJoin(chats, eq(chats.id, messageRefs.chatId))
-    .leftJoin(media, eq(media.id, messages.mediaId));
+    .leftJoin(messageRefs, eq(messageRefs.id, notifications.messageRefId))
+    .leftJoin(messages, eq(messages.id, messageRefs.messageId))
+    .leftJoin(chats, eq(chats.id, messageRefs.chatId))
+    .leftJoin(media, eq(media.id, messages.mediaId))
+    .leftJoin(mlsObjects, eq(mlsObjects.id, notifications.mlsObjectId))
+    .leftJoin(mlsMailbox, and(eq(mlsMailbox.ownerId, notifications.accountId), eq(mlsMailbox.objectId, notifications.mlsObjectId)));
 }
+
+/** The conditions, and the notification's subject still there. */
+const withSubject = (...conditions: SQL[]) =>
+  and(...conditions, or(and(isNotNull(messages.id), isNotNull(chats.id)), isNotNull(mlsMailbox.seq)));
 
 type NotificationRow = Awaited<ReturnType<ReturnType<typeof notificationQuery>["execute"]>>[number];
 
-export function renderNotification(row: NotificationRow, publicUrl: string) {
+const objectOf = (activity: unknown): unknown =>
+  typeof activity === "object" && activity !== null ? ((activity as Record<string, unknown>).object ?? null) : null;
+
+/**
+ * The mailbox entry as `GET /api/v1/parley/mls/messages` and the `parley:mls_message` event show it
+ * (src/streaming/mls-message.view.ts renderMailboxItem; built here from the joined row, since
+ * src/streaming reads this folder).
+ */
+function renderMlsMessage(row: NotificationRow) {
+  const object = row.mlsObject!;
   return {
+    seq: row.mls!.seq,
+    id: object.uri,
+    activity_id: object.activityUri,
+    type: object.type,
+    sender: row.sender.uri,
+    group_id: object.groupId,
+    epoch: object.epoch,
+    content_type: object.contentType,
+    created_at: row.mls!.createdAt.toISOString(),
+    object: objectOf(object.activity),
+  };
+}
+
+export function renderNotification(row: NotificationRow, publicUrl: string) {
+  const common = {
     id: row.notification.id,
     group_key: `ungrouped-${row.notification.id}`,
     type: row.notification.type,
     created_at: row.notification.createdAt.toISOString(),
     account: renderAccount(row.sender, publicUrl),
     pleroma: { is_seen: row.notification.seen, is_muted: row.muted },
+  };
+  if (row.notification.type === "parley:mls_message") return { ...common, parley: { mls_message: renderMlsMessage(row) } };
+  return {
+    ...common,
     chat_message: renderMessage(
-      { ref: row.ref, message: row.message, chat: row.chat, attachment: row.attachment, card: row.card },
+      { ref: row.ref!, message: row.message!, chat: row.chat!, attachment: row.attachment, card: row.card },
       publicUrl,
     ),
   };
@@ -58,7 +100,7 @@ export type NotificationJson = ReturnType<typeof renderNotification>;
 /** One of the account's notifications (any type, muted or not); undefined when not theirs. */
 export async function showNotification(db: Executor, ownerId: string, id: string, publicUrl: string) {
   const [row] = await notificationQuery(db)
-    .where(and(eq(notifications.id, id), eq(notifications.accountId, ownerId)))
+    .where(withSubject(eq(notifications.id, id), eq(notifications.accountId, ownerId)))
     .limit(1);
   return row && renderNotification(row, publicUrl);
 }
@@ -67,7 +109,7 @@ export async function showNotification(db: Executor, ownerId: string, id: string
 export async function showNotifications(db: Executor, ownerId: string, ids: string[], publicUrl: string) {
   if (ids.length === 0) return [];
   const rows = await notificationQuery(db)
-    .where(and(inArray(notifications.id, ids), eq(notifications.accountId, ownerId)))
+    .where(withSubject(inArray(notifications.id, ids), eq(notifications.accountId, ownerId)))
     .orderBy(desc(notifications.id));
   return rows.map((row) => renderNotification(row, publicUrl));
 }
@@ -123,7 +165,7 @@ export async function listNotifications(db: Executor, ownerId: string, options: 
   // min_id pages forward from the cursor: the nearest rows, then newest first.
   const ascending = options.minId !== undefined;
   const rows = await notificationQuery(db)
-    .where(and(...conditions))
+    .where(withSubject(...conditions))
     .orderBy(ascending ? asc(notifications.id) : desc(notifications.id))
     .limit(options.limit);
   if (ascending) rows.reverse();
