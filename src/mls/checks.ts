@@ -13,6 +13,9 @@ export const MLS_REASONS = [...ENVELOPE_REASONS, ...KEY_PACKAGE_REASONS, "bad_ml
 
 export type MlsReason = (typeof MLS_REASONS)[number];
 
+/** The inbox's own reasons, beside checkMlsObject's (src/mls/inbound.ts). */
+export const INBOUND_MLS_REASONS = ["actor_mismatch", "bad_object_id", "no_local_recipient"] as const;
+
 export type MlsRefusal = { ok: false; reason: MlsReason; field: string; detail?: string };
 
 export type CheckedMlsObject =

@@ -7,7 +7,7 @@ import { type ApplyInput, PermanentApplyError } from "../federation/inbox/apply/
 import { INBOUND_JOB_OPTIONS } from "../federation/inbox/store.js";
 import type { Deps } from "../shared/deps.js";
 import { publishMlsMessages } from "../streaming/events.js";
-import { checkMlsObject, type MlsReason } from "./checks.js";
+import { checkMlsObject, type INBOUND_MLS_REASONS, type MlsReason } from "./checks.js";
 import { storeMlsObject } from "./mls-objects.service.js";
 import { mlsTypeOf } from "./vocabulary.js";
 
@@ -19,9 +19,6 @@ import { mlsTypeOf } from "./vocabulary.js";
  * storeMlsObject, which applies the block rules and consumes the KeyPackages a Welcome names).
  * The object is read as the remote server wrote it, never JSON-LD expanded.
  */
-
-/** The inbox's own reasons, beside checkMlsObject's. */
-export const INBOUND_MLS_REASONS = ["actor_mismatch", "bad_object_id", "no_local_recipient"] as const;
 
 export type InboundMlsReason = MlsReason | (typeof INBOUND_MLS_REASONS)[number];
 

@@ -108,6 +108,7 @@ export async function sendMlsMessage(
     refs.push(...(await writeDeliveries(tx, owner, activity, recipients)));
     return result;
   });
+  deps.metrics?.mlsObject("out", checked.envelope.type, checked.framing.typeMismatch);
   await enqueueDeliveries(deps.queues.deliver, refs);
   return { activity, stored };
 }

@@ -4,6 +4,7 @@ import type { RemoteFetchErrorCode } from "../federation/http-client.js";
 import { CHAT_MESSAGE_REASONS } from "../federation/inbox/chat-message-rules.js";
 import type { Outcome } from "../federation/outgoing/policy.js";
 import type { SignatureHeaderProblem, SignatureStrengthProblem } from "../federation/signature-headers.js";
+import { INBOUND_MLS_REASONS, MLS_REASONS } from "../mls/checks.js";
 
 /**
  * The label values of Parley's metrics, each from a fixed set: a value that a request could choose
@@ -105,6 +106,7 @@ const INBOX_ERRORS = [
   "accepted",
   "invalid_activity",
   "invalid_chat_message",
+  "invalid_mls_object",
   "invalid_json",
   "invalid_request",
   "invalid_signature",
@@ -120,6 +122,8 @@ const INBOX_ERRORS = [
 const INBOX_REASONS = new Set<string>([
   ...INBOX_ERRORS,
   ...CHAT_MESSAGE_REASONS,
+  ...MLS_REASONS,
+  ...INBOUND_MLS_REASONS,
   ...Object.keys(SIGNATURE_HEADER_PROBLEMS),
   ...Object.keys(SIGNATURE_STRENGTH_PROBLEMS),
   ...Object.keys(VERIFICATION_FAILURES),
