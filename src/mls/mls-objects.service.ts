@@ -190,5 +190,10 @@ async function noteGroup(tx: Transaction, groupId: string, epoch: string | null,
   await tx
     .insert(mlsGroupMembers)
     .values(unique.map((m) => ({ groupId, accountId: m.id })))
-    .onConflictDoUpdate({ target: [mlsGroupMembers.groupId, mlsGroupMembers.accountId], set: { lastSeenAt: sql`now()` } });
+    // Refreshed at most hourly: rewriting a hundred members' rows on every message left as many dead rows.
+    .onConflictDoUpdate({
+      target: [mlsGroupMembers.groupId, mlsGroupMembers.accountId],
+      set: { lastSeenAt: sql`now()` },
+      setWhere: sql`${mlsGroupMembers.lastSeenAt} < now() - interval '1 hour'`,
+    });
 }
