@@ -146,6 +146,18 @@ describe("MLS messages through the outbox", () => {
     expect((await postOutbox(createOf({ ...message, content: "AAEAAg==" }, [uriOf("bob")]))).body.reason).toBe("bad_mls_framing");
     expect(await count()).toBe(before);
   });
+  it("a Create whose object names no author or recipients gets them from the outbox's owner and the Create", async () => {
+    const client = await MlsClient.create(uriOf("alice"));
+    await client.createGroup("group-4");
+    const message = await client.send("addressed by the Create");
+    const sent = await postOutbox({ type: "Create", to: [uriOf("bob")], object: message });
+    expect(sent.status).toBe(201);
+    expect(sent.body.object).toMatchObject({ attributedTo: uriOf("alice"), to: [uriOf("bob")], content: message.content });
+    // Stated wrongly, it is refused as given.
+    const foreign = await postOutbox({ type: "Create", to: [uriOf("bob")], object: { ...message, attributedTo: uriOf("bob") } });
+    expect(foreign.body.reason).toBe("attributed_to_mismatch");
+  });
+
   it("admins see MLS traffic per actor, counts and sizes, never content; a user token gets 403", async () => {
     const traffic = await api(parley.url, parley.adminToken).get("/api/v1/admin/mls/traffic");
     expect(traffic.status).toBe(200);

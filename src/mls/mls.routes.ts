@@ -69,17 +69,22 @@ function sendActivity(res: Response, status: number, activity: Json) {
 async function createMls(deps: Deps, owner: AccountRow, submission: { activity?: Json; object: Json }, res: Response) {
   const actor = idOf(submission.activity?.actor);
   if (actor !== undefined && actor !== owner.uri) throw refused(422, "actor_mismatch", { field: "actor" });
-  const checked = await checkMlsObject(submission.object, owner.uri);
+  // ActivityPub's C2S rules: the server may set the author, and copies the Create's recipients to
+  // an object that names none. What a client does state is checked as given.
+  const object: Json = { ...submission.object };
+  object.attributedTo ??= owner.uri;
+  if (object.to === undefined && submission.activity?.to !== undefined) object.to = submission.activity.to;
+  const checked = await checkMlsObject(object, owner.uri);
   if (!checked.ok) throw refused(422, checked.reason, { field: checked.field, ...(checked.detail ? { detail: checked.detail } : {}) });
   if (!("keyPackage" in checked)) {
     const activityTo = submission.activity?.to;
     if (activityTo !== undefined && !sameRecipients(activityTo, checked.envelope.recipients)) {
       throw refused(422, "to_mismatch", { field: "to" });
     }
-    const { activity } = await sendMlsMessage(deps, owner, submission.object, checked);
+    const { activity } = await sendMlsMessage(deps, owner, object, checked);
     return sendActivity(res, 201, activity);
   }
-  const { activity } = await publishKeyPackage(deps.db, deps.config.publicUrl, owner, submission.object, checked.keyPackage);
+  const { activity } = await publishKeyPackage(deps.db, deps.config.publicUrl, owner, object, checked.keyPackage);
   sendActivity(res, 201, activity);
 }
 
