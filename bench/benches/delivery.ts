@@ -3,6 +3,9 @@
  * inboxes are a loopback sink that verifies every signature; delivered/s, then enqueue→receipt
  * p50/p99 at half that rate ("enqueue" = the moment the API request was sent, so an upper bound).
  * Baselines, same run: BullMQ no-op jobs/s on the same backend, and RSA-2048 signs/s (node:crypto, one core).
+ * Over the throughput window (first API post → last delivery received), the CPU each process spent
+ * per delivered message (bench/lib/cpu.ts): web, worker, PostgreSQL, the sink (this process), the
+ * load generator, Redis.
  */
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import postgres from "postgres";
@@ -10,6 +13,7 @@ import { queueBackend } from "../../src/queues/queues.js";
 import { insertRemoteAccount } from "../../test/helpers/delivery.js";
 import { type InboxSink, type SinkRequest, startInboxSink } from "../../test/helpers/inbox-sink.js";
 import { api, createAccount, deleteRedisPrefix, dropDatabase, TEST_PG, TEST_REDIS } from "../../test/helpers/parley.js";
+import { type CpuSpent, redisServerPid, startCpuWindow } from "../lib/cpu.js";
 import { runLoad } from "../lib/load.js";
 import { type ParleyProcesses, startParleyProcesses } from "../lib/parley-processes.js";
 import type { PreparedRequest } from "../lib/sign.js";
@@ -22,20 +26,27 @@ const THROUGHPUT_MS = 30_000;
 const LATENCY_MS = 8_000;
 const NOOP_JOBS = Number(process.env.BENCH_NOOP_JOBS ?? 10_000);
 
-/** RSA-2048 signatures per second on this thread (≈ one core), over a typical signing string. */
-function rsaSignsPerSecond(durationMs = 2_000): number {
+/**
+ * RSA-2048 signatures per second on this thread (≈ one core), over a typical signing string, and the
+ * CPU time of one: on a shared machine the two part ways, and the CPU per message below is best
+ * read against the latter.
+ */
+function rsaSignsPerSecond(durationMs = 2_000): { perSecond: number; cpuMsPerSign: number } {
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const data = Buffer.from(
     `(request-target): post /users/someone/inbox\nhost: remote.example\ndate: ${new Date().toUTCString()}\ndigest: SHA-256=${randomBytes(32).toString("base64")}\ncontent-type: application/activity+json`,
   );
   for (let i = 0; i < 50; i++) sign("sha256", data, privateKey);
   let count = 0;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   while (performance.now() - started < durationMs) {
     for (let i = 0; i < 20; i++) sign("sha256", data, privateKey);
     count += 20;
   }
-  return (count * 1000) / (performance.now() - started);
+  const elapsed = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { perSecond: (count * 1000) / elapsed, cpuMsPerSign: (cpu.user + cpu.system) / 1000 / count };
 }
 
 /** BullMQ jobs/s with a no-op processor (concurrency 50) on the given backend: add `count` jobs, wait for all. */
@@ -112,6 +123,34 @@ function messages(phase: string, count: number, chats: { chatId: string; token: 
   });
 }
 
+/** One row per process of CPU ms per delivered message, then their total. */
+function cpuRows(spent: CpuSpent, delivered: number): BenchResult[] {
+  const perMessage = (ms: number) => round(ms / Math.max(1, delivered), 3);
+  const processes: [string, number | undefined][] = [
+    ["web process", spent.web],
+    ["worker process", spent.worker],
+    ["PostgreSQL (all postgres processes)", spent.postgresAll],
+    ["inbox sink (bench runner process)", spent.runner],
+    ["load generator process (incl. its start-up)", spent.runnerChildren],
+    ["Redis (redis-server)", spent.redis],
+  ];
+  const rows: BenchResult[] = [];
+  let total = 0;
+  for (const [name, ms] of processes) {
+    if (ms === undefined || Number.isNaN(ms)) continue;
+    total += ms;
+    rows.push({ metric: `delivery CPU per message, ${name}`, value: perMessage(ms), unit: "ms/msg" });
+  }
+  rows.push({ metric: "delivery CPU per message, total", value: perMessage(total), unit: "ms/msg" });
+  // A subset of the PostgreSQL row (not in the total): other users of the server are not in it.
+  rows.push({
+    metric: "delivery CPU per message, PostgreSQL backends of the bench database",
+    value: perMessage(spent.postgresBenchDb),
+    unit: "ms/msg",
+  });
+  return rows;
+}
+
 async function openChats(instance: ParleyProcesses, sink: InboxSink) {
   const chats: { chatId: string; token: string }[] = [];
   for (let i = 0; i < SENDERS; i++) {
@@ -128,7 +167,7 @@ export const bench: Bench = {
   name: "delivery",
   async run(ctx) {
     ctx.log("delivery: RSA-2048 signs/s (one core)");
-    const signs = rsaSignsPerSecond();
+    const { perSecond: signs, cpuMsPerSign } = rsaSignsPerSecond();
     ctx.log(`delivery: BullMQ no-op jobs/s (${NOOP_JOBS} jobs)`);
     const noop = await noopJobsPerSecond(ctx.queue, NOOP_JOBS);
 
@@ -142,11 +181,28 @@ export const bench: Bench = {
 
       ctx.log(`delivery: throughput, ${THROUGHPUT_MESSAGES} messages through the API`);
       const before = sink.received.length;
+      const endCpuWindow = await startCpuWindow({
+        web: instance.web.pid!,
+        worker: instance.worker.pid!,
+        database: new URL(instance.databaseUrl).pathname.slice(1),
+        redisPid: ctx.queue === "redis" ? redisServerPid(TEST_REDIS) : undefined,
+      });
       const t0 = Date.now();
       const load = await runLoad(instance.url, messages("tp", THROUGHPUT_MESSAGES, chats), 32, THROUGHPUT_MS);
       const posted = load.byStatus["200"] ?? 0;
       const isTp = (x: SinkRequest) => tokenOf(x)?.startsWith("bench-tp-") ?? false;
-      const complete = await waitSink(sink, (r) => r.slice(before).filter(isTp).length >= posted, 60_000);
+      // Counts only the receipts new since the last look, so that waiting costs this process (the sink's) little CPU.
+      let scanned = before;
+      let received = 0;
+      const complete = await waitSink(
+        sink,
+        (r) => {
+          for (; scanned < r.length; scanned++) if (isTp(r[scanned])) received++;
+          return received >= posted;
+        },
+        60_000,
+      );
+      const cpu = await endCpuWindow();
       const tp = sink.received.slice(before).filter(isTp);
       const unverified = tp.filter((x) => !x.signature.verified).length;
       const lastAt = tp.length ? tp[tp.length - 1].receivedAt : t0;
@@ -189,6 +245,11 @@ export const bench: Bench = {
         { metric: `enqueue->receipt p50 @${Math.round(latencyRate)}/s`, value: round(latency.p50), unit: "ms" },
         { metric: `enqueue->receipt p99 @${Math.round(latencyRate)}/s`, value: round(latency.p99), unit: "ms", goal: "<= 1000 ms" },
       ];
+      results.push(...cpuRows(cpu, tp.length), {
+        metric: "RSA-2048 sign, CPU per signature (same run, for scale)",
+        value: round(cpuMsPerSign, 3),
+        unit: "ms",
+      });
       const rss = await instance.peakRssMb();
       results.push(
         { metric: "delivery peak RSS, web process", value: rss.web, unit: "MB", goal: "<= 300 MB" },
