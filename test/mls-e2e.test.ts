@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import { eventually } from "./helpers/inbox.js";
 import { MlsClient, type MlsObject } from "./helpers/mls-client.js";
 import { api, createAccount, startTestParley, type TestParley } from "./helpers/parley.js";
 
@@ -18,16 +19,8 @@ let alice: Account;
 let bob: Account;
 let carol: Account;
 const PLAINTEXTS: string[] = [];
-
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** Across two instances and their workers. */
+const WAIT_MS = 15_000;
 
 /** A member's device: its MLS client, its instance and token, and how far it has read its mailbox. */
 class Member {
@@ -66,15 +59,19 @@ class Member {
   }
   /** The next mailbox entry of `type` (waiting for it to arrive), skipping nothing silently. */
   async next(type: string): Promise<Record<string, any>> {
-    return eventually(async () => {
-      const page = await api(this.instance.url, this.token).get(`/api/v1/parley/mls/messages?since_seq=${this.seen}&limit=1`);
-      expect(page.status).toBe(200);
-      const [entry] = page.body;
-      if (!entry) return undefined;
-      expect(entry.type).toBe(type);
-      this.seen = entry.seq;
-      return entry;
-    }, `${this.name}'s next ${type}`);
+    return eventually(
+      async () => {
+        const page = await api(this.instance.url, this.token).get(`/api/v1/parley/mls/messages?since_seq=${this.seen}&limit=1`);
+        expect(page.status).toBe(200);
+        const [entry] = page.body;
+        if (!entry) return undefined;
+        expect(entry.type).toBe(type);
+        this.seen = entry.seq;
+        return entry;
+      },
+      WAIT_MS,
+      `${this.name}'s next ${type}`,
+    );
   }
   async read(): Promise<string | undefined> {
     const entry = await this.next("PrivateMessage");
@@ -211,10 +208,14 @@ describe("an encrypted group across two instances", () => {
     const found = await asAlice.get(`/api/v1/accounts/lookup?acct=${encodeURIComponent(B.uri)}`);
     const chat = await asAlice.post(`/api/v1/pleroma/chats/by-account-id/${found.body.id}`);
     expect((await asAlice.post(`/api/v1/pleroma/chats/${chat.body.id}/messages`, { content: "plain chat still works" })).status).toBe(200);
-    const bobsChat = await eventually(async () => {
-      const list = await api(b.url, bob.token).get("/api/v1/pleroma/chats");
-      return list.body.find((c: { last_message?: { content: string } }) => c.last_message?.content === "plain chat still works");
-    }, "bob's chat");
+    const bobsChat = await eventually(
+      async () => {
+        const list = await api(b.url, bob.token).get("/api/v1/pleroma/chats");
+        return list.body.find((c: { last_message?: { content: string } }) => c.last_message?.content === "plain chat still works");
+      },
+      WAIT_MS,
+      "bob's chat",
+    );
     expect(bobsChat.unread).toBe(1);
   });
 

@@ -134,6 +134,11 @@ describe("KeyPackages", () => {
     expect(deleted.body).toMatchObject({ type: "Delete", actor: aliceUri, object: published });
     expect((await collection()).items).not.toContain(published);
     expect((await fetch(published)).status).toBe(410);
+    // A deleted package cannot be added back.
+    expect((await postOutbox({ type: "Add", actor: aliceUri, object: published, target: `${aliceUri}/key-packages` })).body).toMatchObject({
+      error: "invalid_mls_object",
+      reason: "key_package_not_live",
+    });
 
     await client.newKeyPackage();
     const other = (await publish(client)).body.object.id as string;

@@ -144,6 +144,20 @@ describe("MLS messages through the outbox", () => {
     });
     expect((await postOutbox({ ...createOf(message, [uriOf("bob")]), to: [remote.url] })).body.reason).toBe("to_mismatch");
     expect((await postOutbox(createOf({ ...message, content: "AAEAAg==" }, [uriOf("bob")]))).body.reason).toBe("bad_mls_framing");
+    // A recipient on a domain the admin blocks: refused, naming the domain, nothing sent.
+    const blockedActor = remote.actor("blocked-member");
+    const domain = new URL(remote.url).host;
+    const block = await api(parley.url, parley.adminToken).post("/api/v1/admin/domain_blocks", { domain });
+    expect(block.status).toBe(200);
+    try {
+      expect((await postOutbox(createOf(message, [uriOf("bob"), blockedActor.id]))).body).toMatchObject({
+        error: "invalid_mls_object",
+        reason: "recipient_domain_blocked",
+        domain,
+      });
+    } finally {
+      expect((await api(parley.url, parley.adminToken).delete(`/api/v1/admin/domain_blocks/${block.body.id}`)).status).toBeLessThan(300);
+    }
     expect(await count()).toBe(before);
   });
   it("a Create whose object names no author or recipients gets them from the outbox's owner and the Create", async () => {

@@ -1,4 +1,4 @@
-import express, { type NextFunction, type Request, type Response, Router } from "express";
+import express, { type NextFunction, type Request, type RequestHandler, type Response, Router } from "express";
 import type { AccountRow } from "../accounts/account.view.js";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
 import { accountForToken, tokensEqual } from "../accounts/tokens.js";
@@ -140,19 +140,27 @@ export async function outboxOwner(deps: Deps, req: Request): Promise<AccountRow>
  * Mounted before the Fedify bridge (which keeps `GET` of the outbox: an empty collection).
  * The body is parsed only once the caller is known, as on the API routes.
  */
-export function outboxRouter(deps: Deps): Router {
-  const router = Router();
-  const parseBody = express.json({ type: ACTIVITY_MEDIA_TYPES, limit: "1mb" });
+/**
+ * What every outbox POST goes through before its handler: the owner authenticated (once per
+ * request: the MLS outbox, mounted first, passes the request on with `res.locals.owner` set), the
+ * media type checked, then the body parsed (a body parsed already is left as it is).
+ */
+export function outboxIntake(deps: Deps): RequestHandler[] {
   const authenticate = async (req: Request, res: Response, next: NextFunction) => {
     try {
-      res.locals.owner = await outboxOwner(deps, req);
+      res.locals.owner ??= await outboxOwner(deps, req);
       if (!req.is(ACTIVITY_MEDIA_TYPES)) throw new ApiError(415, "unsupported_media_type");
       next();
     } catch (error) {
       next(error);
     }
   };
-  router.post("/users/:username/outbox", authenticate, parseBody, async (req: Request, res: Response, next: NextFunction) => {
+  return [authenticate, express.json({ type: ACTIVITY_MEDIA_TYPES, limit: "1mb" })];
+}
+
+export function outboxRouter(deps: Deps): Router {
+  const router = Router();
+  router.post("/users/:username/outbox", ...outboxIntake(deps), async (req: Request, res: Response, next: NextFunction) => {
     try {
       const owner = res.locals.owner as AccountRow;
       const reading = readOutboxChatMessage(req.body, owner.uri, deps.config.chatMessageLimit);

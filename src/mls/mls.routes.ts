@@ -1,7 +1,7 @@
-import express, { type NextFunction, type Request, type Response, Router } from "express";
+import { type NextFunction, type Request, type Response, Router } from "express";
 import type { AccountRow } from "../accounts/account.view.js";
 import { findLocalAccountByUsername } from "../accounts/account.view.js";
-import { ACTIVITY_MEDIA_TYPES, outboxOwner } from "../federation/outbox.routes.js";
+import { outboxIntake } from "../federation/outbox.routes.js";
 import { ApiError } from "../http/errors.js";
 import type { Deps } from "../shared/deps.js";
 import { newId } from "../shared/ids.js";
@@ -113,33 +113,19 @@ async function keyPackageVerb(deps: Deps, owner: AccountRow, activity: Json, res
 
 export function mlsRouter(deps: Deps): Router {
   const router = Router();
-  const parseBody = express.json({ type: ACTIVITY_MEDIA_TYPES, limit: "1mb" });
   const activityJson = (res: Response, body: Json) => res.type("application/activity+json").send(JSON.stringify(body));
 
-  router.post(
-    "/users/:username/outbox",
-    async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        res.locals.owner = await outboxOwner(deps, req);
-        if (!req.is(ACTIVITY_MEDIA_TYPES)) throw new ApiError(415, "unsupported_media_type");
-        next();
-      } catch (error) {
-        next(error);
-      }
-    },
-    parseBody,
-    async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        const submission = mlsSubmission(req.body, deps.config.publicUrl);
-        if (!submission) return next();
-        const owner = res.locals.owner as AccountRow;
-        if (submission.kind === "create") await createMls(deps, owner, submission, res);
-        else await keyPackageVerb(deps, owner, submission.activity, res);
-      } catch (error) {
-        next(error);
-      }
-    },
-  );
+  router.post("/users/:username/outbox", ...outboxIntake(deps), async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const submission = mlsSubmission(req.body, deps.config.publicUrl);
+      if (!submission) return next();
+      const owner = res.locals.owner as AccountRow;
+      if (submission.kind === "create") await createMls(deps, owner, submission, res);
+      else await keyPackageVerb(deps, owner, submission.activity, res);
+    } catch (error) {
+      next(error);
+    }
+  });
 
   router.get("/users/:username/key-packages", async (req: Request, res: Response, next: NextFunction) => {
     try {
