@@ -1,4 +1,4 @@
-import { and, count, eq, isNull, sql } from "drizzle-orm";
+import { and, count, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { AccountRow } from "../accounts/account.view.js";
 import type { Database, Executor } from "../db/database.js";
 import { mlsKeyPackages } from "../db/schema/index.js";
@@ -116,14 +116,10 @@ export async function removeKeyPackage(db: Executor, ownerId: string, uri: strin
 /** A Welcome delivered to `ownerId` named these KeyPackageRefs: those packages are used up. */
 export async function consumeKeyPackages(db: Executor, ownerId: string, refs: string[]): Promise<number> {
   if (refs.length === 0) return 0;
-  let consumed = 0;
-  for (const ref of refs) {
-    const rows = await db
-      .update(mlsKeyPackages)
-      .set({ consumedAt: new Date() })
-      .where(and(eq(mlsKeyPackages.accountId, ownerId), eq(mlsKeyPackages.ref, ref), live))
-      .returning({ id: mlsKeyPackages.id });
-    consumed += rows.length;
-  }
-  return consumed;
+  const consumed = await db
+    .update(mlsKeyPackages)
+    .set({ consumedAt: new Date() })
+    .where(and(eq(mlsKeyPackages.accountId, ownerId), inArray(mlsKeyPackages.ref, refs), live))
+    .returning({ id: mlsKeyPackages.id });
+  return consumed.length;
 }
